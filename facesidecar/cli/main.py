@@ -1,0 +1,80 @@
+"""Entry point: parse arguments, run the sub-command, turn errors into messages and exit codes.
+
+Each sub-command lives in its own module of this package with a ``register(subparsers)``
+function that adds its parser and sets ``func`` to a ``run(args) -> int`` adapter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from .. import __version__
+from ..errors import FacesidecarError
+
+COMMAND_MODULES = (
+    "scan",
+    "status",
+    "reset",
+)
+
+log = logging.getLogger("facesidecar")
+
+
+def common_options() -> argparse.ArgumentParser:
+    """Options every sub-command accepts (``facesidecar scan --config X -v``)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--config", metavar="PATH", help="TOML config file (default: $FACESIDECAR_CONFIG, then /etc/facesidecar/config.toml)")
+    parent.add_argument("-v", "--verbose", action="count", default=0, help="more output; -vv for debug and tracebacks")
+    parent.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parent = common_options()
+    parser = argparse.ArgumentParser(
+        prog="facesidecar",
+        description="Find faces in photo folders, keep faces.csv/faces.pkl sidecars next to the photos, "
+        "guess names from confirmed faces and write confirmed names into the photos' metadata.",
+        parents=[parent],
+    )
+    parser.add_argument("--version", action="version", version=f"facesidecar {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"facesidecar.cli.{name}")
+        module.register(subparsers, parent)
+    return parser
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else logging.DEBUG if verbose >= 2 else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    root = logging.getLogger("facesidecar")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    setup_logging(args.verbose, args.quiet)
+    try:
+        return int(args.func(args) or 0)
+    except FacesidecarError as exc:
+        log.debug("traceback", exc_info=True)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

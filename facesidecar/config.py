@@ -1,0 +1,230 @@
+"""Settings: packaged defaults < TOML file < environment < command-line flags.
+
+Every key is declared once, in the dataclasses below, with its type and default; the TOML file is
+validated against them so that a typo or a wrong type is an error naming the file, the key and
+what is allowed, instead of a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+
+CONFIG_ENV = "FACESIDECAR_CONFIG"
+DEFAULT_CONFIG_PATHS = (Path("/etc/facesidecar/config.toml"),)
+
+
+@dataclass
+class RootSettings:
+    path: str = ""
+    poll: bool = False
+    poll_interval: float = 30.0
+
+
+@dataclass
+class EngineSettings:
+    backend: str = "dlib"
+    detector: str = "hog"
+    model: str = "dlib_resnet_v1"
+    extra_models: list[str] = field(default_factory=list)
+    metric: str = ""
+    threshold: float = 0.0
+    margin: float = 0.05
+    upsample: int = 1
+    max_image_pixels: int = 4_000_000
+    pixel_limit: int = 200_000_000
+    min_face_size: int = 20
+    cluster_threshold: float = 0.5
+    min_cluster_size: int = 2
+    allow_downloads: bool = False
+    weights_dir: str = ""
+
+
+@dataclass
+class MetadataSettings:
+    enabled: bool = True
+    keywords: bool = True
+    regions: bool = True
+    write_guesses: bool = False
+    preserve_mtime: bool = True
+    hierarchy_prefix: str = "People"
+    import_existing: bool = True
+
+
+@dataclass
+class MysqlSettings:
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 3306
+    user: str = "facesidecar"
+    database: str = "facesidecar"
+    password_file: str = ""
+    password_env: str = "FACESIDECAR_MYSQL_PASSWORD"
+    ssl_ca: str = ""
+    ssl_cert: str = ""
+    ssl_key: str = ""
+    ssl_verify_cert: bool = False
+    connect_timeout: float = 5.0
+    shared_gallery: bool = False
+
+
+@dataclass
+class DaemonSettings:
+    debounce_seconds: float = 2.0
+    stable_seconds: float = 2.0
+    memory_limit_mb: int = 1500
+    log_level: str = "info"
+    nice: int = 10
+    queue_size: int = 100_000
+    watchdog: bool = True
+
+
+@dataclass
+class ReviewSettings:
+    bind: str = "127.0.0.1"
+    port: int = 8765
+    token: str = ""
+    read_only: bool = False
+
+
+@dataclass
+class Settings:
+    roots: list[RootSettings] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=lambda: ["@eaDir", ".Trash*", "#recycle", ".thumbnails"])
+    extensions: list[str] = field(
+        default_factory=lambda: [
+            ".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif",
+            ".cr2", ".nef", ".arw", ".dng", ".orf", ".raf",
+        ]
+    )
+    state_dir: str = "/var/lib/facesidecar"
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    metadata: MetadataSettings = field(default_factory=MetadataSettings)
+    mysql: MysqlSettings = field(default_factory=MysqlSettings)
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    review: ReviewSettings = field(default_factory=ReviewSettings)
+    source: str = "(built-in defaults)"
+
+    def root_paths(self) -> list[Path]:
+        return [Path(r.path) for r in self.roots]
+
+    def state_path(self) -> Path:
+        """Where the program keeps its own files (locks, caches, logs): never in photo folders."""
+        if self.state_dir and os.access(Path(self.state_dir).parent, os.W_OK):
+            return Path(self.state_dir)
+        return Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local/state")) / "facesidecar"
+
+
+_SCALAR_NAMES = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+
+
+def _describe(tp) -> str:
+    if typing.get_origin(tp) is list:
+        (item,) = typing.get_args(tp)
+        return f"a list of {_describe(item)}"
+    if dataclasses.is_dataclass(tp):
+        return "a table"
+    return _SCALAR_NAMES.get(tp, str(tp))
+
+
+def _coerce(value, tp, where: str, source: str):
+    """Check ``value`` against the declared type ``tp``; return it converted (ints pass as floats)."""
+    if typing.get_origin(tp) is list:
+        (item,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{source}: {where} must be {_describe(tp)}, got {value!r}")
+        return [_coerce(v, item, f"{where}[{i}]", source) for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, str) and tp is RootSettings:
+            value = {"path": value}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: {where} must be a table, got {value!r}")
+        return _build(tp, value, where, source)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    is_bool = isinstance(value, bool)
+    if not isinstance(value, tp) or (tp is not bool and is_bool):
+        raise ConfigError(f"{source}: {where} must be {_describe(tp)}, got {value!r}")
+    return value
+
+
+def _build(cls, data: dict, where: str, source: str):
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls) if f.name != "source"}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in fields:
+            allowed = ", ".join(sorted(fields))
+            prefix = f"[{where}] " if where else ""
+            raise ConfigError(f"{source}: unknown key {prefix}{key!r}; allowed keys: {allowed}")
+        name = f"{where}.{key}" if where else key
+        kwargs[key] = _coerce(value, hints[key], name, source)
+    return cls(**kwargs)
+
+
+def parse_settings(text: str, source: str) -> Settings:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    settings = _build(Settings, data, "", source)
+    settings.source = source
+    _check_choices(settings)
+    return settings
+
+
+def _check_choices(settings: Settings) -> None:
+    source = settings.source
+    if settings.engine.backend not in ("dlib", "deepface"):
+        raise ConfigError(f"{source}: engine.backend must be 'dlib' or 'deepface', got {settings.engine.backend!r}")
+    levels = ("debug", "info", "warning", "error")
+    if settings.daemon.log_level.lower() not in levels:
+        raise ConfigError(f"{source}: daemon.log_level must be one of {', '.join(levels)}")
+    for root in settings.roots:
+        if not root.path:
+            raise ConfigError(f"{source}: every [[roots]] entry needs a path")
+    if settings.engine.max_image_pixels <= 0 or settings.engine.pixel_limit <= 0:
+        raise ConfigError(f"{source}: engine.max_image_pixels and engine.pixel_limit must be positive")
+
+
+def load_settings(path: str | os.PathLike | None = None) -> Settings:
+    """Settings from ``path``, else ``$FACESIDECAR_CONFIG``, else /etc/facesidecar, else defaults."""
+    explicit = path or os.environ.get(CONFIG_ENV)
+    if explicit:
+        candidate = Path(explicit)
+        if not candidate.is_file():
+            raise ConfigError(f"config file {candidate} not found (from {'--config' if path else CONFIG_ENV})")
+    else:
+        candidate = next((p for p in DEFAULT_CONFIG_PATHS if p.is_file()), None)
+        if candidate is None:
+            return Settings()
+    try:
+        text = candidate.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {candidate} cannot be read: {exc}") from None
+    return parse_settings(text, str(candidate))
+
+
+def with_roots(settings: Settings, paths: list[str]) -> Settings:
+    """A copy of ``settings`` whose roots are ``paths`` (for ``watch PATH…``)."""
+    roots = [RootSettings(path=str(Path(p).resolve())) for p in paths]
+    return dataclasses.replace(settings, roots=roots)
+
+
+def settings_to_dict(settings: Settings) -> dict:
+    data = dataclasses.asdict(settings)
+    data.pop("source", None)
+    return data
+
+
+__all__ = [
+    "Settings", "RootSettings", "EngineSettings", "MetadataSettings", "MysqlSettings",
+    "DaemonSettings", "ReviewSettings", "load_settings", "parse_settings", "with_roots",
+    "settings_to_dict", "CONFIG_ENV",
+]

@@ -1,0 +1,248 @@
+"""The data that flows between the stages: faces, photos, folders.
+
+Everything here converts to and from *plain data* (dicts, lists, str, int, float, bytes) because
+faces.pkl must be loadable by an unpickler that refuses every global (see store/pkl.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+
+IGNORE = "-ignore-"
+"""The name a person types for "not a face / do not name"."""
+
+FORMAT_VERSION = 1
+
+
+def new_face_id() -> str:
+    """A stable id for a face: it follows the face through rescans, moves and renames."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class Box:
+    """A face box as fractions (0..1) of the photo *as displayed* (after EXIF orientation)."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+
+    def rounded(self) -> Box:
+        """The box as faces.csv stores it (4 decimals), so comparisons survive a round trip."""
+        return Box(round(self.x, 4), round(self.y, 4), round(self.w, 4), round(self.h, 4))
+
+    def iou(self, other: Box) -> float:
+        """Intersection over union: how much two boxes are the same face (0..1)."""
+        left, top = max(self.x, other.x), max(self.y, other.y)
+        right = min(self.x + self.w, other.x + other.w)
+        bottom = min(self.y + self.h, other.y + other.h)
+        inter = max(0.0, right - left) * max(0.0, bottom - top)
+        union = self.w * self.h + other.w * other.h - inter
+        return inter / union if union > 0 else 0.0
+
+    @property
+    def area(self) -> float:
+        return self.w * self.h
+
+    def to_plain(self) -> list[float]:
+        return [self.x, self.y, self.w, self.h]
+
+    @classmethod
+    def from_plain(cls, data: list[float]) -> Box:
+        x, y, w, h = (float(v) for v in data)
+        return cls(x, y, w, h)
+
+
+def encoding_to_plain(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+def encoding_from_plain(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, dtype=np.float32).copy()
+
+
+@dataclass
+class Face:
+    """One detected (or imported) face and everything known about it.
+
+    ``name`` belongs to people: only a person's edit (CSV, CLI, review page) or an import of
+    names already in the photo sets it. ``guess`` belongs to the program.
+
+    ``rev`` is the faces.csv generation at which ``name`` got its current value; the CSV carries
+    it so that a stale copy saved by an editor can be told from a real edit (store/merge.py).
+    ``name_history`` maps every rev written for this face to the name written with it.
+    """
+
+    face_id: str
+    box: Box
+    encodings: dict[str, np.ndarray] = field(default_factory=dict)
+    name: str = ""
+    guess: str = ""
+    distance: float | None = None
+    cluster: str = ""
+    rev: int = 0
+    name_history: dict[int, str] = field(default_factory=dict)
+    origin: str = "detected"
+    rejected: bool = False
+    forgotten: bool = False
+    named_at: float | None = None
+
+    @property
+    def confirmed(self) -> bool:
+        return bool(self.name) and self.name != IGNORE
+
+    @property
+    def visible(self) -> bool:
+        """Whether the face has a row in faces.csv."""
+        return not (self.rejected or self.forgotten)
+
+    def to_plain(self) -> dict:
+        return {
+            "face_id": self.face_id,
+            "box": self.box.to_plain(),
+            "encodings": {m: encoding_to_plain(v) for m, v in self.encodings.items()},
+            "name": self.name,
+            "guess": self.guess,
+            "distance": self.distance,
+            "cluster": self.cluster,
+            "rev": self.rev,
+            "name_history": {str(k): v for k, v in self.name_history.items()},
+            "origin": self.origin,
+            "rejected": self.rejected,
+            "forgotten": self.forgotten,
+            "named_at": self.named_at,
+        }
+
+    @classmethod
+    def from_plain(cls, data: dict) -> Face:
+        return cls(
+            face_id=str(data["face_id"]),
+            box=Box.from_plain(data["box"]),
+            encodings={str(m): encoding_from_plain(v) for m, v in data.get("encodings", {}).items()},
+            name=str(data.get("name", "")),
+            guess=str(data.get("guess", "")),
+            distance=data.get("distance"),
+            cluster=str(data.get("cluster", "")),
+            rev=int(data.get("rev", 0)),
+            name_history={int(k): str(v) for k, v in data.get("name_history", {}).items()},
+            origin=str(data.get("origin", "detected")),
+            rejected=bool(data.get("rejected", False)),
+            forgotten=bool(data.get("forgotten", False)),
+            named_at=data.get("named_at"),
+        )
+
+
+@dataclass
+class PhotoState:
+    """What the store knows about one photo: its identity on disk, scan outcome and faces.
+
+    ``error`` is non-empty when decoding or detection failed: such a photo has *unknown* faces,
+    never "no faces", and is retried once its size, mtime or content change.
+    ``width``/``height`` are the stored pixel size (before EXIF orientation);
+    ``metadata_written`` records exactly what facesidecar last wrote into the photo, so that a
+    withdrawn name can be removed again without touching what others wrote.
+    """
+
+    file: str
+    size: int = 0
+    mtime_ns: int = 0
+    sha256: str = ""
+    model: str = ""
+    error: str = ""
+    width: int = 0
+    height: int = 0
+    orientation: int = 1
+    scanned_at: float = 0.0
+    faces: list[Face] = field(default_factory=list)
+    metadata_written: dict = field(default_factory=dict)
+    imported: bool = False
+
+    @property
+    def visible_faces(self) -> list[Face]:
+        """The faces that have rows in faces.csv, numbered left to right."""
+        return sorted((f for f in self.faces if f.visible), key=lambda f: (f.box.x, f.box.y))
+
+    def same_file_as(self, size: int, mtime_ns: int) -> bool:
+        return self.size == size and self.mtime_ns == mtime_ns
+
+    def to_plain(self) -> dict:
+        return {
+            "file": self.file,
+            "size": self.size,
+            "mtime_ns": self.mtime_ns,
+            "sha256": self.sha256,
+            "model": self.model,
+            "error": self.error,
+            "width": self.width,
+            "height": self.height,
+            "orientation": self.orientation,
+            "scanned_at": self.scanned_at,
+            "faces": [f.to_plain() for f in self.faces],
+            "metadata_written": self.metadata_written,
+            "imported": self.imported,
+        }
+
+    @classmethod
+    def from_plain(cls, data: dict) -> PhotoState:
+        return cls(
+            file=str(data["file"]),
+            size=int(data.get("size", 0)),
+            mtime_ns=int(data.get("mtime_ns", 0)),
+            sha256=str(data.get("sha256", "")),
+            model=str(data.get("model", "")),
+            error=str(data.get("error", "")),
+            width=int(data.get("width", 0)),
+            height=int(data.get("height", 0)),
+            orientation=int(data.get("orientation", 1)),
+            scanned_at=float(data.get("scanned_at", 0.0)),
+            faces=[Face.from_plain(f) for f in data.get("faces", [])],
+            metadata_written=dict(data.get("metadata_written", {})),
+            imported=bool(data.get("imported", False)),
+        )
+
+
+@dataclass
+class FolderState:
+    """Everything faces.pkl holds for one folder.
+
+    ``csv_gen`` counts the writes of faces.csv; ``csv_sha256`` is the hash of the bytes last
+    written, so an unchanged file on disk is recognised without parsing.
+    """
+
+    photos: dict[str, PhotoState] = field(default_factory=dict)
+    csv_gen: int = 0
+    csv_sha256: str = ""
+
+    def faces(self):
+        """Every (photo, face) pair of the folder, including rejected and forgotten ones."""
+        for photo in self.photos.values():
+            for face in photo.faces:
+                yield photo, face
+
+    def find_face(self, face_id: str) -> tuple[PhotoState, Face] | None:
+        for photo, face in self.faces():
+            if face.face_id == face_id:
+                return photo, face
+        return None
+
+    def to_plain(self) -> dict:
+        return {
+            "format": FORMAT_VERSION,
+            "photos": {name: p.to_plain() for name, p in self.photos.items()},
+            "csv_gen": self.csv_gen,
+            "csv_sha256": self.csv_sha256,
+        }
+
+    @classmethod
+    def from_plain(cls, data: dict) -> FolderState:
+        if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
+            raise ValueError(f"unknown faces.pkl format {data.get('format') if isinstance(data, dict) else type(data).__name__!r}")
+        return cls(
+            photos={str(k): PhotoState.from_plain(v) for k, v in data.get("photos", {}).items()},
+            csv_gen=int(data.get("csv_gen", 0)),
+            csv_sha256=str(data.get("csv_sha256", "")),
+        )

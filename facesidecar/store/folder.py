@@ -1,0 +1,205 @@
+"""One folder's sidecars, read, merged and written as one transaction under a lock.
+
+Every writer (scan, daemon, CLI, review page) goes through ``FolderStore.transaction()``:
+
+1. take the folder lock (``flock`` on the folder itself: the kernel drops it when a process dies,
+   so a killed writer never leaves it stuck, and no lock file litters the photo folder);
+2. load faces.pkl (a refused or broken one is set aside and the state rebuilt);
+3. read faces.csv and merge a person's edits (store/merge.py);
+4. let the caller change the state;
+5. re-read faces.csv, merge what was saved meanwhile, write faces.csv by atomic exchange (a save
+   that lands during the write comes back and is merged too), then faces.pkl.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import SidecarError
+from ..model import FolderState
+from . import CSV_NAME, PKL_NAME
+from .atomic import exchange_atomic, write_atomic
+from .csvfile import CsvRow, format_csv, parse_csv
+from .merge import MergeResult, NameChange, adopt_unmatched, merge_rows, render_rows
+from .pklfile import dumps_state, loads_state
+
+log = logging.getLogger(__name__)
+
+SETTLE_SECONDS = 1.0
+"""A faces.csv modified less than this ago may still be being written by an editor."""
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def timestamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+def read_settled(path: Path, known: tuple[str, ...] = (), settle: float = SETTLE_SECONDS,
+                 max_wait: float = 10.0) -> bytes | None:
+    """The file's bytes once it has not changed for ``settle`` seconds (None if it is absent).
+
+    An editor that truncates and then writes leaves a short or empty file for a moment; reading
+    it then would look like deleted rows. Bytes whose hash is in ``known`` (what facesidecar
+    wrote itself) need no waiting.
+    """
+    deadline = time.monotonic() + max_wait
+    while True:
+        try:
+            before = path.stat()
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise SidecarError(f"cannot read {path}: {exc.strerror}") from None
+        if sha256(data) in known:
+            return data
+        age = time.time() - before.st_mtime
+        if age < settle and time.monotonic() < deadline:
+            time.sleep(min(settle - age, 0.25) + 0.01)
+            continue
+        after = path.stat()
+        stable = (after.st_mtime_ns, after.st_size) == (before.st_mtime_ns, before.st_size)
+        if stable or time.monotonic() >= deadline:
+            return data
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Exclusive lock on the folder; released by the kernel if the process dies."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise SidecarError(f"cannot open folder {folder}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class Transaction:
+    """The state of one folder while it is locked, with what the merge found."""
+
+    folder: Path
+    state: FolderState
+    changes: list[NameChange] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    unmatched: list[CsvRow] = field(default_factory=list)
+    csv_error: str = ""
+    pkl_error: str = ""
+    now: float = field(default_factory=time.time)
+
+    def record(self, result: MergeResult) -> None:
+        self.changes.extend(result.changes)
+        self.rejected.extend(result.rejected)
+        self.unmatched = result.unmatched
+        for warning in result.warnings:
+            log.warning("%s: %s", self.folder / CSV_NAME, warning)
+
+
+class FolderStore:
+    """faces.csv + faces.pkl of one folder."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.csv_path = self.folder / CSV_NAME
+        self.pkl_path = self.folder / PKL_NAME
+
+    def exists(self) -> bool:
+        return self.pkl_path.exists() or self.csv_path.exists()
+
+    def load(self) -> FolderState:
+        """The state without taking the lock or merging edits (for read-only commands)."""
+        state, _ = self._load_pkl(set_aside=False)
+        return state
+
+    @contextlib.contextmanager
+    def transaction(self, write: bool = True) -> Iterator[Transaction]:
+        with folder_lock(self.folder):
+            state, pkl_bytes = self._load_pkl(set_aside=True)
+            txn = Transaction(self.folder, state, pkl_error="" if pkl_bytes is not None or not self.pkl_path.exists() else "rebuilt")
+            csv_seen = self._merge_disk_csv(txn, state.csv_sha256)
+            yield txn
+            if write:
+                self._commit(txn, csv_seen, pkl_bytes)
+
+    def _load_pkl(self, set_aside: bool) -> tuple[FolderState, bytes | None]:
+        try:
+            data = self.pkl_path.read_bytes()
+        except FileNotFoundError:
+            return FolderState(), None
+        except OSError as exc:
+            raise SidecarError(f"cannot read {self.pkl_path}: {exc.strerror}") from None
+        try:
+            return loads_state(data), data
+        except Exception as exc:  # noqa: BLE001 - any failure of hostile or broken data means: rebuild
+            self._report_bad_pkl(exc, set_aside)
+            return FolderState(), None
+
+    def _report_bad_pkl(self, exc: Exception, set_aside: bool) -> None:
+        if not set_aside:
+            log.error("%s cannot be used (%s); the next scan rebuilds it", self.pkl_path, exc)
+            return
+        bad = self.pkl_path.with_name(f"{PKL_NAME}.bad-{timestamp()}")
+        with contextlib.suppress(OSError):
+            os.replace(self.pkl_path, bad)
+        log.error(
+            "%s was refused (%s); set aside as %s and rebuilt from the photos; the names in faces.csv are kept",
+            self.pkl_path, exc, bad.name,
+        )
+
+    def _merge_disk_csv(self, txn: Transaction, known_sha: str) -> str:
+        """Merge the edits in faces.csv on disk; returns the hash of the bytes merged."""
+        data = read_settled(self.csv_path, known=(known_sha, txn.state.csv_sha256))
+        if data is None:
+            return ""
+        if sha256(data) != known_sha:
+            self._merge_bytes(txn, data)
+        return sha256(data)
+
+    def _merge_bytes(self, txn: Transaction, data: bytes) -> None:
+        try:
+            rows = parse_csv(data, str(self.csv_path))
+        except SidecarError as exc:
+            self._set_aside_bad_csv(txn, data, exc)
+            return
+        txn.record(merge_rows(txn.state, rows, txn.now))
+
+    def _set_aside_bad_csv(self, txn: Transaction, data: bytes, exc: SidecarError) -> None:
+        bad = self.csv_path.with_name(f"{CSV_NAME}.bad-{timestamp()}")
+        write_atomic(bad, data)
+        txn.csv_error = f"{exc}; your file was kept as {bad.name} and faces.csv rewritten from the last good state"
+        log.error("%s", txn.csv_error)
+
+    def _commit(self, txn: Transaction, csv_seen: str, pkl_bytes: bytes | None) -> None:
+        """Write faces.csv (merging any save that raced us), then faces.pkl."""
+        state = txn.state
+        if txn.unmatched:
+            txn.changes.extend(adopt_unmatched(state, txn.unmatched, txn.now))
+        for _attempt in range(10):
+            csv_seen = self._merge_disk_csv(txn, csv_seen) or csv_seen
+            data = format_csv(render_rows(state))
+            state.csv_sha256 = sha256(data)
+            if csv_seen == state.csv_sha256:
+                break
+            swapped_out = exchange_atomic(self.csv_path, data)
+            if swapped_out is None or sha256(swapped_out) in (csv_seen, state.csv_sha256):
+                break
+            log.info("%s was saved while facesidecar wrote it; merging that save too", self.csv_path)
+            self._merge_bytes(txn, swapped_out)
+            csv_seen = state.csv_sha256
+        new_pkl = dumps_state(state)
+        if new_pkl != pkl_bytes:
+            write_atomic(self.pkl_path, new_pkl)
