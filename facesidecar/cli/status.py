@@ -1,0 +1,81 @@
+"""``facesidecar status [PATH] [--json]``: counts, per-person numbers and photos that failed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+
+from ..library import walk_folders
+from ..scan import state_counts
+from ..store.folder import FolderStore
+from .common import existing_paths, settings_from
+
+
+def collect_status(paths: list[Path], exclude: list[str]) -> dict:
+    totals: Counter = Counter()
+    confirmed: Counter = Counter()
+    guessed: Counter = Counter()
+    errors = []
+    folders = 0
+    for folder in walk_folders(paths, exclude):
+        store = FolderStore(folder)
+        if not store.pkl_path.exists():
+            continue
+        folders += 1
+        state = store.load()
+        totals.update(state_counts(state))
+        for _photo, face in state.faces():
+            if not face.visible:
+                continue
+            if face.confirmed:
+                confirmed[face.name] += 1
+            elif not face.name and face.guess:
+                guessed[face.guess] += 1
+        errors.extend({"file": str(folder / p.file), "error": p.error} for p in state.photos.values() if p.error)
+    people = sorted(set(confirmed) | set(guessed), key=str.casefold)
+    return {
+        "folders": folders,
+        **{k: totals.get(k, 0) for k in ("photos", "faces", "confirmed", "guessed", "ignored", "errors")},
+        "people": [{"name": n, "confirmed": confirmed[n], "guessed": guessed[n]} for n in people],
+        "error_list": errors,
+    }
+
+
+def print_status(status: dict) -> None:
+    print(f"{status['folders']} folders, {status['photos']} photos, {status['faces']} faces: "
+          f"{status['confirmed']} confirmed, {status['guessed']} guessed, {status['ignored']} ignored, "
+          f"{status['errors']} photos with errors")
+    if status["people"]:
+        width = max(len(p["name"]) for p in status["people"])
+        print(f"\n{'person':<{width}}  confirmed  guessed")
+        for person in status["people"]:
+            print(f"{person['name']:<{width}}  {person['confirmed']:>9}  {person['guessed']:>7}")
+    if status["error_list"]:
+        print("\nphotos that could not be read (retried when they change):")
+        for item in status["error_list"]:
+            print(f"  {item['error'] if item['file'] in item['error'] else item['file'] + ': ' + item['error']}")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    paths = existing_paths(args.paths) if args.paths else settings.root_paths()
+    if not paths:
+        paths = [Path.cwd()]
+    status = collect_status(paths, settings.exclude)
+    if args.json:
+        print(json.dumps(status, ensure_ascii=False, indent=2))
+    else:
+        print_status(status)
+    return 0
+
+
+def register(subparsers, parent: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "status", parents=[parent], help="photos, faces, confirmed, guessed, errors; per-person counts",
+        description="Summarise the sidecars below PATH (default: the configured roots, else the current folder).",
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(func=run)

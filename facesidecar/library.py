@@ -1,0 +1,114 @@
+"""Finding photo folders and keeping an in-memory index of every face in them.
+
+The index is what guessing and clustering work on: all confirmed faces across all roots form the
+gallery, all unnamed faces are candidates for guesses and clusters. It is rebuilt from faces.pkl
+files (read-only, no lock) and updated after every folder transaction.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .model import IGNORE, FolderState
+from .store import SIDECAR_NAMES
+from .store.folder import FolderStore
+
+log = logging.getLogger(__name__)
+
+NOFACES_MARKER = ".nofaces"
+
+
+def is_photo_name(name: str, extensions: Iterable[str]) -> bool:
+    return not name.startswith(".") and name not in SIDECAR_NAMES and os.path.splitext(name)[1].lower() in extensions
+
+
+def walk_folders(paths: Iterable[Path], exclude: list[str]) -> Iterator[Path]:
+    """Every folder below ``paths`` that is not excluded and has no ``.nofaces`` file.
+
+    Symbolic links to folders are not followed (no loops, nothing outside the tree); a folder
+    that cannot be read is reported and skipped, never treated as empty.
+    """
+    for top in paths:
+        top = Path(top)
+        if top.is_file():
+            yield top.parent
+            continue
+        for current, dirs, files in os.walk(top, onerror=_report_walk_error):
+            if NOFACES_MARKER in files:
+                dirs.clear()
+                continue
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not _excluded(d, exclude))
+            yield Path(current)
+
+
+def _excluded(name: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatch(name, p) for p in patterns)
+
+
+def _report_walk_error(exc: OSError) -> None:
+    log.error("cannot read folder %s: %s (check its permissions); skipped", exc.filename, exc.strerror)
+
+
+def list_photos(folder: Path, extensions: Iterable[str]) -> dict[str, os.stat_result]:
+    """Photo file name -> stat of the regular files in ``folder`` (symlinks are not followed)."""
+    found = {}
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if is_photo_name(entry.name, extensions) and entry.is_file(follow_symlinks=False):
+                found[entry.name] = entry.stat(follow_symlinks=False)
+    return found
+
+
+@dataclass
+class IndexedFace:
+    folder: Path
+    file: str
+    face_id: str
+    name: str
+    guess: str
+    distance: float | None
+    cluster: str
+    vector: np.ndarray
+
+
+class Library:
+    """Every visible face with an encoding of the primary model, by folder."""
+
+    def __init__(self, model: str):
+        self.model = model
+        self.folders: dict[Path, list[IndexedFace]] = {}
+
+    def set_folder(self, folder: Path, state: FolderState) -> None:
+        faces = []
+        for photo, face in state.faces():
+            vector = face.encodings.get(self.model)
+            if face.visible and vector is not None:
+                faces.append(IndexedFace(folder, photo.file, face.face_id, face.name, face.guess,
+                                         face.distance, face.cluster, vector))
+        self.folders[folder] = faces
+
+    def drop_folder(self, folder: Path) -> None:
+        self.folders.pop(folder, None)
+
+    def load(self, folders: Iterable[Path]) -> None:
+        """Index the folders not indexed yet (read-only: no lock, no merge)."""
+        for folder in folders:
+            if folder not in self.folders and FolderStore(folder).pkl_path.exists():
+                self.set_folder(folder, FolderStore(folder).load())
+
+    def all_faces(self) -> Iterator[IndexedFace]:
+        for faces in self.folders.values():
+            yield from faces
+
+    def confirmed(self) -> list[IndexedFace]:
+        return [f for f in self.all_faces() if f.name and f.name != IGNORE]
+
+    def unnamed(self) -> list[IndexedFace]:
+        return [f for f in self.all_faces() if not f.name]

@@ -1,0 +1,536 @@
+"""The pipeline that ``scan`` and ``watch`` share: plan > detect > store > guess > publish.
+
+For each folder: compare the photos on disk with faces.pkl (a stat per photo), find photos that
+moved (content hash), decode and detect the new and changed ones outside the folder lock, then in
+one transaction merge a person's CSV edits, apply the results, guess names and write the photos'
+metadata. After all folders, guesses and clusters are refreshed wherever names changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .config import Settings
+from .engines import FaceEngine, get_engine
+from .errors import EngineError, ImageError, MetadataError, SidecarError
+from .library import Library, list_photos, walk_folders
+from .model import IGNORE, Box, Face, FolderState, PhotoState, new_face_id
+from .naming import Gallery, cluster
+from .store.folder import FolderStore, Transaction
+from .store.merge import NameChange, set_name
+
+log = logging.getLogger(__name__)
+
+MATCH_IOU = 0.5
+IMPORT_IOU = 0.3
+GUESS_CHUNK = 4096
+
+
+@dataclass
+class ScanReport:
+    folders: int = 0
+    photos: int = 0
+    scanned: int = 0
+    faces: int = 0
+    moved: int = 0
+    removed: int = 0
+    names_changed: int = 0
+    metadata_written: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, other: ScanReport) -> None:
+        for name in ("folders", "photos", "scanned", "faces", "moved", "removed", "names_changed", "metadata_written"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors.extend(other.errors)
+
+    def summary(self) -> str:
+        return (f"{self.folders} folders, {self.photos} photos ({self.scanned} scanned, {self.moved} moved, "
+                f"{self.removed} removed), {self.faces} faces found, {self.names_changed} names changed, "
+                f"{self.metadata_written} photos' metadata written, {len(self.errors)} errors")
+
+
+@dataclass
+class Detection:
+    """What decoding and detection found for one photo (or why they failed)."""
+
+    file: str
+    stat: os.stat_result
+    sha256: str
+    error: str = ""
+    faces: list = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+    width: int = 0
+    height: int = 0
+    orientation: int = 1
+    decoded: object = None
+
+
+@dataclass
+class FolderPlan:
+    folder: Path
+    on_disk: dict[str, os.stat_result]
+    known: dict[str, PhotoState]
+    to_scan: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    moved_in: dict[str, tuple[Path, str]] = field(default_factory=dict)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def needs_scan(photo: PhotoState | None, info: os.stat_result, model: str) -> bool:
+    if photo is None or not photo.same_file_as(info.st_size, info.st_mtime_ns):
+        return True
+    return not photo.error and photo.model != model
+
+
+def merge_faces(old: list[Face], found: list, model: str, extra: dict[str, list]) -> list[Face]:
+    """Faces found again (box overlap) keep their id, name and history; confirmed faces not found
+    again are kept (a name is never lost); rejected ones are kept so they stay rejected."""
+    merged, used = [], set()
+    for index, item in enumerate(found):
+        match = _best_overlap(item.box, [f for f in old if f.face_id not in used])
+        face = match or Face(face_id=new_face_id(), box=item.box)
+        used.add(face.face_id)
+        face.box = item.box
+        face.encodings = {} if face.forgotten else {model: item.encoding, **{m: v[index] for m, v in extra.items()}}
+        merged.append(face)
+    kept = [f for f in old if f.face_id not in used and (f.name or f.rejected or f.forgotten)]
+    return merged + kept
+
+
+def _best_overlap(box: Box, faces: list[Face], floor: float = MATCH_IOU) -> Face | None:
+    best, best_iou = None, floor
+    for face in faces:
+        overlap = face.box.iou(box)
+        if overlap >= best_iou:
+            best, best_iou = face, overlap
+    return best
+
+
+class Scanner:
+    """Runs the pipeline over folders; adapters (engine, metadata, mirror) are injected."""
+
+    def __init__(self, settings: Settings, *, engine: FaceEngine | None = None, metadata=None, mirror=None,
+                 should_stop: Callable[[], bool] = lambda: False, progress: Callable[[int], object] | None = None):
+        self.settings = settings
+        self._engine = engine
+        self._extra_engines: dict[str, FaceEngine] | None = None
+        self.metadata = metadata
+        self.mirror = mirror
+        self.should_stop = should_stop
+        self.progress = progress
+        self._library: Library | None = None
+
+    # -- adapters -------------------------------------------------------------------------------
+    @property
+    def engine(self) -> FaceEngine:
+        if self._engine is None:
+            self._engine = get_engine(self.settings.engine)
+        return self._engine
+
+    @property
+    def model(self) -> str:
+        return self.engine.model_name
+
+    def extra_engines(self) -> dict[str, FaceEngine]:
+        if self._extra_engines is None:
+            engines = (get_engine(self.settings.engine, model=m) for m in self.settings.engine.extra_models)
+            self._extra_engines = {e.model_name: e for e in engines if e.model_name != self.model}
+        return self._extra_engines
+
+    @property
+    def library(self) -> Library:
+        if self._library is None:
+            self._library = Library(self.model)
+            for root in self.settings.root_paths():
+                self._library.load(walk_folders([root], self.settings.exclude))
+        return self._library
+
+    def close(self) -> None:
+        for adapter in (self.metadata, self.mirror):
+            if adapter is not None and hasattr(adapter, "close"):
+                adapter.close()
+
+    # -- entry points ---------------------------------------------------------------------------
+    def scan_paths(self, paths: list[Path]) -> ScanReport:
+        """One pass over the trees below ``paths``."""
+        folders = [f for f in walk_folders(paths, self.settings.exclude) if self._has_photos_or_sidecars(f)]
+        self.library.load(folders)
+        return self.process_folders(folders)
+
+    def process_folders(self, folders: list[Path], csv_only: bool = False) -> ScanReport:
+        """Bring the given folders up to date; moves between them keep their faces."""
+        report = ScanReport()
+        plans = [p for p in (self._plan(Path(f), csv_only, report) for f in folders) if p is not None]
+        self._match_moves(plans, report)
+        if self.progress is not None:
+            self.progress(sum(len(p.to_scan) for p in plans))
+        for plan in plans:
+            if self.should_stop():
+                break
+            report.add(self._run_plan(plan))
+        if not self.should_stop():
+            self._refresh_guesses(report)
+        return report
+
+    # -- planning -------------------------------------------------------------------------------
+    def _has_photos_or_sidecars(self, folder: Path) -> bool:
+        try:
+            return FolderStore(folder).exists() or bool(list_photos(folder, self.settings.extensions))
+        except OSError as exc:
+            log.error("cannot read folder %s: %s; skipped", folder, exc.strerror)
+            return False
+
+    def _plan(self, folder: Path, csv_only: bool, report: ScanReport) -> FolderPlan | None:
+        store = FolderStore(folder)
+        if not folder.is_dir():
+            self.library.drop_folder(folder)
+            return None
+        try:
+            on_disk = list_photos(folder, self.settings.extensions)
+        except OSError as exc:
+            report.errors.append((str(folder), f"cannot read folder: {exc.strerror}"))
+            log.error("cannot read folder %s: %s (check its permissions); its sidecars are left as they are", folder, exc.strerror)
+            return None
+        known = store.load().photos
+        plan = FolderPlan(folder, on_disk, known)
+        plan.missing = [name for name in known if name not in on_disk]
+        if not csv_only:
+            plan.to_scan = [n for n, info in sorted(on_disk.items()) if needs_scan(known.get(n), info, self.model)]
+        return plan
+
+    def _match_moves(self, plans: list[FolderPlan], report: ScanReport) -> None:
+        """New photos whose content equals a vanished photo's take over its faces and names."""
+        gone = {p.known[name].sha256: (p.folder, name) for p in plans for name in p.missing if p.known[name].sha256}
+        if not gone:
+            return
+        for plan in plans:
+            for name in list(plan.to_scan):
+                if name in plan.known:
+                    continue
+                try:
+                    digest = file_sha256(plan.folder / name)
+                except OSError:
+                    continue
+                source = gone.pop(digest, None)
+                if source is not None:
+                    plan.moved_in[name] = source
+                    plan.to_scan.remove(name)
+                    report.moved += 1
+
+    # -- detection ------------------------------------------------------------------------------
+    def _detect(self, folder: Path, name: str, info: os.stat_result) -> Detection:
+        from .faces import encode_boxes, find_faces
+        from .imaging import decode_photo
+
+        path = folder / name
+        try:
+            digest = file_sha256(path)
+        except OSError as exc:
+            return Detection(name, info, "", error=f"cannot read: {exc.strerror}")
+        engine_settings = self.settings.engine
+        preview = getattr(self.metadata, "raw_preview", None)
+        try:
+            decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit, preview)
+            found = find_faces(self.engine, decoded, engine_settings.min_face_size)
+            extra = {m: encode_boxes(e, decoded, [f.box for f in found]) for m, e in self.extra_engines().items()}
+        except (ImageError, MetadataError) as exc:
+            return Detection(name, info, digest, error=str(exc))
+        except EngineError:
+            raise
+        except (RuntimeError, ValueError, OSError, MemoryError) as exc:
+            return Detection(name, info, digest, error=f"{path}: face detection failed: {exc}")
+        return Detection(name, info, digest, faces=found, extra=extra, width=decoded.stored_width,
+                         height=decoded.stored_height, orientation=decoded.orientation, decoded=decoded)
+
+    def _detect_plan(self, plan: FolderPlan) -> list[Detection]:
+        results = []
+        for name in plan.to_scan:
+            if self.should_stop():
+                break
+            detection = self._detect(plan.folder, name, plan.on_disk[name])
+            if self._changed_meanwhile(plan.folder / name, detection.stat):
+                log.info("%s changed while it was scanned; it will be scanned again", plan.folder / name)
+            else:
+                results.append(detection)
+            if self.progress is not None:
+                self.progress(-1)
+        return results
+
+    @staticmethod
+    def _changed_meanwhile(path: Path, before: os.stat_result) -> bool:
+        try:
+            now = path.stat()
+        except OSError:
+            return True
+        return (now.st_size, now.st_mtime_ns) != (before.st_size, before.st_mtime_ns)
+
+    # -- the folder transaction -----------------------------------------------------------------
+    def _run_plan(self, plan: FolderPlan) -> ScanReport:
+        report = ScanReport(folders=1, photos=len(plan.on_disk))
+        detections = self._detect_plan(plan)
+        try:
+            with FolderStore(plan.folder).transaction() as txn:
+                report.names_changed += len(txn.changes)
+                if txn.csv_error:
+                    report.errors.append((str(plan.folder / "faces.csv"), txn.csv_error))
+                self._take_moves(txn, plan, report)
+                for detection in detections:
+                    self._apply_detection(txn, detection, report)
+                self._remove_missing(txn, plan, report)
+                self._guess_folder(txn)
+                self._publish(txn, report)
+                self.library.set_folder(plan.folder, txn.state)
+        except SidecarError as exc:
+            report.errors.append((str(plan.folder), str(exc)))
+            log.error("%s", exc)
+        report.errors.extend((str(plan.folder / p.file), p.error) for p in self._current_errors(plan))
+        return report
+
+    def _current_errors(self, plan: FolderPlan) -> list[PhotoState]:
+        state = FolderStore(plan.folder).load()
+        return [p for p in state.photos.values() if p.error and p.file in plan.to_scan]
+
+    def _take_moves(self, txn: Transaction, plan: FolderPlan, report: ScanReport) -> None:
+        for name, (source_folder, source_name) in plan.moved_in.items():
+            source = txn.state if source_folder == plan.folder else None
+            photo = (source.photos.get(source_name) if source else
+                     FolderStore(source_folder).load().photos.get(source_name))
+            if photo is None:
+                continue
+            info = plan.on_disk[name]
+            photo.file, photo.size, photo.mtime_ns = name, info.st_size, info.st_mtime_ns
+            for face in photo.faces:
+                if source_folder != plan.folder:
+                    face.name_history, face.rev = {}, 0
+            txn.state.photos[name] = photo
+            if source_folder == plan.folder:
+                txn.state.photos.pop(source_name, None)
+                plan.missing = [m for m in plan.missing if m != source_name]
+            log.info("%s moved to %s: its faces and names follow", source_folder / source_name, plan.folder / name)
+
+    def _apply_detection(self, txn: Transaction, detection: Detection, report: ScanReport) -> None:
+        old = txn.state.photos.get(detection.file)
+        photo = PhotoState(file=detection.file) if old is None else old
+        photo.size, photo.mtime_ns = detection.stat.st_size, detection.stat.st_mtime_ns
+        photo.sha256, photo.scanned_at = detection.sha256, txn.now
+        photo.error = detection.error
+        report.scanned += 1
+        if detection.error:
+            log.error("%s", detection.error)
+            txn.state.photos[detection.file] = photo
+            return
+        photo.model = self.model
+        photo.width, photo.height, photo.orientation = detection.width, detection.height, detection.orientation
+        photo.faces = merge_faces(photo.faces, detection.faces, self.model, detection.extra)
+        report.faces += len(detection.faces)
+        txn.state.photos[detection.file] = photo
+        if not photo.imported:
+            txn.changes.extend(self._import_names(txn, photo, detection))
+
+    def _import_names(self, txn: Transaction, photo: PhotoState, detection: Detection) -> list[NameChange]:
+        """Person regions already in the photo (digiKam, Lightroom, Picasa…) become confirmed names."""
+        photo.imported = True
+        reader = getattr(self.metadata, "read_people", None)
+        if reader is None or not self.settings.metadata.import_existing:
+            return []
+        path = txn.folder / photo.file
+        try:
+            people = reader(path, photo.orientation, (photo.width, photo.height))
+        except MetadataError as exc:
+            log.warning("%s", exc)
+            return []
+        changes = []
+        for person in people:
+            face = _best_overlap(person.box, [f for f in photo.faces if f.visible and not f.name], IMPORT_IOU)
+            if face is None:
+                face = self._face_from_region(photo, person.box, detection)
+                if face is None:
+                    continue
+            change = set_name(photo, face, person.name, "import", txn.now)
+            if change:
+                changes.append(change)
+        return changes
+
+    def _face_from_region(self, photo: PhotoState, box: Box, detection: Detection) -> Face | None:
+        from .faces import encode_boxes
+
+        try:
+            vector = encode_boxes(self.engine, detection.decoded, [box])[0]
+        except (RuntimeError, ValueError) as exc:
+            log.warning("%s: region %s could not be encoded (%s)", photo.file, box, exc)
+            return None
+        face = Face(face_id=new_face_id(), box=box, encodings={self.model: vector}, origin="imported")
+        photo.faces.append(face)
+        return face
+
+    def _remove_missing(self, txn: Transaction, plan: FolderPlan, report: ScanReport) -> None:
+        for name in plan.missing:
+            if name in txn.state.photos and not (txn.folder / name).exists():
+                del txn.state.photos[name]
+                report.removed += 1
+
+    # -- guesses ------------------------------------------------------------------------------
+    def _gallery(self) -> Gallery:
+        engine = self.engine
+        threshold = self.settings.engine.threshold or engine.threshold
+        return Gallery.build(((f.name, f.vector) for f in self.library.confirmed()),
+                             engine.metric, threshold, self.settings.engine.margin)
+
+    def _guess_folder(self, txn: Transaction, gallery: Gallery | None = None) -> bool:
+        """Set guesses of the folder's faces; True if any changed."""
+        self.library.set_folder(txn.folder, txn.state)
+        gallery = gallery or self._gallery()
+        faces = [f for _, f in txn.state.faces() if f.visible]
+        probes = [f for f in faces if not f.name and self.model in f.encodings]
+        changed = False
+        for face in faces:
+            if face.name and (face.guess or face.distance is not None):
+                face.guess, face.distance = "", None
+                changed = True
+        for lo in range(0, len(probes), GUESS_CHUNK):
+            chunk = probes[lo:lo + GUESS_CHUNK]
+            guesses = gallery.guess(np.stack([f.encodings[self.model] for f in chunk]))
+            for face, guess in zip(chunk, guesses, strict=True):
+                name, distance = (guess.name, round(guess.distance, 4)) if guess else ("", None)
+                if (face.guess, face.distance) != (name, distance):
+                    face.guess, face.distance = name, distance
+                    changed = True
+        return changed
+
+    def _refresh_guesses(self, report: ScanReport) -> None:
+        """Recompute guesses and clusters everywhere; rewrite only folders where they changed."""
+        gallery = self._gallery()
+        labels = self._cluster_labels()
+        for folder, faces in list(self.library.folders.items()):
+            if self.should_stop():
+                return
+            if not self._folder_outdated(faces, gallery, labels):
+                continue
+            try:
+                with FolderStore(folder).transaction() as txn:
+                    report.names_changed += len(txn.changes)
+                    self._guess_folder(txn, self._gallery() if txn.changes else gallery)
+                    for _, face in txn.state.faces():
+                        face.cluster = "" if face.name else labels.get(face.face_id, "")
+                    self._publish(txn, report)
+                    self.library.set_folder(folder, txn.state)
+            except SidecarError as exc:
+                report.errors.append((str(folder), str(exc)))
+                log.error("%s", exc)
+
+    def _folder_outdated(self, faces, gallery: Gallery, labels: dict[str, str]) -> bool:
+        probes = [f for f in faces if not f.name]
+        if any(f.name and (f.guess or f.cluster) for f in faces):
+            return True
+        if any(labels.get(f.face_id, "") != f.cluster for f in probes):
+            return True
+        if not probes:
+            return False
+        guesses = gallery.guess(np.stack([f.vector for f in probes]))
+        for face, guess in zip(probes, guesses, strict=True):
+            name, distance = (guess.name, round(guess.distance, 4)) if guess else ("", None)
+            if (face.guess, face.distance) != (name, distance):
+                return True
+        return False
+
+    def _cluster_labels(self) -> dict[str, str]:
+        """Cluster label per unnamed face id; labels are kept stable across runs where possible."""
+        unnamed = self.library.unnamed()
+        if not unnamed:
+            return {}
+        engine_settings = self.settings.engine
+        groups = cluster(np.stack([f.vector for f in unnamed]), self.engine.metric,
+                         engine_settings.cluster_threshold, max(2, engine_settings.min_cluster_size))
+        members: dict[int, list] = {}
+        for face, group in zip(unnamed, groups, strict=True):
+            if group >= 0:
+                members.setdefault(group, []).append(face)
+        return _stable_labels(members, self.library)
+
+    # -- publishing -----------------------------------------------------------------------------
+    def _publish(self, txn: Transaction, report: ScanReport) -> None:
+        """Write confirmed names into the photos whose wanted names differ from what we wrote."""
+        if self.metadata is None or not self.settings.metadata.enabled:
+            return
+        from .metadata import PersonRegion
+
+        for photo in txn.state.photos.values():
+            if photo.error or not photo.width:
+                continue
+            wanted = self._wanted_people(photo)
+            if photo.metadata_written.get("people", []) == wanted:
+                continue
+            path = txn.folder / photo.file
+            regions = [PersonRegion(name, Box.from_plain(box)) for name, box in wanted]
+            try:
+                record = self.metadata.sync(path, regions, photo.orientation, (photo.width, photo.height),
+                                            photo.metadata_written.get("record", {}))
+            except MetadataError as exc:
+                report.errors.append((str(path), str(exc)))
+                log.error("%s", exc)
+                continue
+            photo.metadata_written = {"people": wanted, "record": record}
+            self._restat(path, photo)
+            report.metadata_written += 1
+
+    def _wanted_people(self, photo: PhotoState) -> list[list]:
+        guesses = self.settings.metadata.write_guesses
+        people = []
+        for face in photo.visible_faces:
+            name = face.name if face.confirmed else (face.guess if guesses and not face.name else "")
+            if name and name != IGNORE:
+                people.append([name, [round(v, 4) for v in face.box.to_plain()]])
+        return people
+
+    @staticmethod
+    def _restat(path: Path, photo: PhotoState) -> None:
+        """Our own metadata write is not a change of the photo: remember its new size/mtime/hash."""
+        try:
+            info = path.stat()
+            photo.size, photo.mtime_ns, photo.sha256 = info.st_size, info.st_mtime_ns, file_sha256(path)
+        except OSError as exc:
+            log.warning("%s: cannot stat after writing metadata: %s", path, exc.strerror)
+
+
+def _stable_labels(members: dict[int, list], library: Library) -> dict[str, str]:
+    """Give each cluster the label most of its members had, else a new ``uN`` label."""
+    used = {f.cluster for f in library.all_faces() if f.cluster}
+    next_number = 1 + max((int(c[1:]) for c in used if c[1:].isdigit()), default=0)
+    labels: dict[str, str] = {}
+    taken: set[str] = set()
+    for group in sorted(members.values(), key=len, reverse=True):
+        previous = [f.cluster for f in group if f.cluster and f.cluster not in taken]
+        label = max(set(previous), key=previous.count) if previous else f"u{next_number}"
+        if not previous:
+            next_number += 1
+        taken.add(label)
+        labels.update({f.face_id: label for f in group})
+    return labels
+
+
+def state_counts(state: FolderState) -> dict[str, int]:
+    visible = [f for _, f in state.faces() if f.visible]
+    return {
+        "photos": len(state.photos),
+        "faces": len(visible),
+        "confirmed": sum(1 for f in visible if f.confirmed),
+        "ignored": sum(1 for f in visible if f.name == IGNORE),
+        "guessed": sum(1 for f in visible if not f.name and f.guess),
+        "errors": sum(1 for p in state.photos.values() if p.error),
+    }
+
+
