@@ -210,12 +210,15 @@ class FolderState:
     """Everything faces.pkl holds for one folder.
 
     ``csv_gen`` counts the writes of faces.csv; ``csv_sha256`` is the hash of the bytes last
-    written, so an unchanged file on disk is recognised without parsing.
+    written, so an unchanged file on disk is recognised without parsing. ``pending_rows`` are
+    faces.csv rows of photos not scanned yet (after faces.pkl was rebuilt): they are written back
+    as they are until the photo's faces are found again and take their names.
     """
 
     photos: dict[str, PhotoState] = field(default_factory=dict)
     csv_gen: int = 0
     csv_sha256: str = ""
+    pending_rows: list[dict] = field(default_factory=list)
 
     def faces(self):
         """Every (photo, face) pair of the folder, including rejected and forgotten ones."""
@@ -235,6 +238,7 @@ class FolderState:
             "photos": {name: p.to_plain() for name, p in self.photos.items()},
             "csv_gen": self.csv_gen,
             "csv_sha256": self.csv_sha256,
+            "pending_rows": self.pending_rows,
         }
 
     @classmethod
@@ -245,4 +249,5 @@ class FolderState:
             photos={str(k): PhotoState.from_plain(v) for k, v in data.get("photos", {}).items()},
             csv_gen=int(data.get("csv_gen", 0)),
             csv_sha256=str(data.get("csv_sha256", "")),
+            pending_rows=[dict(r) for r in data.get("pending_rows", [])],
         )

@@ -28,7 +28,7 @@ from ..model import FolderState
 from . import CSV_NAME, PKL_NAME
 from .atomic import exchange_atomic, write_atomic
 from .csvfile import CsvRow, format_csv, parse_csv
-from .merge import MergeResult, NameChange, adopt_unmatched, merge_rows, render_rows
+from .merge import MergeResult, NameChange, adopt_unmatched, keep_pending, merge_rows, render_rows
 from .pklfile import dumps_state, loads_state
 
 log = logging.getLogger(__name__)
@@ -135,6 +135,9 @@ class FolderStore:
             if write:
                 self._commit(txn, csv_seen, pkl_bytes)
 
+    def _photo_exists(self, file: str) -> bool:
+        return (self.folder / file).is_file()
+
     def _load_pkl(self, set_aside: bool) -> tuple[FolderState, bytes | None]:
         try:
             data = self.pkl_path.read_bytes()
@@ -175,7 +178,9 @@ class FolderStore:
         except SidecarError as exc:
             self._set_aside_bad_csv(txn, data, exc)
             return
-        txn.record(merge_rows(txn.state, rows, txn.now))
+        result = merge_rows(txn.state, rows, txn.now)
+        txn.record(result)
+        keep_pending(txn.state, result.unmatched, self._photo_exists)
 
     def _set_aside_bad_csv(self, txn: Transaction, data: bytes, exc: SidecarError) -> None:
         bad = self.csv_path.with_name(f"{CSV_NAME}.bad-{timestamp()}")
@@ -186,8 +191,7 @@ class FolderStore:
     def _commit(self, txn: Transaction, csv_seen: str, pkl_bytes: bytes | None) -> None:
         """Write faces.csv (merging any save that raced us), then faces.pkl."""
         state = txn.state
-        if txn.unmatched:
-            txn.changes.extend(adopt_unmatched(state, txn.unmatched, txn.now))
+        txn.changes.extend(adopt_unmatched(state, txn.unmatched, txn.now, self._photo_exists))
         for _attempt in range(10):
             csv_seen = self._merge_disk_csv(txn, csv_seen) or csv_seen
             data = format_csv(render_rows(state))

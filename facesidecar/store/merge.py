@@ -19,9 +19,10 @@ that predates a face does not reject it, and an empty or half-written file rejec
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..model import Face, FolderState, PhotoState
+from ..model import Box, Face, FolderState, PhotoState
 from .csvfile import CsvRow, OutRow
 
 MATCH_IOU = 0.5
@@ -114,14 +115,34 @@ def _reject_deleted_rows(state: FolderState, seen: dict[str, CsvRow], newest_rev
             result.rejected.append((photo.file, face.face_id))
 
 
-def adopt_unmatched(state: FolderState, rows: list[CsvRow], now: float) -> list[NameChange]:
+def keep_pending(state: FolderState, rows: list[CsvRow], photo_exists: Callable[[str], bool]) -> None:
+    """Remember rows of photos the state does not know yet, so their names are written back."""
+    known = {(r["file"], tuple(r["box"])) for r in state.pending_rows}
+    for row in rows:
+        key = (row.file, tuple(row.box.to_plain()))
+        if row.file in state.photos or not photo_exists(row.file):
+            continue
+        if key in known:
+            for pending in state.pending_rows:
+                if (pending["file"], tuple(pending["box"])) == key:
+                    pending["name"] = row.name
+            continue
+        known.add(key)
+        state.pending_rows.append({"file": row.file, "face_nr": row.face_nr, "box": row.box.to_plain(), "name": row.name})
+
+
+def adopt_unmatched(state: FolderState, rows: list[CsvRow], now: float,
+                    photo_exists: Callable[[str], bool]) -> list[NameChange]:
     """Names from rows that matched no face before, for faces never written yet (rebuilt state).
 
     When faces.pkl had to be rebuilt, faces.csv still holds the names; once the photos are
-    scanned again the rows find their faces by box and the names come back.
+    scanned again the rows find their faces by box and the names come back. Until then they
+    stay in ``state.pending_rows``.
     """
+    pending = [CsvRow(0, r["file"], int(r["face_nr"]), Box.from_plain(r["box"]), str(r["name"]), None)
+               for r in state.pending_rows]
     changes = []
-    for row in rows:
+    for row in rows + pending:
         photo = state.photos.get(row.file)
         face = match_row(photo, row) if photo else None
         if face is None or face.name_history or not row.name:
@@ -129,6 +150,7 @@ def adopt_unmatched(state: FolderState, rows: list[CsvRow], now: float) -> list[
         change = set_name(photo, face, row.name, "csv", now)
         if change:
             changes.append(change)
+    state.pending_rows = [r for r in state.pending_rows if r["file"] not in state.photos and photo_exists(r["file"])]
     return changes
 
 
@@ -148,6 +170,11 @@ def render_rows(state: FolderState) -> list[OutRow]:
                 file=file_name, face_nr=number, box=face.box.rounded(), name=face.name,
                 guess=face.guess, distance=face.distance, cluster=face.cluster, rev=face.rev,
             ))
+    rows.extend(
+        OutRow(file=r["file"], face_nr=int(r["face_nr"]), box=Box.from_plain(r["box"]), name=str(r["name"]),
+               guess="", distance=None, cluster="", rev=0)
+        for r in state.pending_rows if r["file"] not in state.photos
+    )
     if used_generation:
         state.csv_gen = generation
     return rows
