@@ -184,6 +184,8 @@ class Scanner:
             report.add(self._run_plan(plan))
         if not self.should_stop():
             self._refresh_guesses(report)
+        if self.mirror is not None:
+            self.mirror.flush()
         return report
 
     # -- planning -------------------------------------------------------------------------------
@@ -279,21 +281,51 @@ class Scanner:
         return (now.st_size, now.st_mtime_ns) != (before.st_size, before.st_mtime_ns)
 
     # -- the folder transaction -----------------------------------------------------------------
+    def update_folder(self, folder: Path, change: Callable[[Transaction], object] | None = None) -> ScanReport:
+        """Change one folder through the store and carry the change everywhere it matters.
+
+        The way every command that edits names (name, confirm, rename, forget, the review page)
+        writes: merge a person's CSV edits, apply ``change``, guess, write the photos' metadata,
+        mirror. Call ``refresh()`` afterwards to update guesses in other folders.
+        """
+        report = ScanReport()
+        try:
+            with FolderStore(folder).transaction() as txn:
+                if change is not None:
+                    change(txn)
+                self._finish_transaction(txn, report)
+        except SidecarError as exc:
+            report.errors.append((str(folder), str(exc)))
+            log.error("%s", exc)
+        return report
+
+    def refresh(self) -> ScanReport:
+        """Recompute guesses and clusters everywhere after names changed."""
+        report = ScanReport()
+        self._refresh_guesses(report)
+        return report
+
+    def _finish_transaction(self, txn: Transaction, report: ScanReport) -> None:
+        """The common tail of every transaction: guesses, metadata, index, mirror."""
+        report.names_changed += len(txn.changes)
+        if txn.csv_error:
+            report.errors.append((str(txn.folder / "faces.csv"), txn.csv_error))
+        self._guess_folder(txn)
+        self._publish(txn, report)
+        self.library.set_folder(txn.folder, txn.state)
+        if self.mirror is not None:
+            self.mirror.folder_changed(txn.folder, txn.state)
+
     def _run_plan(self, plan: FolderPlan) -> ScanReport:
         report = ScanReport(folders=1, photos=len(plan.on_disk))
         detections = self._detect_plan(plan)
         try:
             with FolderStore(plan.folder).transaction() as txn:
-                report.names_changed += len(txn.changes)
-                if txn.csv_error:
-                    report.errors.append((str(plan.folder / "faces.csv"), txn.csv_error))
                 self._take_moves(txn, plan, report)
                 for detection in detections:
                     self._apply_detection(txn, detection, report)
                 self._remove_missing(txn, plan, report)
-                self._guess_folder(txn)
-                self._publish(txn, report)
-                self.library.set_folder(plan.folder, txn.state)
+                self._finish_transaction(txn, report)
         except SidecarError as exc:
             report.errors.append((str(plan.folder), str(exc)))
             log.error("%s", exc)
@@ -390,10 +422,10 @@ class Scanner:
         return Gallery.build(((f.name, f.vector) for f in self.library.confirmed()),
                              engine.metric, threshold, self.settings.engine.margin)
 
-    def _guess_folder(self, txn: Transaction, gallery: Gallery | None = None) -> bool:
+    def _guess_folder(self, txn: Transaction) -> bool:
         """Set guesses of the folder's faces; True if any changed."""
         self.library.set_folder(txn.folder, txn.state)
-        gallery = gallery or self._gallery()
+        gallery = self._gallery()
         faces = [f for _, f in txn.state.faces() if f.visible]
         probes = [f for f in faces if not f.name and self.model in f.encodings]
         changed = False
@@ -415,22 +447,16 @@ class Scanner:
         """Recompute guesses and clusters everywhere; rewrite only folders where they changed."""
         gallery = self._gallery()
         labels = self._cluster_labels()
+
+        def set_clusters(txn: Transaction) -> None:
+            for _, face in txn.state.faces():
+                face.cluster = "" if face.name else labels.get(face.face_id, "")
+
         for folder, faces in list(self.library.folders.items()):
             if self.should_stop():
                 return
-            if not self._folder_outdated(faces, gallery, labels):
-                continue
-            try:
-                with FolderStore(folder).transaction() as txn:
-                    report.names_changed += len(txn.changes)
-                    self._guess_folder(txn, self._gallery() if txn.changes else gallery)
-                    for _, face in txn.state.faces():
-                        face.cluster = "" if face.name else labels.get(face.face_id, "")
-                    self._publish(txn, report)
-                    self.library.set_folder(folder, txn.state)
-            except SidecarError as exc:
-                report.errors.append((str(folder), str(exc)))
-                log.error("%s", exc)
+            if self._folder_outdated(faces, gallery, labels):
+                report.add(self.update_folder(folder, set_clusters))
 
     def _folder_outdated(self, faces, gallery: Gallery, labels: dict[str, str]) -> bool:
         probes = [f for f in faces if not f.name]
