@@ -1,0 +1,66 @@
+"""Engine-independent glue between decoded photos and face boxes stored as fractions.
+
+Engines work in pixels of the (possibly reduced) image they are handed; faces.csv and faces.pkl
+store fractions of the photo as displayed. Converting here, in one place, keeps boxes identical
+whatever size the photo was decoded at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .engines.base import FaceEngine, PixelBox
+from .imaging import DecodedPhoto
+from .model import Box
+
+
+@dataclass
+class FoundFace:
+    """A detected face: where it is (fractions of the displayed photo) and its encoding."""
+
+    box: Box
+    encoding: np.ndarray
+
+
+def find_faces(engine: FaceEngine, photo: DecodedPhoto, min_face_size: int) -> list[FoundFace]:
+    """Detect and encode the faces of ``photo``, left to right.
+
+    ``min_face_size`` is in pixels of the *full-resolution* photo, so the setting means the same
+    thing whatever ``engine.max_image_pixels`` the photo was decoded at.
+    """
+    height, width = photo.rgb.shape[:2]
+    scale = photo.displayed_width / width
+    boxes = [b for b in engine.detect(photo.rgb) if b.width * scale >= min_face_size]
+    encodings = engine.encode(photo.rgb, boxes)
+    faces = [FoundFace(pixels_to_box(b, width, height), e) for b, e in zip(boxes, encodings, strict=True)]
+    return sorted(faces, key=lambda f: (f.box.x, f.box.y))
+
+
+def encode_boxes(engine: FaceEngine, photo: DecodedPhoto, boxes: list[Box]) -> list[np.ndarray]:
+    """Encodings for known boxes, in order: regions imported from metadata, or a second model.
+
+    Going through the boxes (not a new detection) keeps one face the same face for every model.
+    """
+    height, width = photo.rgb.shape[:2]
+    return engine.encode(photo.rgb, [box_to_pixels(b, width, height) for b in boxes])
+
+
+def box_to_pixels(box: Box, width: int, height: int) -> PixelBox:
+    """``box`` in pixels of a ``width`` x ``height`` image, clipped to it and at least 1 pixel."""
+    left = min(max(round(box.x * width), 0), width - 1)
+    top = min(max(round(box.y * height), 0), height - 1)
+    right = min(max(round((box.x + box.w) * width), left + 1), width)
+    bottom = min(max(round((box.y + box.h) * height), top + 1), height)
+    return PixelBox(left, top, right, bottom)
+
+
+def pixels_to_box(pb: PixelBox, width: int, height: int) -> Box:
+    """``pb`` as fractions (0..1) of a ``width`` x ``height`` image, clipped to it."""
+    left, right = (min(max(v / width, 0.0), 1.0) for v in (pb.left, pb.right))
+    top, bottom = (min(max(v / height, 0.0), 1.0) for v in (pb.top, pb.bottom))
+    return Box(left, top, max(right - left, 0.0), max(bottom - top, 0.0))
+
+
+__all__ = ["FoundFace", "find_faces", "encode_boxes", "box_to_pixels", "pixels_to_box"]

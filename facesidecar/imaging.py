@@ -1,0 +1,319 @@
+"""Photo decoding: any supported file -> an RGB array in the orientation people see.
+
+Face boxes are stored as fractions of the photo *as displayed* (after EXIF orientation), so the
+decoder applies the orientation before anything looks for faces. It decodes no more pixels than
+the engine needs (JPEG draft mode, then a resize to ``engine.max_image_pixels``) and refuses
+absurdly large photos from their header, before a single pixel is allocated.
+
+Every failure is an :class:`ImageError` naming the file, what went wrong and what to do: a photo
+that cannot be read has *unknown* faces, never "no faces".
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import re
+import struct
+import threading
+import warnings
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .errors import FacesidecarError, ImageError
+
+RAW_EXTENSIONS = {".cr2", ".nef", ".arw", ".dng", ".orf", ".raf"}
+HEIF_EXTENSIONS = {".heic", ".heif", ".hif", ".avif"}
+
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+"""How to turn stored pixels into displayed pixels for each EXIF orientation (as ImageOps does)."""
+
+# Errors Pillow and its plugins raise for broken files (SyntaxError: bad PNG chunks, struct.error
+# and IndexError: short headers, zlib.error: broken deflate streams).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, zlib.error)
+
+# decode_photo refuses every image PIL would warn about (see _open) with a clearer ImageError.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+_heif_lock = threading.Lock()
+_heif_registered = False
+_heif_available = False
+
+
+@dataclass
+class DecodedPhoto:
+    """A photo ready for the engine, plus the sizes needed to map boxes back to the file."""
+
+    rgb: np.ndarray
+    """H x W x 3 uint8 in *displayed* orientation, possibly reduced below the full size."""
+    stored_width: int
+    """Pixel size as stored in the file, before orientation."""
+    stored_height: int
+    orientation: int
+    """EXIF orientation 1..8 (1 when absent)."""
+    displayed_width: int
+    """Full-resolution size as displayed (stored size swapped for orientations 5-8)."""
+    displayed_height: int
+
+    @property
+    def scale(self) -> float:
+        """Full-resolution displayed pixels per pixel of ``rgb`` (1.0 when not reduced)."""
+        return self.displayed_width / self.rgb.shape[1]
+
+
+def decode_photo(
+    path: Path,
+    max_image_pixels: int,
+    pixel_limit: int,
+    preview_loader: Callable[[Path], bytes] | None = None,
+) -> DecodedPhoto:
+    """Decode ``path`` into at most ``max_image_pixels`` RGB pixels, displayed orientation.
+
+    Photos larger than ``pixel_limit`` (stored pixels) are refused from their header. RAW files
+    are decoded from the embedded preview that ``preview_loader`` extracts.
+    """
+    path = Path(path)
+    _register_heif()
+    is_raw = path.suffix.lower() in RAW_EXTENSIONS
+    with _open_source(path, preview_loader, is_raw) as source:
+        try:
+            with _open(path, source, pixel_limit) as image:
+                stored_width, stored_height = image.size
+                orientation, pre_rotated = _orientation(image)
+                if is_raw and orientation == 1:
+                    orientation = _raw_orientation(path)
+                _draft(image, max_image_pixels)
+                image.load()
+                displayed = image if pre_rotated else _transpose(image, orientation)
+                rgb = np.ascontiguousarray(np.asarray(_fit(_to_rgb(displayed), max_image_pixels), dtype=np.uint8))
+        except ImageError:
+            raise
+        except MemoryError:
+            raise ImageError(
+                f"{path}: not enough memory to decode this photo; lower engine.max_image_pixels or"
+                " engine.pixel_limit, or give the service more memory"
+            ) from None
+        except _DECODE_ERRORS as exc:
+            raise ImageError(
+                f"{path}: the image data is corrupt or truncated ({_reason(exc)}); if it is still being"
+                " copied it is retried when it changes, otherwise re-copy or re-export it"
+            ) from None
+    if pre_rotated:
+        stored_width, stored_height = _swap_if_rotated(stored_width, stored_height, orientation)
+    displayed_width, displayed_height = _swap_if_rotated(stored_width, stored_height, orientation)
+    return DecodedPhoto(
+        rgb=rgb,
+        stored_width=stored_width,
+        stored_height=stored_height,
+        orientation=orientation,
+        displayed_width=displayed_width,
+        displayed_height=displayed_height,
+    )
+
+
+def _register_heif() -> None:
+    """Teach Pillow HEIC/HEIF once, on first use, so importing this module stays cheap."""
+    global _heif_registered, _heif_available
+    with _heif_lock:
+        if _heif_registered:
+            return
+        _heif_registered = True
+        try:
+            import pillow_heif
+        except ImportError:
+            return  # other formats still work; HEIC files fail in _open with a hint
+        pillow_heif.register_heif_opener()
+        _heif_available = True
+
+
+def _open_source(path: Path, preview_loader: Callable[[Path], bytes] | None, is_raw: bool) -> BinaryIO:
+    """The bytes to decode: the file itself, or a RAW file's embedded preview.
+
+    OS failures become advice, and a 0-byte file (an unfinished upload) is recognised before
+    Pillow would call it "not an image".
+    """
+    if is_raw:
+        return io.BytesIO(_raw_preview(path, preview_loader))
+    try:
+        handle = path.open("rb")
+        empty = os.fstat(handle.fileno()).st_size == 0
+    except FileNotFoundError:
+        raise ImageError(f"{path}: file not found (moved or deleted while scanning?)") from None
+    except PermissionError:
+        raise ImageError(
+            f"{path}: permission denied; give the user facesidecar runs as read access to the file"
+            " and its folder (chmod/chown or the share's ACL)"
+        ) from None
+    except IsADirectoryError:
+        raise ImageError(f"{path}: is a folder, not a photo; rename it or add it to exclude") from None
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot be read ({_reason(exc)}); check the disk or network mount") from None
+    if empty:
+        handle.close()
+        raise ImageError(
+            f"{path}: the file is empty (0 bytes): an unfinished upload or a failed copy; it is"
+            " retried when it changes, otherwise copy it again"
+        )
+    return handle
+
+
+def _raw_preview(path: Path, preview_loader: Callable[[Path], bytes] | None) -> bytes:
+    """The JPEG preview embedded in a RAW file: facesidecar never develops RAW data itself."""
+    if preview_loader is None:
+        raise ImageError(
+            f"{path}: RAW photos are read through their embedded JPEG preview, which needs exiftool;"
+            " install exiftool (apt-get install libimage-exiftool-perl) and enable metadata"
+        )
+    try:
+        data = preview_loader(path)
+    except FacesidecarError as exc:
+        raise ImageError(f"{path}: cannot extract the RAW file's embedded preview: {exc}") from None
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot extract the RAW file's embedded preview ({_reason(exc)})") from None
+    if not data:
+        raise ImageError(
+            f"{path}: the RAW file has no embedded JPEG preview; export a JPEG next to it to have"
+            " its faces found"
+        )
+    return data
+
+
+def _open(path: Path, source: BinaryIO, pixel_limit: int) -> Image.Image:
+    """Open ``source`` lazily (header only) and refuse it if it has more than ``pixel_limit`` pixels.
+
+    Pillow's own bomb check is set to the same limit so that it, too, fires before any pixel
+    memory is allocated; it raises only above twice the limit, our check covers the rest.
+    """
+    Image.MAX_IMAGE_PIXELS = pixel_limit
+    try:
+        image = Image.open(source)
+    except Image.DecompressionBombError as exc:
+        match = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(match[1]):,} pixels" if match else "too many pixels"
+        raise _too_large(path, size, pixel_limit) from None
+    except UnidentifiedImageError:
+        heif = path.suffix.lower() in HEIF_EXTENSIONS
+        hint = " (HEIC needs pillow-heif: pip install pillow-heif)" if heif and not _heif_available else ""
+        raise ImageError(
+            f"{path}: not a photo facesidecar can read{hint}: the format is unknown or the header is"
+            " damaged; open it in an image viewer, re-export it, or remove it from the folder"
+        ) from None
+    width, height = image.size
+    if width * height > pixel_limit:
+        image.close()
+        raise _too_large(path, f"{width}x{height} = {width * height:,} pixels", pixel_limit)
+    if width <= 0 or height <= 0:
+        image.close()
+        raise ImageError(f"{path}: the header says the image is {width}x{height}; the file is damaged")
+    return image
+
+
+def _too_large(path: Path, size: str, pixel_limit: int) -> ImageError:
+    return ImageError(
+        f"{path}: {size} is more than engine.pixel_limit ({pixel_limit:,} pixels); not decoded."
+        " Raise engine.pixel_limit in the config if this photo is genuine"
+    )
+
+
+def _orientation(image: Image.Image) -> tuple[int, bool]:
+    """The EXIF (or XMP) orientation, and whether the decoder already applied it.
+
+    pillow-heif rotates HEIC images while decoding (libheif applies the file's transforms) and
+    resets the tag to 1, keeping the original value in ``info["original_orientation"]``.
+    """
+    original = image.info.get("original_orientation")
+    if isinstance(original, int) and 1 <= original <= 8:
+        return original, True
+    try:
+        value = image.getexif().get(0x0112, 1)
+    except _DECODE_ERRORS:
+        return 1, False  # a broken EXIF block must not lose the photo's faces
+    return (value if isinstance(value, int) and 1 <= value <= 8 else 1), False
+
+
+def _raw_orientation(path: Path) -> int:
+    """The orientation stored in a TIFF-based RAW file (CR2, NEF, ARW, DNG), read from its header.
+
+    Embedded previews usually carry no orientation tag; without this, portrait RAW shots would be
+    scanned lying on their side. Best effort: anything unreadable counts as 1.
+    """
+    try:
+        with Image.open(path) as raw:
+            value = raw.getexif().get(0x0112, 1)
+    except (*_DECODE_ERRORS, UnidentifiedImageError, Image.DecompressionBombError):
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _draft(image: Image.Image, max_image_pixels: int) -> None:
+    """Let the JPEG decoder scale down by 1/2, 1/4 or 1/8 while decoding (much faster, less memory).
+
+    The requested size is the smallest that still holds ``max_image_pixels``, so the draft never
+    goes below what the engine gets; draft rounds sizes, so callers use the real decoded size.
+    """
+    width, height = image.size
+    if image.format not in ("JPEG", "MPO") or width * height <= max_image_pixels:
+        return
+    factor = math.sqrt(max_image_pixels / (width * height))
+    image.draft("RGB", (max(1, math.ceil(width * factor)), max(1, math.ceil(height * factor))))
+
+
+def _transpose(image: Image.Image, orientation: int) -> Image.Image:
+    method = _TRANSPOSE.get(orientation)
+    return image.transpose(method) if method is not None else image
+
+
+def _swap_if_rotated(width: int, height: int, orientation: int) -> tuple[int, int]:
+    """Orientations 5-8 turn the photo by 90 degrees: displayed width is stored height."""
+    return (height, width) if orientation >= 5 else (width, height)
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB from any mode: 16-bit and float scaled down, transparency over white, CMYK, palette."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        if values.size and values.max() > 255:
+            values = values / 257.0
+        gray = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+        return Image.fromarray(gray).convert("RGB")
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _fit(image: Image.Image, max_image_pixels: int) -> Image.Image:
+    """Scale down (never up) so the engine gets at most ``max_image_pixels`` pixels."""
+    width, height = image.size
+    if width * height <= max_image_pixels:
+        return image
+    factor = math.sqrt(max_image_pixels / (width * height))
+    size = (max(1, math.floor(width * factor)), max(1, math.floor(height * factor)))
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def _reason(exc: BaseException) -> str:
+    """The cause in words, without Python class names when the message says enough."""
+    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return text or type(exc).__name__
+
+
+__all__ = ["DecodedPhoto", "decode_photo", "RAW_EXTENSIONS", "HEIF_EXTENSIONS"]
