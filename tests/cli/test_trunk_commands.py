@@ -1,0 +1,70 @@
+"""scan/status/reset through the real command line, plus --help and --version everywhere."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from facesidecar.cli.main import COMMAND_MODULES, build_parser, main
+
+CLI = [sys.executable, "-m", "facesidecar"]
+
+
+def run_cli(*args, check=True):
+    result = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_every_command_has_help_and_config_option():
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    assert set(COMMAND_MODULES) <= {c.replace("-", "_") for c in commands}
+    for name, sub in commands.items():
+        text = sub.format_help()
+        assert "--config" in text, name
+
+
+def test_version_and_no_command(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and "facesidecar" in capsys.readouterr().out
+    assert main([]) == 2
+
+
+def test_bad_config_is_a_clear_error_without_traceback(tmp_path):
+    bad = tmp_path / "c.toml"
+    bad.write_text("[engine]\nthreshhold = 1\n")
+    result = run_cli("status", "--config", str(bad), str(tmp_path), check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and "threshhold" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_missing_path_is_an_error(tmp_path):
+    result = run_cli("scan", str(tmp_path / "nope"), check=False)
+    assert result.returncode == 1 and "no such file or folder" in result.stderr
+
+
+def test_scan_status_reset(tmp_path, shared_faces):
+    root = tmp_path / "photos"
+    shutil.copytree(shared_faces / "joe_biden", root / "biden")
+    shutil.copy(shared_faces / "corrupt" / "2.jpg", root / "biden" / "broken.jpg")
+    config = tmp_path / "c.toml"
+    config.write_text("[metadata]\nenabled = false\n")
+    scan = run_cli("scan", "--config", str(config), str(root))
+    assert "3 photos" in scan.stdout and "1 errors" in scan.stdout
+    status = json.loads(run_cli("status", "--config", str(config), "--json", str(root)).stdout)
+    assert status["photos"] == 3 and status["faces"] >= 2 and status["errors"] == 1
+    assert status["error_list"][0]["file"].endswith("broken.jpg")
+    text = run_cli("status", "--config", str(config), str(root)).stdout
+    assert "broken.jpg" in text
+    run_cli("reset", "--config", str(config), "--errors", str(root))
+    again = run_cli("scan", "--config", str(config), str(root))
+    assert "1 scanned" in again.stdout
+    result = run_cli("reset", "--config", str(config), "--names", str(root), check=False)
+    assert result.returncode == 1 and "--names only goes with --all" in result.stderr
