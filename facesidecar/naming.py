@@ -7,7 +7,8 @@ wrong suggestion costs a user more than a missing one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,10 +20,30 @@ CHUNK = 65_536
 """Gallery rows compared at once: bounds memory to probes x CHUNK floats."""
 
 
+UNNAMED_CLUSTER = re.compile(r"u[0-9]+")
+"""Cluster labels the scan gives (``u1``, ``u2``, …); any other label is a name a person gave a cluster."""
+
+
+def is_named_cluster(label: str) -> bool:
+    """Whether a cluster label is a person's name (set with ``facesidecar name-cluster``)."""
+    return bool(label) and not UNNAMED_CLUSTER.fullmatch(label)
+
+
 @dataclass(frozen=True)
 class Guess:
+    """A suggested name; ``distance`` to the person's nearest confirmed face (None: the person has
+    no confirmed face yet, the name comes from a named cluster)."""
+
     name: str
-    distance: float
+    distance: float | None
+
+    def columns(self) -> tuple[str, float | None]:
+        """``guess`` and ``distance`` as faces.csv stores them."""
+        return self.name, None if self.distance is None else round(self.distance, 4)
+
+
+def guess_columns(guess: Guess | None) -> tuple[str, float | None]:
+    return guess.columns() if guess is not None else ("", None)
 
 
 class Gallery:
@@ -59,10 +80,34 @@ class Gallery:
             result[:, first:last] = np.minimum(result[:, first:last], mins)
         return result
 
-    def guess(self, probes: np.ndarray) -> list[Guess | None]:
-        """A guess per probe, or None where no person is near enough and clearly nearest."""
+    def guess(self, probes: np.ndarray, clusters: Sequence[str] | None = None) -> list[Guess | None]:
+        """A guess per probe, or None where no person is near enough and clearly nearest.
+
+        ``clusters`` (the probes' cluster labels) adds the name a person gave a cluster as the
+        guess of its faces where the confirmed faces make no guess of their own.
+        """
         if len(probes) == 0:
             return []
+        guesses = self._nearest(probes)
+        if clusters is not None:
+            guesses = self._cluster_guesses(probes, guesses, clusters)
+        return guesses
+
+    def _cluster_guesses(self, probes, guesses: list[Guess | None], clusters: Sequence[str]) -> list[Guess | None]:
+        wanted = [i for i, (g, c) in enumerate(zip(guesses, clusters, strict=True)) if g is None and is_named_cluster(c)]
+        if not wanted:
+            return guesses
+        index = {p: i for i, p in enumerate(self.people)}
+        known = [i for i in wanted if clusters[i] in index]
+        distances = self.person_distances(np.asarray(probes)[known]) if known and self.people else None
+        row = {i: r for r, i in enumerate(known)}
+        result = list(guesses)
+        for i in wanted:
+            name = clusters[i]
+            result[i] = Guess(name, float(distances[row[i], index[name]]) if i in row else None)
+        return result
+
+    def _nearest(self, probes: np.ndarray) -> list[Guess | None]:
         if not self.people:
             return [None] * len(probes)
         per_person = self.person_distances(probes)

@@ -1,0 +1,32 @@
+"""``facesidecar name-cluster ID NAME``: suggest NAME for a cluster's faces (guesses only)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..people import library_settings, name_cluster, sidecar_folders
+from .common import existing_paths, scanner_for, settings_from
+
+
+def run(args: argparse.Namespace) -> int:
+    paths = existing_paths(args.paths)
+    settings = library_settings(settings_from(args), paths)
+    folders = sidecar_folders(settings.root_paths(), settings.exclude)
+    with scanner_for(settings) as scanner:
+        count = name_cluster(scanner, folders, args.id, args.name)
+    print(f"cluster {args.id}: {count} faces now guessed as {args.name!r} (confirm them with "
+          f"'facesidecar confirm --name {args.name!r}' or in faces.csv)")
+    return 0
+
+
+def register(subparsers, parent: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "name-cluster", parents=[parent], help="guess NAME for all faces of a cluster",
+        description="Give the unnamed faces of cluster ID (see 'facesidecar clusters') the guess NAME. Nothing "
+        "is confirmed: confirm the faces that really are NAME in faces.csv or with 'facesidecar confirm'.",
+    )
+    parser.add_argument("id", metavar="ID", help="the cluster id, e.g. u3")
+    parser.add_argument("name", metavar="NAME")
+    parser.add_argument("--root", dest="paths", action="append", default=[], metavar="PATH",
+                        help="where the cluster is when no roots are configured (repeatable)")
+    parser.set_defaults(func=run)

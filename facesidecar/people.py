@@ -1,0 +1,478 @@
+"""The work behind the naming commands: name, confirm, rename, people, clusters, name-cluster,
+match and enroll.
+
+Every write goes through ``Scanner.update_folder`` (folder lock, merge of a person's CSV edits,
+``store.merge.set_name`` as the one place a name changes, guesses, metadata, mirror) exactly like a
+CSV edit, and ends with ``Scanner.refresh()`` so guesses everywhere follow the new names. Only the
+functions here that a person calls explicitly (name, confirm, rename, enroll) set ``name``;
+``name_cluster`` touches guesses only. Read-only functions load faces.pkl without the lock.
+
+Errors meant for the user are :class:`FacesidecarError` with the photo and what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .config import Settings, with_roots
+from .errors import FacesidecarError
+from .library import is_photo_name, list_photos, walk_folders
+from .model import IGNORE, Box, Face, FolderState, PhotoState
+from .naming import Gallery, is_named_cluster
+from .scan import Scanner, ScanReport, needs_scan
+from .store.csvfile import normalize_name
+from .store.folder import FolderStore, Transaction
+from .store.merge import set_name
+
+log = logging.getLogger(__name__)
+
+SOURCE = "cli"
+SAMPLES = 5
+_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f|]")
+
+
+# -- where the commands work --------------------------------------------------------------------
+def library_settings(settings: Settings, fallback: Iterable[Path]) -> Settings:
+    """``settings`` with roots: the configured ones, else ``fallback`` (folders given, the current one).
+
+    The roots decide which confirmed faces form the gallery and where guesses are refreshed.
+    """
+    if settings.roots:
+        return settings
+    roots = _outermost([Path(p).resolve() for p in fallback] or [Path.cwd()])
+    return with_roots(settings, [str(p) for p in roots])
+
+
+def roots_for_photos(photos: Iterable[Path]) -> list[Path]:
+    """Without configured roots: the current folder, plus the folders of photos outside it."""
+    cwd = Path.cwd().resolve()
+    folders = [cwd] + [p.resolve().parent for p in photos if not p.resolve().is_relative_to(cwd)]
+    return _outermost(folders)
+
+
+def _outermost(paths: list[Path]) -> list[Path]:
+    unique = sorted(set(paths), key=lambda p: len(p.parts))
+    kept: list[Path] = []
+    for path in unique:
+        if not any(path.is_relative_to(k) for k in kept):
+            kept.append(path)
+    return kept
+
+
+def sidecar_folders(paths: Iterable[Path], exclude: list[str]) -> list[Path]:
+    """The folders below ``paths`` that have sidecars (were scanned)."""
+    return [f for f in walk_folders(list(paths), exclude) if FolderStore(f).exists()]
+
+
+def check_name(raw: str, allow_empty: bool = True) -> str:
+    """A name as the CSV would store it (``-ignore-`` kept), or an error saying what is wrong."""
+    if _FORBIDDEN.search(unicodedata.normalize("NFC", raw)):
+        raise FacesidecarError(f"{raw!r} is not a usable name: no line breaks, control characters or '|' "
+                               "('|' separates levels of HierarchicalSubject keywords)")
+    name = normalize_name(raw)
+    if not name and not allow_empty:
+        raise FacesidecarError("the name must not be empty")
+    return name
+
+
+# -- one photo, one face --------------------------------------------------------------------------
+def photo_file(raw: Path, extensions: list[str]) -> Path:
+    path = Path(raw).expanduser()
+    if not path.is_file():
+        raise FacesidecarError(f"no photo {raw}" + (" (that is a folder)" if path.is_dir() else ""))
+    if not is_photo_name(path.name, extensions):
+        raise FacesidecarError(f"{raw} is not a photo facesidecar reads (extensions: {', '.join(extensions)})")
+    return path.resolve()
+
+
+def face_number(photo: PhotoState, face_nr: int, label: str) -> Face:
+    """Face ``face_nr`` (1-based, left to right, as in faces.csv) of ``photo``."""
+    if photo.error:
+        raise FacesidecarError(f"{label} could not be read ({photo.error}); its faces are unknown")
+    faces = photo.visible_faces
+    if not faces:
+        raise FacesidecarError(f"{label} has no faces")
+    if not 1 <= face_nr <= len(faces):
+        count = f"{len(faces)} face" + ("s" if len(faces) != 1 else "")
+        raise FacesidecarError(f"{label} has {count}, face {face_nr} does not exist")
+    return faces[face_nr - 1]
+
+
+def scanned_photo(state: FolderState, path: Path) -> PhotoState:
+    photo = state.photos.get(path.name)
+    if photo is None:
+        raise FacesidecarError(f"{path} has not been scanned yet: run 'facesidecar scan {path.parent}' first")
+    return photo
+
+
+@dataclass(frozen=True)
+class Named:
+    """A name a command set: where, which face, from what to what."""
+
+    folder: Path
+    file: str
+    face_nr: int
+    old: str
+    new: str
+    distance: float | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.folder / self.file
+
+
+def _check_report(report: ScanReport) -> None:
+    """A folder transaction that could not write is an error; a set-aside faces.csv is only a warning."""
+    fatal = [msg for where, msg in report.errors if not where.endswith("faces.csv")]
+    if fatal:
+        raise FacesidecarError(fatal[0])
+
+
+def name_face(scanner: Scanner, image: Path, face_nr: int, name: str) -> Named:
+    """Give face ``face_nr`` of ``image`` the confirmed ``name`` ("" clears it, ``-ignore-`` ignores it)."""
+    path = photo_file(image, scanner.settings.extensions)
+    name = check_name(name)
+    face_number(scanned_photo(FolderStore(path.parent).load(), path), face_nr, str(path))
+    result: list[Named] = []
+
+    def change(txn: Transaction) -> None:
+        photo = scanned_photo(txn.state, path)
+        face = face_number(photo, face_nr, str(path))
+        old = face.name
+        named = set_name(photo, face, name, SOURCE, txn.now)
+        if named:
+            txn.changes.append(named)
+        result.append(Named(txn.folder, photo.file, face_nr, old, name))
+
+    _check_report(scanner.update_folder(path.parent, change))
+    scanner.refresh()
+    return result[0]
+
+
+# -- confirm, rename ------------------------------------------------------------------------------
+def _guessed(photo: PhotoState, name: str | None, max_distance: float | None) -> list[tuple[int, Face]]:
+    picked = []
+    for number, face in enumerate(photo.visible_faces, start=1):
+        if face.name or not face.guess or (name is not None and face.guess != name):
+            continue
+        if max_distance is not None and (face.distance is None or face.distance > max_distance):
+            continue
+        picked.append((number, face))
+    return picked
+
+
+def confirm_guesses(scanner: Scanner, folders: list[Path], name: str | None = None,
+                    max_distance: float | None = None, dry_run: bool = False) -> list[Named]:
+    """Turn guesses into confirmed names (only ``name``'s, only within ``max_distance``)."""
+    done: list[Named] = []
+    for folder in folders:
+        state = FolderStore(folder).load()
+        if not any(_guessed(p, name, max_distance) for p in state.photos.values()):
+            continue
+        if dry_run:
+            done.extend(Named(folder, p.file, n, "", f.guess, f.distance)
+                        for p in state.photos.values() for n, f in _guessed(p, name, max_distance))
+            continue
+
+        def change(txn: Transaction) -> None:
+            for photo in txn.state.photos.values():
+                for number, face in _guessed(photo, name, max_distance):
+                    guess, distance = face.guess, face.distance
+                    named = set_name(photo, face, guess, SOURCE, txn.now)
+                    if named:
+                        txn.changes.append(named)
+                        done.append(Named(txn.folder, photo.file, number, "", guess, distance))
+
+        _check_report(scanner.update_folder(folder, change))
+    if done and not dry_run:
+        scanner.refresh()
+    return sorted(done, key=lambda n: (str(n.folder), n.file, n.face_nr))
+
+
+def _mentions(folder: Path, name: str) -> bool:
+    """Whether ``name`` may be a confirmed name in the folder (state, or typed into faces.csv)."""
+    if any(f.name == name for _, f in FolderStore(folder).load().faces()):
+        return True
+    try:
+        return name.encode("utf-8") in (folder / "faces.csv").read_bytes()
+    except OSError:
+        return False
+
+
+def rename_person(scanner: Scanner, folders: list[Path], old: str, new: str) -> list[Named]:
+    """Rename every confirmed ``old`` to ``new`` (``new`` may be an existing person: they merge)."""
+    old, new = check_name(old, allow_empty=False), check_name(new, allow_empty=False)
+    if IGNORE in (old, new):
+        raise FacesidecarError(f"{IGNORE} is not a person; use 'facesidecar name' to ignore or un-ignore a face")
+    if old == new:
+        raise FacesidecarError("the old and the new name are the same")
+    done: list[Named] = []
+    for folder in folders:
+        if not _mentions(folder, old):
+            continue
+
+        def change(txn: Transaction) -> None:
+            for photo in txn.state.photos.values():
+                for number, face in enumerate(photo.visible_faces, start=1):
+                    if face.name == old:
+                        named = set_name(photo, face, new, SOURCE, txn.now)
+                        if named:
+                            txn.changes.append(named)
+                            done.append(Named(txn.folder, photo.file, number, old, new))
+
+        _check_report(scanner.update_folder(folder, change))
+    if not done:
+        raise FacesidecarError(f"nobody is named {old!r} in {', '.join(str(f) for f in scanner.settings.root_paths())}")
+    scanner.refresh()
+    return done
+
+
+# -- people, clusters -----------------------------------------------------------------------------
+@dataclass
+class Person:
+    name: str
+    confirmed: int = 0
+    guessed: int = 0
+    photos: set = field(default_factory=set)
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "confirmed": self.confirmed, "guessed": self.guessed, "photos": len(self.photos)}
+
+
+def people_counts(folders: list[Path]) -> list[Person]:
+    """Every confirmed or guessed name with its counts, by name (case-insensitive)."""
+    people: dict[str, Person] = {}
+    for folder in folders:
+        for photo, face in FolderStore(folder).load().faces():
+            if not face.visible or face.name == IGNORE:
+                continue
+            who = face.name or face.guess
+            if not who:
+                continue
+            person = people.setdefault(who, Person(who))
+            if face.name:
+                person.confirmed += 1
+                person.photos.add(str(folder / photo.file))
+            else:
+                person.guessed += 1
+    return sorted(people.values(), key=lambda p: (p.name.casefold(), p.name))
+
+
+@dataclass
+class ClusterInfo:
+    id: str
+    size: int = 0
+    photos: list[str] = field(default_factory=list)
+    """Distinct photos with faces of the cluster (all of them; ``samples`` are the first few)."""
+
+    @property
+    def named(self) -> bool:
+        return is_named_cluster(self.id)
+
+    def samples(self, count: int = SAMPLES) -> list[str]:
+        return self.photos[:count]
+
+    def to_json(self, count: int = SAMPLES) -> dict:
+        return {"id": self.id, "size": self.size, "named": self.named, "photos": len(self.photos),
+                "samples": self.samples(count)}
+
+
+def list_clusters(folders: list[Path]) -> list[ClusterInfo]:
+    """Groups of unnamed faces that look alike (the ``cluster`` column), largest first."""
+    clusters: dict[str, ClusterInfo] = {}
+    for folder in folders:
+        state = FolderStore(folder).load()
+        for file in sorted(state.photos):
+            for face in state.photos[file].visible_faces:
+                if face.name or not face.cluster:
+                    continue
+                info = clusters.setdefault(face.cluster, ClusterInfo(face.cluster))
+                info.size += 1
+                path = str(folder / file)
+                if path not in info.photos:
+                    info.photos.append(path)
+    return sorted(clusters.values(), key=lambda c: (-c.size, _cluster_order(c.id)))
+
+
+def _cluster_order(label: str) -> tuple:
+    return (0, int(label[1:]), "") if label[1:].isdigit() else (1, 0, label)
+
+
+def name_cluster(scanner: Scanner, folders: list[Path], cluster_id: str, name: str) -> int:
+    """Suggest ``name`` for the unnamed faces of cluster ``cluster_id``: guesses only, nothing confirmed.
+
+    The cluster takes the name as its label (the ``cluster`` column shows it), and guessing gives
+    its faces that name wherever the confirmed faces do not point clearly to someone else; the
+    label stays with the group on later scans. Returns the number of faces.
+    """
+    name = check_name(name, allow_empty=False)
+    if name == IGNORE:
+        raise FacesidecarError(f"a cluster cannot be named {IGNORE}; ignore faces one by one with 'facesidecar name'")
+    if not is_named_cluster(name):
+        raise FacesidecarError(f"{name!r} looks like a cluster id; choose a person's name")
+    members = {c.id: c for c in list_clusters(folders)}
+    if cluster_id not in members:
+        known = ", ".join(list(members)[:10]) or "none (scan first; clusters need 2 similar unnamed faces)"
+        raise FacesidecarError(f"no cluster {cluster_id!r}; clusters: {known}")
+    touched = 0
+    wanted = {str(Path(p).parent) for p in members[cluster_id].photos}
+
+    def change(txn: Transaction) -> None:
+        nonlocal touched
+        for _photo, face in txn.state.faces():
+            if face.visible and not face.name and face.cluster == cluster_id:
+                face.cluster = name
+                touched += 1
+
+    for folder in folders:
+        if str(folder) in wanted:
+            _check_report(scanner.update_folder(folder, change))
+    scanner.refresh()
+    return touched
+
+
+# -- match, enroll --------------------------------------------------------------------------------
+def gallery_for(scanner: Scanner) -> Gallery:
+    """The confirmed faces of the scanner's roots as a gallery (what guesses are made from)."""
+    engine, settings = scanner.engine, scanner.settings.engine
+    return Gallery.build(((f.name, f.vector) for f in scanner.library.confirmed()),
+                         engine.metric, settings.threshold or engine.threshold, settings.margin)
+
+
+@dataclass(frozen=True)
+class Match:
+    face_nr: int
+    box: Box
+    name: str
+    distance: float | None
+
+    def to_json(self) -> dict:
+        return {"face_nr": self.face_nr, "box": [round(v, 4) for v in self.box.to_plain()],
+                "name": self.name, "distance": None if self.distance is None else round(self.distance, 4)}
+
+
+@dataclass
+class PhotoMatch:
+    path: Path
+    faces: list[Match] = field(default_factory=list)
+    error: str = ""
+
+    def to_json(self) -> dict:
+        return {"file": str(self.path), "error": self.error, "faces": [m.to_json() for m in self.faces]}
+
+
+def match_photos(scanner: Scanner, images: list[Path]) -> list[PhotoMatch]:
+    """Who is in each photo, by the gallery of the roots; nothing is written anywhere."""
+    from .faces import find_faces
+    from .imaging import decode_photo
+
+    engine_settings = scanner.settings.engine
+    gallery = gallery_for(scanner)
+    results = []
+    for image in images:
+        try:
+            path = photo_file(image, scanner.settings.extensions)
+            decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit)
+            found = find_faces(scanner.engine, decoded, engine_settings.min_face_size)
+        except FacesidecarError as exc:
+            results.append(PhotoMatch(Path(image), error=str(exc)))
+            continue
+        guesses = gallery.guess(np.stack([f.encoding for f in found])) if found else []
+        results.append(PhotoMatch(path, [
+            Match(n, f.box, g.name if g else "", g.distance if g else None)
+            for n, (f, g) in enumerate(zip(found, guesses, strict=True), start=1)
+        ]))
+    return results
+
+
+def enroll_photos(raw: list[Path], extensions: list[str]) -> list[Path]:
+    """The photos named by ``raw``: photo files, and the photos directly inside folders."""
+    photos: list[Path] = []
+    for item in raw:
+        path = Path(item).expanduser()
+        if path.is_dir():
+            found = sorted(path.resolve() / n for n in list_photos(path, extensions))
+            if not found:
+                raise FacesidecarError(f"no photos in {item}")
+            photos.extend(found)
+        else:
+            photos.append(photo_file(path, extensions))
+    return list(dict.fromkeys(photos))
+
+
+@dataclass
+class Enrolled:
+    named: list[Named] = field(default_factory=list)
+    unchanged: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def enroll(scanner: Scanner, name: str, raw: list[Path], force: bool = False) -> Enrolled:
+    """The largest face of each photo becomes ``name`` (folders scanned first where needed).
+
+    A largest face that already has another confirmed name keeps it unless ``force``.
+    """
+    name = check_name(name, allow_empty=False)
+    if name == IGNORE:
+        raise FacesidecarError(f"enroll gives a person's name; use 'facesidecar name IMAGE FACE_NR {IGNORE}'")
+    photos = enroll_photos(raw, scanner.settings.extensions)
+    by_folder: dict[Path, list[Path]] = {}
+    for photo in photos:
+        by_folder.setdefault(photo.parent, []).append(photo)
+    outcome = Enrolled()
+    for folder, members in by_folder.items():
+        _scan_if_needed(scanner, folder, members)
+        _enroll_folder(scanner, folder, members, name, force, outcome)
+    if outcome.named:
+        scanner.refresh()
+    return outcome
+
+
+def _scan_if_needed(scanner: Scanner, folder: Path, photos: list[Path]) -> None:
+    known = FolderStore(folder).load().photos
+    stale = []
+    for photo in photos:
+        try:
+            stale.append(needs_scan(known.get(photo.name), photo.stat(), scanner.model))
+        except OSError:
+            continue
+    if any(stale):
+        log.info("scanning %s first", folder)
+        scanner.process_folders([folder])
+
+
+def _enroll_folder(scanner: Scanner, folder: Path, photos: list[Path], name: str, force: bool,
+                   outcome: Enrolled) -> None:
+    def change(txn: Transaction) -> None:
+        for path in photos:
+            photo = txn.state.photos.get(path.name)
+            if photo is None or photo.error:
+                outcome.failed.append((path, photo.error if photo else "not scanned (could not be read)"))
+                continue
+            faces = photo.visible_faces
+            if not faces:
+                outcome.failed.append((path, "no face found"))
+                continue
+            face = max(faces, key=lambda f: f.box.area)
+            number = faces.index(face) + 1
+            if face.name == name:
+                outcome.unchanged.append(path)
+                continue
+            if face.name and not force:
+                outcome.failed.append((path, f"its largest face (face {number}) is already named {face.name!r}; "
+                                             "--force renames it"))
+                continue
+            old = face.name
+            named = set_name(photo, face, name, SOURCE, txn.now)
+            if named:
+                txn.changes.append(named)
+                outcome.named.append(Named(txn.folder, photo.file, number, old, name))
+
+    _check_report(scanner.update_folder(folder, change))
