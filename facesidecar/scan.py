@@ -22,7 +22,7 @@ from .engines import FaceEngine, get_engine
 from .errors import EngineError, ImageError, MetadataError, SidecarError
 from .library import Library, list_photos, walk_folders
 from .model import IGNORE, Box, Face, FolderState, PhotoState, new_face_id
-from .naming import Gallery, cluster
+from .naming import Gallery, cluster, guess_columns
 from .store.folder import FolderStore, Transaction
 from .store.merge import NameChange, set_name
 
@@ -69,7 +69,7 @@ class Detection:
     width: int = 0
     height: int = 0
     orientation: int = 1
-    decoded: object = None
+    regions: list = field(default_factory=list)
 
 
 @dataclass
@@ -133,6 +133,7 @@ class Scanner:
         self.should_stop = should_stop
         self.progress = progress
         self._library: Library | None = None
+        self._plan_states: dict[Path, dict[str, PhotoState]] = {}
 
     # -- adapters -------------------------------------------------------------------------------
     @property
@@ -174,6 +175,7 @@ class Scanner:
     def process_folders(self, folders: list[Path], csv_only: bool = False) -> ScanReport:
         """Bring the given folders up to date; moves between them keep their faces."""
         report = ScanReport()
+        self._plan_states = {}
         plans = [p for p in (self._plan(Path(f), csv_only, report) for f in folders) if p is not None]
         self._match_moves(plans, report)
         if self.progress is not None:
@@ -208,6 +210,7 @@ class Scanner:
             log.error("cannot read folder %s: %s (check its permissions); its sidecars are left as they are", folder, exc.strerror)
             return None
         known = store.load().photos
+        self._plan_states[folder] = known
         plan = FolderPlan(folder, on_disk, known)
         plan.missing = [name for name in known if name not in on_disk]
         if not csv_only:
@@ -256,7 +259,41 @@ class Scanner:
         except (RuntimeError, ValueError, OSError, MemoryError) as exc:
             return Detection(name, info, digest, error=f"{path}: face detection failed: {exc}")
         return Detection(name, info, digest, faces=found, extra=extra, width=decoded.stored_width,
-                         height=decoded.stored_height, orientation=decoded.orientation, decoded=decoded)
+                         height=decoded.stored_height, orientation=decoded.orientation,
+                         regions=self._read_regions(path, decoded, found))
+
+    def _read_regions(self, path: Path, decoded, found: list) -> list[tuple[object, object]]:
+        """Person regions already in the photo, each with an encoding where no detected face matches.
+
+        Done here, while the decoded pixels are at hand, so that nothing big is kept until the
+        folder transaction. Only photos never imported before pay for the exiftool read.
+        """
+        from .faces import encode_boxes
+
+        reader = getattr(self.metadata, "read_people", None)
+        known = self._known_photo(path)
+        if reader is None or not self.settings.metadata.import_existing or (known is not None and known.imported):
+            return []
+        try:
+            people = reader(path, decoded.orientation, (decoded.stored_width, decoded.stored_height))
+        except MetadataError as exc:
+            log.warning("%s", exc)
+            return []
+        detected = [Face(face_id="", box=f.box) for f in found]
+        regions = []
+        for person in people:
+            vector = None
+            if _best_overlap(person.box, detected, IMPORT_IOU) is None:
+                try:
+                    vector = encode_boxes(self.engine, decoded, [person.box])[0]
+                except (RuntimeError, ValueError) as exc:
+                    log.warning("%s: region of %s could not be encoded (%s)", path, person.name, exc)
+                    continue
+            regions.append((person, vector))
+        return regions
+
+    def _known_photo(self, path: Path) -> PhotoState | None:
+        return self._plan_states.get(path.parent, {}).get(path.name)
 
     def _detect_plan(self, plan: FolderPlan) -> list[Detection]:
         results = []
@@ -376,38 +413,18 @@ class Scanner:
     def _import_names(self, txn: Transaction, photo: PhotoState, detection: Detection) -> list[NameChange]:
         """Person regions already in the photo (digiKam, Lightroom, Picasa…) become confirmed names."""
         photo.imported = True
-        reader = getattr(self.metadata, "read_people", None)
-        if reader is None or not self.settings.metadata.import_existing:
-            return []
-        path = txn.folder / photo.file
-        try:
-            people = reader(path, photo.orientation, (photo.width, photo.height))
-        except MetadataError as exc:
-            log.warning("%s", exc)
-            return []
         changes = []
-        for person in people:
+        for person, vector in detection.regions:
             face = _best_overlap(person.box, [f for f in photo.faces if f.visible and not f.name], IMPORT_IOU)
+            if face is None and vector is not None:
+                face = Face(face_id=new_face_id(), box=person.box, encodings={self.model: vector}, origin="imported")
+                photo.faces.append(face)
             if face is None:
-                face = self._face_from_region(photo, person.box, detection)
-                if face is None:
-                    continue
+                continue
             change = set_name(photo, face, person.name, "import", txn.now)
             if change:
                 changes.append(change)
         return changes
-
-    def _face_from_region(self, photo: PhotoState, box: Box, detection: Detection) -> Face | None:
-        from .faces import encode_boxes
-
-        try:
-            vector = encode_boxes(self.engine, detection.decoded, [box])[0]
-        except (RuntimeError, ValueError) as exc:
-            log.warning("%s: region %s could not be encoded (%s)", photo.file, box, exc)
-            return None
-        face = Face(face_id=new_face_id(), box=box, encodings={self.model: vector}, origin="imported")
-        photo.faces.append(face)
-        return face
 
     def _remove_missing(self, txn: Transaction, plan: FolderPlan, report: ScanReport) -> None:
         for name in plan.missing:
@@ -435,9 +452,9 @@ class Scanner:
                 changed = True
         for lo in range(0, len(probes), GUESS_CHUNK):
             chunk = probes[lo:lo + GUESS_CHUNK]
-            guesses = gallery.guess(np.stack([f.encodings[self.model] for f in chunk]))
+            guesses = gallery.guess(np.stack([f.encodings[self.model] for f in chunk]), [f.cluster for f in chunk])
             for face, guess in zip(chunk, guesses, strict=True):
-                name, distance = (guess.name, round(guess.distance, 4)) if guess else ("", None)
+                name, distance = guess_columns(guess)
                 if (face.guess, face.distance) != (name, distance):
                     face.guess, face.distance = name, distance
                     changed = True
@@ -466,9 +483,9 @@ class Scanner:
             return True
         if not probes:
             return False
-        guesses = gallery.guess(np.stack([f.vector for f in probes]))
+        guesses = gallery.guess(np.stack([f.vector for f in probes]), [labels.get(f.face_id, "") for f in probes])
         for face, guess in zip(probes, guesses, strict=True):
-            name, distance = (guess.name, round(guess.distance, 4)) if guess else ("", None)
+            name, distance = guess_columns(guess)
             if (face.guess, face.distance) != (name, distance):
                 return True
         return False
