@@ -38,3 +38,14 @@ def register(subparsers, parent: argparse.ArgumentParser) -> None:
     parser.add_argument("face_nr", metavar="FACE_NR", type=int, help="the face's number in faces.csv")
     parser.add_argument("name", metavar="NAME", help=f'the person\'s name; "" to clear, {IGNORE} to ignore')
     parser.set_defaults(func=run)
+    _take_ignore_as_a_name(parser)
+
+
+def _take_ignore_as_a_name(parser: argparse.ArgumentParser) -> None:
+    """Let ``facesidecar name IMG 2 -ignore-`` work: argparse would take ``-ignore-`` for an option."""
+    parse_optional = parser._parse_optional
+
+    def positional_ignore(arg: str):
+        return None if arg == IGNORE else parse_optional(arg)
+
+    parser._parse_optional = positional_ignore
