@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "scan",
     "status",
     "reset",
+    "review",
     "name", "confirm", "rename", "people", "match", "enroll", "clusters", "name_cluster",
 )
 

@@ -1,0 +1,176 @@
+"""What the review page's buttons do. Every change is one ``Scanner.update_folder`` transaction.
+
+``update_folder`` takes the folder lock, merges what a person saved in faces.csv meanwhile, applies
+the change, guesses, writes the photo's metadata and the mirror; ``refresh`` then updates guesses
+and clusters everywhere. A face action carries the name/guess the page showed (``expected``), so a
+click on an outdated page never overwrites a name somebody typed in faces.csv since.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..model import IGNORE, Face, PhotoState
+from ..store.csvfile import normalize_name
+from ..store.folder import Transaction
+from ..store.merge import set_name
+
+SOURCE = "review"
+MAX_NAME = 200
+
+
+class ActionError(ValueError):
+    """An action that cannot be done as asked (bad name, face changed meanwhile): told to the user."""
+
+
+@dataclass
+class Outcome:
+    changed: int = 0
+    conflicts: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def message(self, done: str) -> str:
+        parts = [done.format(n=self.changed)] if self.changed or not (self.conflicts or self.errors) else []
+        parts += self.conflicts + self.errors
+        return "; ".join(parts)
+
+
+def clean_name(raw: str, allow_empty: bool = False) -> str:
+    """A typed name in stored form, or ActionError saying why it cannot be one."""
+    name = normalize_name(raw or "")
+    if not name and not allow_empty:
+        raise ActionError("type a name")
+    if len(name) > MAX_NAME:
+        raise ActionError(f"a name has at most {MAX_NAME} characters")
+    if any(unicodedata.category(c).startswith("C") for c in name):
+        raise ActionError("a name cannot contain control characters")
+    if name[:1] in ("=", "+", "@") or (name[:1] == "-" and name != IGNORE):
+        raise ActionError("a name cannot start with = + - or @ (spreadsheets would run it as a formula)")
+    if "|" in name:
+        raise ActionError("a name cannot contain | (it separates levels of keywords)")
+    return name
+
+
+class Actions:
+    """The review page's writes, serialised (the scanner is not thread-safe)."""
+
+    def __init__(self, scanner, rejections: RejectionStore):
+        self.scanner = scanner
+        self.rejections = rejections
+        self.lock = threading.Lock()
+
+    def _apply(self, folders: list[Path], change: Callable[[Transaction, Outcome], None]) -> Outcome:
+        outcome = Outcome()
+        with self.lock:
+            for folder in dict.fromkeys(folders):
+                report = self.scanner.update_folder(folder, lambda txn: change(txn, outcome))
+                outcome.errors.extend(message for _, message in report.errors)
+            if outcome.changed:
+                report = self.scanner.refresh()
+                outcome.errors.extend(message for _, message in report.errors)
+        return outcome
+
+    def _face_change(self, face_id: str, expected: str | None, new_name: Callable[[Face], str | None]):
+        def change(txn: Transaction, outcome: Outcome) -> None:
+            found = txn.state.find_face(face_id)
+            if found is None or not found[1].visible:
+                outcome.conflicts.append("that face is no longer in faces.csv; reload the page")
+                return
+            photo, face = found
+            shown = face.name or f"guess:{face.guess}"
+            if expected is not None and shown != expected:
+                outcome.conflicts.append(f"{photo.file}: the face changed meanwhile (now {_describe(face)}); nothing done")
+                return
+            name = new_name(face)
+            if name is not None:
+                _set(txn, photo, face, name, outcome)
+        return change
+
+    # -- one face -----------------------------------------------------------------------------
+    def name_face(self, folder: Path, face_id: str, name: str, expected: str | None = None) -> Outcome:
+        name = clean_name(name, allow_empty=True)
+        return self._apply([folder], self._face_change(face_id, expected, lambda face: name))
+
+    def confirm_guess(self, folder: Path, face_id: str, guess: str) -> Outcome:
+        """The face's guess becomes its name, if it is still unnamed and still guessed as ``guess``."""
+        return self._apply([folder], self._face_change(face_id, f"guess:{guess}", lambda face: face.guess or None))
+
+    def reject_guess(self, folder: Path, face_id: str, guess: str) -> Outcome:
+        """"Not this person": remembered for the page; the face shows as unknown there."""
+        with self.lock:
+            self.rejections.add(face_id, guess)
+        return Outcome(changed=1)
+
+    # -- many faces ---------------------------------------------------------------------------
+    def name_cluster(self, folders: list[Path], label: str, name: str, face_ids: set[str] | None = None) -> Outcome:
+        """The unnamed faces of cluster ``label`` (or only ``face_ids`` of it) get ``name``."""
+        name = clean_name(name)
+
+        def change(txn: Transaction, outcome: Outcome) -> None:
+            for photo, face in txn.state.faces():
+                if face.visible and not face.name and face.cluster == label and (face_ids is None or face.face_id in face_ids):
+                    _set(txn, photo, face, name, outcome)
+        return self._apply(folders, change)
+
+    def rename_person(self, folders: list[Path], old: str, new: str) -> Outcome:
+        """Every face confirmed as ``old`` becomes ``new``."""
+        new = clean_name(new)
+        if new == IGNORE or old == IGNORE:
+            raise ActionError("-ignore- is not a person")
+
+        def change(txn: Transaction, outcome: Outcome) -> None:
+            for photo, face in txn.state.faces():
+                if face.visible and face.name == old:
+                    _set(txn, photo, face, new, outcome)
+        return self._apply(folders, change)
+
+
+def _set(txn: Transaction, photo: PhotoState, face: Face, name: str, outcome: Outcome) -> None:
+    change = set_name(photo, face, name, SOURCE, txn.now)
+    if change is not None:
+        txn.changes.append(change)
+        outcome.changed += 1
+
+
+def _describe(face: Face) -> str:
+    if face.name:
+        return f"named {face.name}"
+    return f"guessed {face.guess}" if face.guess else "unknown"
+
+
+class RejectionStore:
+    """Guesses a person said are wrong ("not this person"), by face id, kept in the state dir."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._data: dict[str, list[str]] | None = None
+
+    def _load(self) -> dict[str, list[str]]:
+        if self._data is None:
+            try:
+                raw = json.loads(self.path.read_text(encoding="utf-8"))
+                self._data = {str(k): [str(n) for n in v] for k, v in raw.items()} if isinstance(raw, dict) else {}
+            except (OSError, ValueError):
+                self._data = {}
+        return self._data
+
+    def rejected(self, face_id: str, name: str) -> bool:
+        return name in self._load().get(face_id, ())
+
+    def add(self, face_id: str, name: str) -> None:
+        data = self._load()
+        names = data.setdefault(face_id, [])
+        if name not in names:
+            names.append(name)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(prefix=".rejections-", dir=self.path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle)
+        os.replace(tmp, self.path)

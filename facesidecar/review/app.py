@@ -1,0 +1,309 @@
+"""The review web app: ``create_app(settings, roots, scanner)`` builds a Flask app.
+
+Pages are rendered on the server; the only JavaScript is one key handler. Safety:
+
+* every POST carries a CSRF token bound to the browser's session;
+* with an access token (required when binding to anything but loopback) every request must carry it:
+  ``?token=`` once (it is then kept in an HttpOnly cookie), or the ``X-Facesidecar-Token`` header;
+* on loopback the Host header must be a loopback name, so a web page cannot reach the app through
+  DNS rebinding;
+* no path is served that ``LibraryView.resolve_folder``/``resolve_photo`` did not check;
+* templates are autoescaped; ``review.read_only`` refuses every POST.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hmac
+import ipaddress
+import logging
+import secrets
+from pathlib import Path
+from urllib.parse import urlencode
+
+from flask import Flask, Response, abort, flash, g, redirect, render_template, request, session, url_for
+from jinja2 import DictLoader
+from werkzeug.exceptions import HTTPException
+
+from ..config import Settings, with_roots
+from ..errors import FacesidecarError
+from .actions import ActionError, Actions, Outcome, RejectionStore
+from .index import FaceView, LibraryView, NotFound
+from .templates import CSS, JS, TEMPLATES
+from .thumbs import ThumbnailCache
+
+log = logging.getLogger(__name__)
+
+TOKEN_COOKIE = "facesidecar_token"
+TOKEN_HEADER = "X-Facesidecar-Token"
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+ASSETS = {"app.css": (CSS, "text/css"), "app.js": (JS, "text/javascript")}
+
+
+def is_loopback(bind: str) -> bool:
+    if bind == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(bind).is_loopback
+    except ValueError:
+        return False
+
+
+def _host_name(host: str) -> str:
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def create_app(settings: Settings, roots: list[Path], scanner=None) -> Flask:
+    """The review app for the photo folders below ``roots``.
+
+    ``scanner`` does the writes (``update_folder``/``refresh``); pass the one built with the
+    metadata and mirror adapters. Without one, a plain Scanner over ``roots`` is made.
+    """
+    roots = [Path(r).resolve() for r in roots]
+    if not roots:
+        raise FacesidecarError("review: no folders to show; give a PATH or configure [[roots]]")
+    if scanner is None:
+        from ..scan import Scanner
+
+        scanner = Scanner(with_roots(settings, [str(r) for r in roots]))
+    review = settings.review
+    token = review.token or ("" if is_loopback(review.bind) else secrets.token_urlsafe(24))
+    state = settings.state_path()
+
+    app = Flask(__name__, static_folder=None)
+    app.jinja_loader = DictLoader(TEMPLATES)
+    app.config.update(
+        SECRET_KEY=secrets.token_bytes(32),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_NAME="facesidecar_session",
+        ACCESS_TOKEN=token,
+        READ_ONLY=review.read_only,
+        CHECK_HOST=is_loopback(review.bind) and not token,
+        MAX_CONTENT_LENGTH=1 << 20,
+    )
+    view = LibraryView(roots, settings.exclude)
+    rejections = RejectionStore(state / "review" / "rejected-guesses.json")
+    actions = Actions(scanner, rejections)
+    thumbs = ThumbnailCache(state / "thumbs", settings.engine.pixel_limit)
+    app.extensions["facesidecar"] = {"view": view, "actions": actions, "thumbs": thumbs, "scanner": scanner}
+
+    # -- safety ---------------------------------------------------------------------------------
+    def csrf_token() -> str:
+        if "csrf" not in session:
+            session["csrf"] = secrets.token_urlsafe(32)
+        return session["csrf"]
+
+    app.jinja_env.globals["csrf_token"] = csrf_token
+
+    @app.before_request
+    def guard():
+        if app.config["CHECK_HOST"] and _host_name(request.host) not in LOOPBACK_HOSTS:
+            abort(403, "this page answers only on localhost")
+        expected = app.config["ACCESS_TOKEN"]
+        if expected:
+            given = request.args.get("token")
+            if given is not None and hmac.compare_digest(given.encode(), expected.encode()):
+                rest = [(k, v) for k, v in request.args.items(multi=True) if k != "token"]
+                target = request.path + ("?" + urlencode(rest) if rest else "")
+                response = redirect(target, code=303)
+                response.set_cookie(TOKEN_COOKIE, expected, httponly=True, samesite="Strict")
+                return response
+            sent = request.headers.get(TOKEN_HEADER) or request.cookies.get(TOKEN_COOKIE) or ""
+            if not hmac.compare_digest(sent.encode(), expected.encode()):
+                abort(401, "an access token is required: open the address printed when the review page started")
+        if request.method == "POST":
+            if app.config["READ_ONLY"]:
+                abort(403, "the review page is read-only (review.read_only = true)")
+            form_token = request.form.get("csrf", "")
+            if not form_token or "csrf" not in session or not hmac.compare_digest(form_token.encode(), session["csrf"].encode()):
+                abort(400, "the form is outdated or did not come from this page (CSRF token missing or wrong); reload and try again")
+
+    @app.after_request
+    def headers(response: Response) -> Response:
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'none'; img-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        )
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        if response.mimetype == "text/html":
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.errorhandler(NotFound)
+    def not_found(exc):
+        return render_template("error.html", code=404, message="not found"), 404
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return render_template("error.html", code=exc.code, message=exc.description), exc.code
+
+    @app.context_processor
+    def context():
+        return {"read_only": app.config["READ_ONLY"], "known_names": g.get("known_names", [])}
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def shown(face: FaceView) -> FaceView:
+        """A guess a person rejected ("not this person") shows as unknown."""
+        if face.guess and not face.name and rejections.rejected(face.face_id, face.guess):
+            return dataclasses.replace(face, guess="", distance=None)
+        return face
+
+    def faces() -> list[FaceView]:
+        result = [shown(f) for f in view.all_faces()]
+        g.known_names = sorted({f.name for f in result if f.confirmed}, key=str.casefold)
+        return result
+
+    def next_url() -> str:
+        target = request.form.get("next", "")
+        if not target.startswith("/") or target.startswith("//") or "\\" in target:
+            return url_for("people")
+        return target
+
+    def done(outcome: Outcome, message: str):
+        if outcome.conflicts or outcome.errors:
+            flash(outcome.message(message), "error")
+        else:
+            flash(outcome.message(message), "ok")
+        return redirect(next_url(), code=303)
+
+    def form_face() -> tuple[Path, str]:
+        try:
+            folder = view.resolve_folder(request.form.get("folder", ""))
+        except NotFound:
+            abort(400, "no such folder")
+        face_id = request.form.get("face", "")
+        if not face_id:
+            abort(400, "no face given")
+        return folder, face_id
+
+    def folders_with(predicate) -> list[Path]:
+        return sorted({f.folder for f in view.all_faces() if predicate(f)})
+
+    # -- pages ------------------------------------------------------------------------------------
+    @app.get("/")
+    def people():
+        every = faces()
+        unknown = sum(1 for f in every if not f.name and not f.guess)
+        return render_template("people.html", people=view.people(every), unknown=unknown,
+                               cluster_count=len(view.clusters(every)))
+
+    @app.get("/person")
+    def person():
+        name = request.args.get("name", "")
+        mine = view.person_faces(faces(), name)
+        if not mine:
+            abort(404, "nobody of that name")
+        return render_template("person.html", name=name, confirmed=[f for f in mine if f.name],
+                               guessed=[f for f in mine if not f.name])
+
+    @app.get("/clusters")
+    def clusters():
+        return render_template("clusters.html", clusters=view.clusters(faces()))
+
+    @app.get("/cluster")
+    def cluster():
+        label = request.args.get("label", "")
+        members = dict(view.clusters(faces())).get(label)
+        if not members:
+            abort(404, "no such cluster (it may have been named meanwhile)")
+        return render_template("cluster.html", label=label, faces=members)
+
+    @app.get("/photo")
+    def photo():
+        key, file = request.args.get("folder", ""), request.args.get("file", "")
+        folder, _path = view.resolve_photo(key, file)
+        faces()
+        mine = [shown(f) for f in view.photo_faces(folder, file)]
+        return render_template("photo.html", key=key, file=file, faces=mine, folder_label=str(folder))
+
+    # -- images -----------------------------------------------------------------------------------
+    def jpeg(data: bytes) -> Response:
+        response = Response(data, mimetype="image/jpeg")
+        response.headers["Cache-Control"] = "private, max-age=300"
+        return response
+
+    @app.get("/image")
+    def image():
+        _folder, path = view.resolve_photo(request.args.get("folder", ""), request.args.get("file", ""))
+        try:
+            return jpeg(thumbs.display(path))
+        except FacesidecarError as exc:
+            abort(404, str(exc))
+
+    @app.get("/thumb")
+    def thumb():
+        face = view.find_face(request.args.get("folder", ""), request.args.get("face", ""))
+        _folder, path = view.resolve_photo(face.key, face.file)
+        try:
+            return jpeg(thumbs.thumbnail(path, face.box))
+        except FacesidecarError as exc:
+            abort(404, str(exc))
+
+    @app.get("/assets/<name>")
+    def asset(name: str):
+        if name not in ASSETS:
+            abort(404)
+        text, mimetype = ASSETS[name]
+        return Response(text, mimetype=mimetype)
+
+    # -- actions ----------------------------------------------------------------------------------
+    @app.post("/face/confirm")
+    def confirm_guess():
+        folder, face_id = form_face()
+        return done(actions.confirm_guess(folder, face_id, request.form.get("guess", "")), "confirmed")
+
+    @app.post("/face/reject")
+    def reject_guess():
+        folder, face_id = form_face()
+        guess = request.form.get("guess", "")
+        return done(actions.reject_guess(folder, face_id, guess), f"not {guess}: noted")
+
+    @app.post("/face/name")
+    def name_face():
+        folder, face_id = form_face()
+        name = request.form.get("name", "")
+        try:
+            outcome = actions.name_face(folder, face_id, name, request.form.get("expected"))
+        except ActionError as exc:
+            flash(str(exc), "error")
+            return redirect(next_url(), code=303)
+        return done(outcome, "name set" if name.strip() else "name cleared")
+
+    @app.post("/face/ignore")
+    def ignore_face():
+        folder, face_id = form_face()
+        return done(actions.name_face(folder, face_id, "-ignore-", request.form.get("expected")), "ignored")
+
+    @app.post("/cluster/name")
+    def name_cluster():
+        label = request.form.get("label", "")
+        only = set(request.form.getlist("face")) if request.form.get("only") else None
+        try:
+            outcome = actions.name_cluster(folders_with(lambda f: f.cluster == label and not f.name), label,
+                                           request.form.get("name", ""), only)
+        except ActionError as exc:
+            flash(str(exc), "error")
+            return redirect(next_url(), code=303)
+        flash(outcome.message("{n} faces named"), "error" if outcome.errors else "ok")
+        return redirect(url_for("clusters"), code=303)
+
+    @app.post("/person/rename")
+    def rename_person():
+        old = request.form.get("old", "")
+        new = request.form.get("new", "")
+        try:
+            outcome = actions.rename_person(folders_with(lambda f: f.name == old), old, new)
+        except ActionError as exc:
+            flash(str(exc), "error")
+            return redirect(next_url(), code=303)
+        flash(outcome.message("{n} faces renamed"), "error" if outcome.errors else "ok")
+        return redirect(url_for("person", name=new.strip()), code=303)
+
+    return app

@@ -1,0 +1,154 @@
+"""A tiny scanned library of generated photos and a fake engine, for the review page's tests.
+
+Every photo is a grey canvas with up to four coloured squares (the "faces") in four slots. The
+fake engine finds a square in each slot whose centre is not grey and encodes it as its mean colour,
+so squares of similar colour are the same person.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facesidecar.config import Settings, with_roots
+from facesidecar.engines.base import FaceEngine, PixelBox
+from facesidecar.review.app import create_app
+from facesidecar.scan import Scanner
+from facesidecar.store import folder as folder_module
+from facesidecar.store.csvfile import parse_csv
+
+GREY = (128, 128, 128)
+RED, RED2, BLUE, BLUE2, GREEN, GREEN2, GREEN3 = (
+    (230, 20, 20), (220, 30, 25), (20, 20, 230), (30, 25, 220), (20, 200, 20), (30, 190, 30), (25, 210, 25))
+SLOTS = 4
+WIDTH, HEIGHT = 400, 200
+
+
+class FakeEngine(FaceEngine):
+    model_name = "fake_colour_v1"
+    detector_name = "slots"
+    metric = "euclidean"
+    threshold = 0.3
+
+    def detect(self, image: np.ndarray) -> list[PixelBox]:
+        height, width = image.shape[:2]
+        slot = width / SLOTS
+        boxes = []
+        for i in range(SLOTS):
+            cx, cy = int(slot * i + slot / 2), height // 2
+            if np.abs(image[cy, cx].astype(int) - GREY).sum() > 30:
+                side = int(slot * 0.6)
+                boxes.append(PixelBox(cx - side // 2, cy - side // 2, cx + side // 2, cy + side // 2))
+        return boxes
+
+    def encode(self, image: np.ndarray, boxes: list[PixelBox]) -> list[np.ndarray]:
+        return [image[b.top:b.bottom, b.left:b.right].reshape(-1, 3).mean(axis=0).astype(np.float32) / 255
+                for b in boxes]
+
+
+def draw(colours: list[tuple | None]) -> Image.Image:
+    image = Image.new("RGB", (WIDTH, HEIGHT), GREY)
+    slot = WIDTH // SLOTS
+    for i, colour in enumerate(colours):
+        if colour is not None:
+            cx, cy, half = slot * i + slot // 2, HEIGHT // 2, int(slot * 0.3)
+            image.paste(colour, (cx - half, cy - half, cx + half, cy + half))
+    return image
+
+
+def save_rotated(image: Image.Image, path: Path) -> None:
+    """Store ``image`` turned on its side with EXIF orientation 6, as a camera held upright does."""
+    stored = image.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored.save(path, "JPEG", quality=95, exif=exif)
+
+
+@pytest.fixture(autouse=True)
+def no_settle(monkeypatch):
+    monkeypatch.setattr(folder_module.read_settled, "__defaults__", ((), 0.0, 10.0))
+
+
+def make_library(root: Path) -> None:
+    (root / "album1").mkdir(parents=True)
+    (root / "album2").mkdir()
+    draw([RED, None, BLUE, None]).save(root / "album1" / "a1.jpg", quality=95)
+    draw([RED2, GREEN, None, None]).save(root / "album1" / "a2.jpg", quality=95)
+    draw([GREEN2, None, None, BLUE2]).save(root / "album2" / "b1.jpg", quality=95)
+    save_rotated(draw([None, None, GREEN3, None]), root / "album2" / "b2.jpg")
+
+
+class Lib:
+    """The scanned library, its scanner and the app, with helpers to read faces.csv."""
+
+    def __init__(self, tmp_path: Path, **review):
+        self.root = tmp_path / "photos"
+        make_library(self.root)
+        settings = with_roots(Settings(), [str(self.root)])
+        settings.metadata.enabled = False
+        settings.state_dir = str(tmp_path / "state")
+        for key, value in review.items():
+            setattr(settings.review, key, value)
+        self.settings = settings
+        self.scanner = Scanner(settings, engine=FakeEngine())
+        self.scanner.scan_paths([self.root])
+        self.app = create_app(settings, [self.root], self.scanner)
+        self.app.config["TESTING"] = True
+        self.client = self.app.test_client()
+
+    def rows(self, album: str):
+        return parse_csv((self.root / album / "faces.csv").read_bytes())
+
+    def row(self, album: str, file: str, face_nr: int):
+        return next(r for r in self.rows(album) if r.file == file and r.face_nr == face_nr)
+
+    def guess(self, album: str, file: str, face_nr: int) -> str:
+        from facesidecar.store.folder import FolderStore
+
+        return FolderStore(self.root / album).load().photos[file].visible_faces[face_nr - 1].guess
+
+    def face_id(self, album: str, file: str, face_nr: int) -> str:
+        from facesidecar.store.folder import FolderStore
+
+        photo = FolderStore(self.root / album).load().photos[file]
+        return photo.visible_faces[face_nr - 1].face_id
+
+    def key(self, album: str) -> str:
+        return f"0/{album}"
+
+    def csrf(self, page: str = "/") -> str:
+        html = self.client.get(page).get_data(as_text=True)
+        return re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
+
+    def post(self, url: str, **form):
+        form.setdefault("csrf", self.csrf())
+        form.setdefault("next", "/")
+        return self.client.post(url, data=form)
+
+    def type_in_csv(self, album: str, file: str, face_nr: int, name: str) -> None:
+        """Edit faces.csv as a person in a text editor would."""
+        path = self.root / album / "faces.csv"
+        lines = path.read_text().split("\n")
+        for i, line in enumerate(lines):
+            cells = line.split(",")
+            if cells[:2] == [file, str(face_nr)]:
+                cells[6] = name
+                lines[i] = ",".join(cells)
+        path.write_text("\n".join(lines))
+
+
+@pytest.fixture
+def lib(tmp_path) -> Lib:
+    return Lib(tmp_path)
+
+
+@pytest.fixture
+def named(lib) -> Lib:
+    """The library with red named Rita in a1 (by hand, in faces.csv) and rescanned."""
+    lib.type_in_csv("album1", "a1.jpg", 1, "Rita")
+    lib.scanner.process_folders([lib.root / "album1", lib.root / "album2"], csv_only=True)
+    return lib

@@ -1,0 +1,268 @@
+"""The review page's routes, with Flask's test client on a tiny scanned library."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+
+import pytest
+from PIL import Image
+
+from facesidecar.model import IGNORE
+
+from .conftest import Lib
+
+
+def html(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def sidecars_only(folder) -> set[str]:
+    return {p.name for p in folder.iterdir()} - {p.name for p in folder.glob("*.jpg")}
+
+
+class TestPages:
+    def test_people_page_lists_people_with_counts_and_a_thumbnail(self, named):
+        page = html(named.client.get("/"))
+        assert "Rita" in page and "<td>1</td><td>1</td>" in page
+        rita = named.face_id("album1", "a1.jpg", 1)
+        assert f"/thumb?folder=0/album1&amp;face={rita}" in page
+        assert 'option value="Rita"' in page, "the datalist offers known people"
+
+    def test_thumbnail_is_the_face_cropped_and_cached_outside_the_photo_folders(self, named):
+        before = {a: sidecars_only(named.root / a) for a in ("album1", "album2")}
+        response = named.client.get(f"/thumb?folder=0/album1&face={named.face_id('album1', 'a1.jpg', 1)}")
+        assert response.status_code == 200 and response.mimetype == "image/jpeg"
+        thumb = Image.open(io.BytesIO(response.data)).convert("RGB")
+        r, g, b = thumb.getpixel((thumb.width // 2, thumb.height // 2))
+        assert r > 180 and g < 80 and b < 80, "the red face is in the middle of its thumbnail"
+        cached = list((named.settings.state_path() / "thumbs").rglob("*.jpg"))
+        assert len(cached) == 1
+        assert named.client.get(f"/thumb?folder=0/album1&face={named.face_id('album1', 'a1.jpg', 1)}").data == response.data
+        assert {a: sidecars_only(named.root / a) for a in ("album1", "album2")} == before == {
+            "album1": {"faces.csv", "faces.pkl"}, "album2": {"faces.csv", "faces.pkl"}}
+
+    def test_thumbnail_of_a_rotated_photo_applies_the_orientation(self, lib):
+        face_id = lib.face_id("album2", "b2.jpg", 1)
+        row = lib.row("album2", "b2.jpg", 1)
+        assert row.box.x == pytest.approx(0.55, abs=0.01), "boxes are fractions of the photo as displayed"
+        thumb = Image.open(io.BytesIO(lib.client.get(f"/thumb?folder=0/album2&face={face_id}").data)).convert("RGB")
+        r, g, b = thumb.getpixel((thumb.width // 2, thumb.height // 2))
+        assert g > 150 and r < 80, "the green face, not grey background of the unrotated pixels"
+        shown = Image.open(io.BytesIO(lib.client.get("/image?folder=0/album2&file=b2.jpg").data))
+        assert shown.width > shown.height, "the photo is shown upright (as displayed)"
+
+    def test_person_page_shows_confirmed_and_guesses_by_distance(self, named):
+        named.type_in_csv("album2", "b1.jpg", 2, "Rita")  # a wrong name, just to have two guesses later
+        named.scanner.process_folders([named.root / "album2"], csv_only=True)
+        page = html(named.client.get("/person?name=Rita"))
+        assert page.index("Guessed") < page.index("Confirmed")
+        assert 'class="guess"' in page and "Rita?" in page
+        guessed = [r for a in ("album1", "album2") for r in named.rows(a) if r.name == "" and r.file and
+                   r.face_nr and (a, r.file, r.face_nr) == ("album1", "a2.jpg", 1)]
+        assert guessed, "a2 face 1 is guessed Rita"
+        assert named.client.get("/person?name=Nobody").status_code == 404
+
+    def test_person_guesses_are_sorted_nearest_first(self, named):
+        from facesidecar.review.index import LibraryView
+
+        view = LibraryView([named.root], named.settings.exclude)
+        faces = view.person_faces(view.all_faces(), "Rita")
+        distances = [f.distance for f in faces if not f.name]
+        assert faces[0].confirmed and distances == sorted(distances)
+
+    def test_clusters_largest_first(self, lib):
+        page = html(lib.client.get("/clusters"))
+        assert page.index("u1</a> · 3 faces") < page.index("u2</a> · 2 faces")
+        assert lib.client.get("/cluster?label=u1").status_code == 200
+        assert lib.client.get("/cluster?label=nope").status_code == 404
+
+    def test_photo_page_draws_boxes_over_the_image(self, named):
+        page = html(named.client.get("/photo?folder=0/album1&file=a1.jpg"))
+        assert '<img src="/image?folder=0/album1&amp;file=a1.jpg"' in page
+        assert "left:5.0000%;top:35.0000%;width:15.0000%;height:30.0000%" in page
+        assert named.client.get("/image?folder=0/album1&file=a1.jpg").mimetype == "image/jpeg"
+
+    def test_security_headers(self, lib):
+        response = lib.client.get("/")
+        assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+        assert response.headers["X-Frame-Options"] == "DENY"
+
+
+class TestActions:
+    def test_confirm_a_guess_merges_a_concurrent_csv_edit(self, named):
+        named.type_in_csv("album2", "b1.jpg", 1, "Greta")  # saved in an editor, not merged yet
+        response = named.post("/face/confirm", folder="0/album1", face=named.face_id("album1", "a2.jpg", 1), guess="Rita")
+        assert response.status_code == 303
+        assert named.row("album1", "a2.jpg", 1).name == "Rita"
+        assert named.row("album2", "b1.jpg", 1).name == "Greta", "the other folder's edit is kept"
+        named.type_in_csv("album1", "a2.jpg", 2, "Greta")
+        named.post("/face/confirm", folder="0/album1", face=named.face_id("album1", "a2.jpg", 1), guess="Rita")
+        assert named.row("album1", "a2.jpg", 2).name == "Greta", "an edit of the same file is merged, not lost"
+        assert named.row("album1", "a2.jpg", 1).name == "Rita"
+
+    def test_confirm_after_a_csv_edit_of_the_same_face_changes_nothing(self, named):
+        named.type_in_csv("album1", "a2.jpg", 1, "Rosa")
+        response = named.post("/face/confirm", folder="0/album1", face=named.face_id("album1", "a2.jpg", 1), guess="Rita")
+        assert named.row("album1", "a2.jpg", 1).name == "Rosa"
+        assert "changed meanwhile" in html(named.client.get(response.headers["Location"]))
+
+    def test_name_updates_guesses_everywhere(self, lib):
+        lib.post("/face/name", folder="0/album2", face=lib.face_id("album2", "b1.jpg", 1), name="  Greta ", expected="guess:")
+        assert lib.row("album2", "b1.jpg", 1).name == "Greta"
+        assert lib.guess("album1", "a2.jpg", 2) == "Greta", "the other folder got the guess"
+        assert lib.guess("album2", "b2.jpg", 1) == "Greta"
+
+    def test_reject_a_guess(self, named):
+        face = named.face_id("album1", "a2.jpg", 1)
+        named.post("/face/reject", folder="0/album1", face=face, guess="Rita")
+        assert named.row("album1", "a2.jpg", 1).name == ""
+        assert face not in html(named.client.get("/person?name=Rita"))
+        assert "Rita?" not in html(named.client.get("/photo?folder=0/album1&file=a2.jpg"))
+        assert "<td>1</td><td>0</td>" in html(named.client.get("/"))
+
+    def test_ignore(self, lib):
+        lib.post("/face/ignore", folder="0/album1", face=lib.face_id("album1", "a1.jpg", 2), expected="guess:")
+        assert lib.row("album1", "a1.jpg", 2).name == IGNORE
+
+    def test_clear_a_name(self, named):
+        named.post("/face/name", folder="0/album1", face=named.face_id("album1", "a1.jpg", 1), name="", expected="Rita")
+        assert named.row("album1", "a1.jpg", 1).name == ""
+
+    def test_name_a_cluster(self, lib):
+        lib.post("/cluster/name", label="u1", name="Greta")
+        named = {(r.file, r.face_nr) for a in ("album1", "album2") for r in lib.rows(a) if r.name == "Greta"}
+        assert named == {("a2.jpg", 2), ("b1.jpg", 1), ("b2.jpg", 1)}
+
+    def test_name_only_the_ticked_faces_of_a_cluster(self, lib):
+        keep = lib.face_id("album2", "b2.jpg", 1)
+        lib.client.post("/cluster/name", data={"csrf": lib.csrf("/cluster?label=u1"), "label": "u1", "only": "1",
+                                               "face": [keep], "name": "Greta", "next": "/cluster?label=u1"})
+        named = {(r.file, r.face_nr) for a in ("album1", "album2") for r in lib.rows(a) if r.name == "Greta"}
+        assert named == {("b2.jpg", 1)}
+
+    def test_rename_a_person_everywhere(self, named):
+        named.post("/face/name", folder="0/album2", face=named.face_id("album2", "b1.jpg", 2), name="Rita", expected="guess:")
+        response = named.post("/person/rename", old="Rita", new="Margarita")
+        assert response.headers["Location"].endswith("/person?name=Margarita")
+        names = [r.name for a in ("album1", "album2") for r in named.rows(a) if r.name]
+        assert names == ["Margarita", "Margarita"]
+        assert named.guess("album1", "a2.jpg", 1) == "Margarita"
+
+    @pytest.mark.parametrize("bad", ["=cmd|' /C calc'!A0", "a\x07b", "x" * 201, "A|B"])
+    def test_bad_names_are_refused(self, lib, bad):
+        response = lib.post("/face/name", folder="0/album1", face=lib.face_id("album1", "a1.jpg", 1), name=bad, expected="guess:")
+        assert response.status_code == 303
+        assert lib.row("album1", "a1.jpg", 1).name == ""
+
+    def test_redirect_stays_on_this_site(self, lib):
+        response = lib.post("/face/ignore", folder="0/album1", face=lib.face_id("album1", "a1.jpg", 2),
+                            expected="guess:", next="//evil.example/")
+        assert response.headers["Location"] in ("/", "http://localhost/")
+
+
+class TestSafety:
+    def test_post_without_or_with_a_wrong_csrf_token_is_refused(self, lib):
+        face = lib.face_id("album1", "a1.jpg", 1)
+        before = (lib.root / "album1" / "faces.csv").read_bytes()
+        for token in ("", "forged"):
+            response = lib.client.post("/face/name", data={"csrf": token, "folder": "0/album1", "face": face, "name": "Eve"})
+            assert response.status_code == 400
+        other = Lib.__new__(Lib)
+        other.client = lib.app.test_client()  # another browser: its own session, so lib's token is no good there
+        token = lib.csrf()
+        response = other.client.post("/face/name", data={"csrf": token, "folder": "0/album1", "face": face, "name": "Eve"})
+        assert response.status_code == 400
+        assert (lib.root / "album1" / "faces.csv").read_bytes() == before
+
+    def test_read_only_refuses_posts_and_hides_forms(self, tmp_path):
+        lib = Lib(tmp_path, read_only=True)
+        page = html(lib.client.get("/person?name=x"))
+        assert lib.client.get("/clusters").status_code == 200
+        assert "<form" not in html(lib.client.get("/clusters")) and page
+        with lib.client.session_transaction() as session:
+            session["csrf"] = "t"
+        response = lib.client.post("/cluster/name", data={"csrf": "t", "label": "u1", "name": "Greta"})
+        assert response.status_code == 403
+        assert not any(r.name for r in lib.rows("album1"))
+
+    def test_names_are_html_escaped(self, lib):
+        evil = '<script>alert("x")</script>'
+        lib.post("/face/name", folder="0/album1", face=lib.face_id("album1", "a1.jpg", 1), name=evil, expected="guess:")
+        assert lib.row("album1", "a1.jpg", 1).name == evil
+        for page in ("/", "/person?name=" + evil, "/photo?folder=0/album1&file=a1.jpg", "/photo?folder=0/album1&file=a2.jpg"):
+            text = html(lib.client.get(page, query_string=None))
+            assert "<script>alert" not in text and "&lt;script&gt;" in text, page
+
+    @pytest.mark.parametrize("query", [
+        "folder=0/../..&file=passwd",
+        "folder=0/..&file=photos/album1/a1.jpg",
+        "folder=0/album1&file=../album2/b1.jpg",
+        "folder=0/album1&file=/etc/passwd",
+        "folder=0//etc&file=passwd",
+        "folder=0/%2Fetc&file=passwd",
+        "folder=/etc&file=passwd",
+        "folder=1/album1&file=a1.jpg",
+        "folder=-1/album1&file=a1.jpg",
+        "folder=0/album1&file=faces.pkl",
+        "folder=0/album1&file=faces.csv",
+        "folder=0/album1&file=",
+        "folder=0/album1\\..\\..&file=a1.jpg",
+    ])
+    def test_no_path_outside_the_roots(self, lib, query):
+        for route in ("/image", "/photo"):
+            assert lib.client.get(f"{route}?{query}").status_code == 404, (route, query)
+
+    def test_symlinks_leaving_the_root_are_not_followed(self, lib, tmp_path):
+        outside = tmp_path / "outside"
+        shutil.copytree(lib.root / "album2", outside)  # photos and a faces.pkl that knows them
+        (lib.root / "link").symlink_to(outside, target_is_directory=True)
+        assert lib.client.get("/image?folder=0/link&file=b1.jpg").status_code == 404
+        assert lib.client.get("/photo?folder=0/link&file=b1.jpg").status_code == 404
+        photo = lib.root / "album2" / "b1.jpg"
+        photo.unlink()
+        photo.symlink_to(outside / "b1.jpg")  # a known photo name, now leading out of the root
+        assert lib.client.get("/image?folder=0/album2&file=b1.jpg").status_code == 404
+        face = lib.face_id("album2", "b1.jpg", 1)
+        assert lib.client.get(f"/thumb?folder=0/album2&face={face}").status_code == 404
+        assert lib.client.get("/thumb?folder=0/album2&face=nope").status_code == 404
+
+    def test_host_must_be_local_on_loopback(self, lib):
+        assert lib.client.get("/", headers={"Host": "evil.example"}).status_code == 403
+        assert lib.client.get("/", headers={"Host": "127.0.0.1:8765"}).status_code == 200
+        assert lib.client.get("/", headers={"Host": "[::1]:8765"}).status_code == 200
+
+    def test_binding_elsewhere_needs_the_token_on_every_request(self, tmp_path):
+        lib = Lib(tmp_path, bind="0.0.0.0")
+        token = lib.app.config["ACCESS_TOKEN"]
+        assert len(token) >= 24
+        for url in ("/", "/clusters", "/image?folder=0/album1&file=a1.jpg", "/assets/app.css"):
+            assert lib.client.get(url).status_code == 401, url
+        assert lib.client.get("/?token=wrong").status_code == 401
+        response = lib.client.get(f"/clusters?token={token}")
+        assert response.status_code == 303 and response.headers["Location"].endswith("/clusters")
+        assert "HttpOnly" in response.headers["Set-Cookie"]
+        assert lib.client.get("/clusters").status_code == 200, "the cookie carries it from now on"
+        fresh = lib.app.test_client()
+        assert fresh.get("/", headers={"X-Facesidecar-Token": token}).status_code == 200
+        assert fresh.get("/", headers={"X-Facesidecar-Token": token + "x"}).status_code == 401
+
+    def test_configured_token_is_used(self, tmp_path):
+        lib = Lib(tmp_path, bind="192.0.2.1", token="s3cret-token-from-config")
+        assert lib.app.config["ACCESS_TOKEN"] == "s3cret-token-from-config"
+        assert lib.client.get("/", headers={"X-Facesidecar-Token": "s3cret-token-from-config"}).status_code == 200
+
+
+def test_review_command_is_registered(capsys):
+    from facesidecar.cli.main import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["review", "--help"])
+    out = capsys.readouterr().out
+    assert "--bind" in out and "--port" in out and "--read-only" in out
+
+
+def test_cache_dir_is_private(named):
+    named.client.get(f"/thumb?folder=0/album1&face={named.face_id('album1', 'a1.jpg', 1)}")
+    assert os.stat(named.settings.state_path() / "thumbs").st_mode & 0o077 == 0
