@@ -436,8 +436,11 @@ class Scanner:
     def _gallery(self) -> Gallery:
         engine = self.engine
         threshold = self.settings.engine.threshold or engine.threshold
-        return Gallery.build(((f.name, f.vector) for f in self.library.confirmed()),
-                             engine.metric, threshold, self.settings.engine.margin)
+        entries = [(f.name, f.vector) for f in self.library.confirmed()]
+        if self.mirror is not None and self.settings.mysql.shared_gallery:
+            local = {f.face_id for f in self.library.all_faces()}
+            entries += self.mirror.confirmed_faces(self.model, exclude=local)
+        return Gallery.build(entries, engine.metric, threshold, self.settings.engine.margin)
 
     def _guess_folder(self, txn: Transaction) -> bool:
         """Set guesses of the folder's faces; True if any changed."""

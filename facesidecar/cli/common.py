@@ -49,7 +49,7 @@ def mirror_adapter(settings: Settings):
         return None
     from ..mirror import Mirror
 
-    return Mirror(settings.mysql)
+    return Mirror(settings.mysql, outbox_dir=settings.state_path())
 
 
 @contextmanager

@@ -1,0 +1,245 @@
+"""A real MariaDB for the mirror and GDPR tests, a fake engine and tiny photos built in code.
+
+Each test gets its own database (``facesidecar_test_<random>``) and its own user with a random
+password, both dropped afterwards. Without a server on 127.0.0.1:3306 (and none that can be
+started) the tests are skipped with a loud reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facesidecar.config import EngineSettings, MetadataSettings, MysqlSettings, RootSettings, Settings
+from facesidecar.engines.base import FaceEngine, PixelBox
+
+HOST, PORT = "127.0.0.1", 3306
+PASSWORD_ENV = "FACESIDECAR_TEST_MYSQL_PASSWORD"
+
+
+def _root_connect():
+    import mysql.connector
+
+    return mysql.connector.connect(host=HOST, port=PORT, user="root", password="", use_pure=True,
+                                   connection_timeout=3, autocommit=True)
+
+
+def _server_up() -> bool:
+    with contextlib.suppress(Exception):
+        _root_connect().close()
+        return True
+    return False
+
+
+@pytest.fixture(scope="session", name="mariadb_server")
+def mariadb_server_fixture():
+    """Root access to the local server, starting it if it is installed but down."""
+    if not _server_up() and Path("/usr/sbin/mariadbd").exists() and shutil.which("start-stop-daemon"):
+        subprocess.run(["start-stop-daemon", "--start", "--oknodo", "--background", "--exec", "/usr/sbin/mariadbd"],
+                       check=False, capture_output=True)
+        for _ in range(60):
+            if _server_up():
+                break
+            time.sleep(0.5)
+    if not _server_up():
+        pytest.skip("NO MARIADB: no server on 127.0.0.1:3306 with root access and none could be started; "
+                    "the mirror and GDPR tests did NOT run")
+    return _root_connect
+
+
+@pytest.fixture(name="mysql_db")
+def mysql_db_fixture(mariadb_server, monkeypatch):
+    """MysqlSettings for a fresh database and user of this test; the password is in the environment."""
+    suffix = secrets.token_hex(4)
+    database, user = f"facesidecar_test_{suffix}", f"fs_test_{suffix}"
+    password = "pw-" + secrets.token_hex(12)
+    root = mariadb_server()
+    cur = root.cursor()
+    cur.execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    for host in ("127.0.0.1", "localhost", "%"):
+        cur.execute(f"CREATE USER '{user}'@'{host}' IDENTIFIED BY '{password}'")
+        cur.execute(f"GRANT ALL ON `{database}`.* TO '{user}'@'{host}'")
+    monkeypatch.setenv(PASSWORD_ENV, password)
+    settings = MysqlSettings(enabled=True, host=HOST, port=PORT, user=user, database=database,
+                             password_env=PASSWORD_ENV, connect_timeout=3)
+    settings.test_password = password  # type: ignore[attr-defined]  # for the tests that look for leaks
+    try:
+        yield settings
+    finally:
+        with contextlib.suppress(Exception):
+            cur.execute(f"DROP DATABASE IF EXISTS `{database}`")
+        for host in ("127.0.0.1", "localhost", "%"):
+            with contextlib.suppress(Exception):
+                cur.execute(f"DROP USER IF EXISTS '{user}'@'{host}'")
+        root.close()
+
+
+def query(settings: MysqlSettings, sql: str, args=()) -> list[tuple]:
+    """Rows of ``sql`` in the test database, as root."""
+    import mysql.connector
+
+    conn = mysql.connector.connect(host=HOST, port=PORT, user="root", password="", database=settings.database,
+                                   use_pure=True)
+    try:
+        cur = conn.cursor()
+        cur.execute(sql, args)
+        return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def all_table_bytes(settings: MysqlSettings) -> bytes:
+    """Every value of every table, as bytes, to search for names and encodings."""
+    out = []
+    for (table,) in query(settings, "SHOW TABLES"):
+        for row in query(settings, f"SELECT * FROM `{table}`"):
+            for value in row:
+                out.append(value if isinstance(value, (bytes, bytearray)) else str(value).encode())
+    return b"\x00".join(bytes(v) for v in out)
+
+
+# -- a fake engine and photos ----------------------------------------------------------------
+
+DIM = 8
+
+
+def color_vector(color: tuple[int, int, int]) -> np.ndarray:
+    """The fake engine's encoding of a face drawn in ``color``: the same person, the same vector."""
+    r, g, b = (c / 255.0 for c in color)
+    return np.array([r, g, b, r * g, g * b, b * r, 0.5, 0.25], dtype=np.float32)
+
+
+class ColorEngine(FaceEngine):
+    """Every square of one solid colour (not white) is a face; its colour is who it is."""
+
+    model_name = "fake_color_v1"
+    detector_name = "color"
+    metric = "euclidean"
+    threshold = 0.2
+
+    def detect(self, image: np.ndarray) -> list[PixelBox]:
+        flat = image.reshape(-1, 3)
+        colors = {tuple(int(v) for v in c) for c in np.unique(flat, axis=0)} - {(255, 255, 255)}
+        boxes = []
+        for color in colors:
+            ys, xs = np.nonzero(np.all(image == np.array(color, dtype=np.uint8), axis=2))
+            if len(xs) >= 16:
+                boxes.append(PixelBox(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1))
+        return sorted(boxes, key=lambda b: b.left)
+
+    def encode(self, image: np.ndarray, boxes: list[PixelBox]) -> list[np.ndarray]:
+        vectors = []
+        for box in boxes:
+            patch = image[box.top:box.bottom, box.left:box.right].reshape(-1, 3)
+            values, counts = np.unique(patch, axis=0, return_counts=True)
+            vectors.append(color_vector(tuple(int(v) for v in values[np.argmax(counts)])))
+        return vectors
+
+
+PEOPLE = {"red": (200, 30, 30), "green": (30, 160, 30), "blue": (30, 30, 200), "gold": (210, 170, 20)}
+
+
+def make_photo(path: Path, *colors: str, size: int = 96) -> Path:
+    """A PNG with one 16-pixel square "face" per colour, left to right."""
+    image = Image.new("RGB", (size, size), (255, 255, 255))
+    step = size // max(len(colors), 1)
+    for index, name in enumerate(colors):
+        left = index * step + 4
+        image.paste(PEOPLE[name], (left, 30, left + 16, 46))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+    return path
+
+
+def scan_settings(root: Path, mysql: MysqlSettings | None = None, metadata: bool = False) -> Settings:
+    return Settings(
+        roots=[RootSettings(path=str(root))],
+        state_dir=str(root.parent / "state"),
+        engine=EngineSettings(min_face_size=1, margin=0.05),
+        metadata=MetadataSettings(enabled=metadata),
+        mysql=mysql or MysqlSettings(),
+    )
+
+
+# -- a TCP proxy the test can switch off ---------------------------------------------------------
+
+
+class Proxy:
+    """Forwards a local port to the server; ``stop`` closes the port and every connection."""
+
+    def __init__(self, target: tuple[str, int] = (HOST, PORT)):
+        self.target = target
+        with socket.socket() as probe:
+            probe.bind((HOST, 0))
+            self.port = probe.getsockname()[1]
+        self._threads: list[threading.Thread] = []
+        self._sockets: list[socket.socket] = []
+        self._listener: socket.socket | None = None
+        self._running = False
+
+    def start(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((HOST, self.port))
+        listener.listen(16)
+        listener.settimeout(0.1)
+        self._listener, self._running = listener, True
+        self._spawn(self._accept)
+
+    def _spawn(self, target, *args) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _accept(self) -> None:
+        while self._running:
+            try:
+                client, _ = self._listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=3)
+            except OSError:
+                client.close()
+                continue
+            self._sockets += [client, upstream]
+            self._spawn(self._pump, client, upstream)
+            self._spawn(self._pump, upstream, client)
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            source.settimeout(None)
+            while data := source.recv(65536):
+                sink.sendall(data)
+        for sock in (source, sink):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def stop(self) -> None:
+        self._running = False
+        for sock in [self._listener, *self._sockets]:
+            if sock is None:
+                continue
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                sock.close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads, self._sockets, self._listener = [], [], None
+
+
+def env_without(*names: str) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in names}

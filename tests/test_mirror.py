@@ -1,0 +1,323 @@
+"""The MySQL/MariaDB mirror against a real MariaDB: schema, equality with the sidecars after scans,
+edits and moves, outages, credentials, shared gallery."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from facesidecar.cli.db import db_check, db_sync
+from facesidecar.mirror import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    Mirror,
+    MirrorError,
+    connect_options,
+    default_connect,
+    migrate,
+    read_password,
+)
+from facesidecar.model import encoding_to_plain
+from facesidecar.scan import Scanner
+from facesidecar.store.folder import FolderStore
+from facesidecar.store.merge import set_name
+from tests.dbhelpers import (  # noqa: F401 - fixtures
+    PASSWORD_ENV,
+    ColorEngine,
+    Proxy,
+    color_vector,
+    make_photo,
+    mariadb_server_fixture,
+    mysql_db_fixture,
+    query,
+    scan_settings,
+)
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def library(tmp_path: Path) -> Path:
+    root = tmp_path / "photos"
+    make_photo(root / "a" / "one.png", "red", "green")
+    make_photo(root / "a" / "two.png", "red")
+    make_photo(root / "b" / "three.png", "blue", "red")
+    return root
+
+
+def scanner_with_mirror(root: Path, mysql, **kwargs) -> tuple[Scanner, Mirror]:
+    settings = scan_settings(root, mysql)
+    mirror = Mirror(mysql, outbox_dir=settings.state_path(), **kwargs)
+    return Scanner(settings, engine=ColorEngine(), mirror=mirror), mirror
+
+
+def name_face(scanner: Scanner, photo: Path, face_nr: int, name: str) -> None:
+    def change(txn):
+        state = txn.state.photos[photo.name]
+        face = state.visible_faces[face_nr - 1]
+        change = set_name(state, face, name, "cli", txn.now)
+        if change:
+            txn.changes.append(change)
+
+    scanner.update_folder(photo.parent, change)
+    scanner.refresh()
+    scanner.mirror.flush()
+
+
+def assert_clean(scanner: Scanner, mirror: Mirror) -> None:
+    result = db_check(scanner.settings, mirror)
+    assert result.clean, result.differences[:10]
+    assert result.pending == 0
+
+
+class TestSchema:
+    def test_migrations_recorded_and_utf8mb4(self, mysql_db):
+        mirror = Mirror(mysql_db)
+        mirror.connection()
+        versions = [row[0] for row in query(mysql_db, "SELECT version FROM schema_version ORDER BY version")]
+        assert versions == [m.version for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
+        collations = query(mysql_db, "SELECT TABLE_NAME, TABLE_COLLATION FROM information_schema.TABLES "
+                                     "WHERE TABLE_SCHEMA = %s", (mysql_db.database,))
+        assert {t for t, _ in collations} >= {"photos", "faces", "face_encodings", "people", "names", "folders"}
+        assert all(c.startswith("utf8mb4") for _, c in collations)
+        mirror.close()
+
+    def test_upgrade_from_version_1(self, mysql_db):
+        conn = default_connect(**connect_options(mysql_db), password=os.environ[PASSWORD_ENV])
+        assert migrate(conn, target=1) == [1]
+        assert migrate(conn) == list(range(2, SCHEMA_VERSION + 1))
+        assert migrate(conn) == []
+        conn.close()
+        assert query(mysql_db, "SELECT MAX(version) FROM schema_version") == [(SCHEMA_VERSION,)]
+
+    def test_newer_schema_is_refused(self, mysql_db):
+        mirror = Mirror(mysql_db)
+        conn = mirror.connection()
+        cur = conn.cursor()
+        cur.execute("INSERT INTO schema_version (version, description) VALUES (99, 'from the future')")
+        conn.commit()
+        mirror.close()
+        with pytest.raises(MirrorError, match="newer"):
+            Mirror(mysql_db).connection()
+
+
+class TestMirrorEqualsSidecars:
+    def test_after_scan(self, tmp_path, mysql_db):
+        root = library(tmp_path)
+        scanner, mirror = scanner_with_mirror(root, mysql_db)
+        scanner.scan_paths([root])
+        assert_clean(scanner, mirror)
+        assert query(mysql_db, "SELECT COUNT(*) FROM faces") == [(5,)]
+        blobs = {bytes(b) for (b,) in query(mysql_db, "SELECT encoding FROM face_encodings")}
+        assert encoding_to_plain(color_vector((200, 30, 30))) in blobs
+        dims = query(mysql_db, "SELECT DISTINCT model, dimension FROM face_encodings")
+        assert dims == [("fake_color_v1", 8)]
+        state = FolderStore(root / "a").load()
+        ids = {f.face_id for _, f in state.faces()}
+        assert ids <= {fid for (fid,) in query(mysql_db, "SELECT face_id FROM faces")}
+        scanner.close()
+
+    def test_after_edits_and_moves_and_removals(self, tmp_path, mysql_db):
+        root = library(tmp_path)
+        scanner, mirror = scanner_with_mirror(root, mysql_db)
+        scanner.scan_paths([root])
+        name_face(scanner, root / "a" / "one.png", 1, "Zoë Ålander")
+        assert_clean(scanner, mirror)
+        people = query(mysql_db, "SELECT pe.name, n.kind FROM names n JOIN people pe ON pe.id = n.person_id "
+                                 "ORDER BY n.kind, pe.name")
+        assert ("Zoë Ålander", "confirmed") in people
+        assert people.count(("Zoë Ålander", "guess")) == 2  # the other red faces are guessed
+
+        # a person's edit of faces.csv, merged by the next scan
+        csv = root / "a" / "faces.csv"
+        lines = [line.split(",") for line in csv.read_text(encoding="utf-8").splitlines()]
+        header = lines[0]
+        row = next(r for r in lines[1:] if r[0] == "one.png" and r[1] == "2")
+        row[header.index("name")] = "Bob"
+        csv.write_text("\n".join(",".join(r) for r in lines) + "\n", encoding="utf-8")
+        os.utime(csv, (1, 1))  # settled
+        scanner.scan_paths([root])
+        assert ("Bob",) in query(mysql_db, "SELECT name FROM people")
+        assert_clean(scanner, mirror)
+
+        # a move to another folder keeps the face ids; the database follows
+        before = {f.face_id for f in FolderStore(root / "b").load().photos["three.png"].faces}
+        shutil.move(root / "b" / "three.png", root / "a" / "moved.png")
+        scanner.scan_paths([root])
+        assert_clean(scanner, mirror)
+        rows = query(mysql_db, "SELECT f.face_id, p.file FROM faces f JOIN photos p ON p.id = f.photo_id "
+                               "WHERE p.file = 'moved.png'")
+        assert {fid for fid, _ in rows} == before
+
+        # a removed photo and a removed folder vanish from the database
+        (root / "a" / "one.png").unlink()
+        shutil.rmtree(root / "b")
+        scanner.scan_paths([root])
+        db_sync(scanner.settings, mirror)
+        assert_clean(scanner, mirror)
+        assert sorted(query(mysql_db, "SELECT file FROM photos")) == [("moved.png",), ("two.png",)]
+        assert query(mysql_db, "SELECT folder FROM folders") == [(str(root / "a"),)]
+        assert query(mysql_db, "SELECT COUNT(*) FROM people") == [(0,)]
+        scanner.close()
+
+    def test_push_is_idempotent(self, tmp_path, mysql_db):
+        root = library(tmp_path)
+        scanner, mirror = scanner_with_mirror(root, mysql_db)
+        scanner.scan_paths([root])
+        stamps = query(mysql_db, "SELECT face_id, updated_at FROM faces ORDER BY face_id")
+        for _ in range(2):
+            db_sync(scanner.settings, mirror)
+        assert query(mysql_db, "SELECT face_id, updated_at FROM faces ORDER BY face_id") == stamps
+        assert_clean(scanner, mirror)
+        scanner.close()
+
+
+class TestOutage:
+    def test_scanning_goes_on_and_the_outbox_catches_up(self, tmp_path, mysql_db, caplog):
+        proxy = Proxy()
+        proxy.start()
+        mysql_db.port = proxy.port
+        clock = Clock()
+        root = library(tmp_path)
+        scanner, mirror = scanner_with_mirror(root, mysql_db, clock=clock)
+        try:
+            scanner.scan_paths([root])
+            assert_clean(scanner, mirror)
+
+            proxy.stop()  # the server goes away mid-run: open connections die, new ones are refused
+            caplog.set_level(logging.DEBUG, logger="facesidecar.mirror")
+            make_photo(root / "c" / "four.png", "gold", "blue")
+            report = scanner.scan_paths([root])
+            assert report.scanned == 1 and not report.errors
+            name_face(scanner, root / "a" / "two.png", 1, "Anna")
+            assert len(mirror.outbox) >= 2
+            clock.now += 1000
+            make_photo(root / "c" / "five.png", "red")
+            scanner.scan_paths([root])
+            warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+            assert len(warnings) == 1, [r.getMessage() for r in warnings]
+            assert "outbox" in warnings[0].getMessage()
+            pending = len(mirror.outbox)
+            assert pending >= 2
+
+            # the outbox is durable: a new process sees the same folders waiting
+            again = Mirror(mysql_db, outbox_dir=scanner.settings.state_path())
+            assert len(again.outbox) == pending
+
+            proxy.start()
+            clock.now += 1000  # the back-off has passed
+            scanner.scan_paths([root])
+            assert len(mirror.outbox) == 0
+            assert_clean(scanner, mirror)
+            assert ("Anna",) in query(mysql_db, "SELECT name FROM people")
+        finally:
+            scanner.close()
+            proxy.stop()
+
+    def test_unreachable_server_never_raises(self, tmp_path, mysql_db):
+        mysql_db.port = Proxy().port  # nobody listens there
+        root = library(tmp_path)
+        scanner, mirror = scanner_with_mirror(root, mysql_db)
+        report = scanner.scan_paths([root])
+        assert report.scanned == 3 and not report.errors
+        assert len(mirror.outbox) == 2
+        result = mirror.flush()
+        assert result.unreachable and result.pending == 2
+        with pytest.raises(MirrorError, match="cannot connect"):
+            mirror.connection()
+        scanner.close()
+
+    def test_outbox_that_cannot_be_written_falls_back_to_memory(self, tmp_path, mysql_db, caplog):
+        blocked = tmp_path / "blocked"
+        blocked.write_text("not a folder")
+        mirror = Mirror(mysql_db, outbox_dir=blocked)
+        mirror.folder_changed(tmp_path / "x", None)
+        mirror.folder_changed(tmp_path / "y", None)
+        assert len(mirror.outbox) == 2
+        assert sum("outbox" in r.getMessage() for r in caplog.records) == 1
+
+
+class TestCredentials:
+    def test_password_file_must_be_private(self, tmp_path, mysql_db):
+        secret = tmp_path / "pw"
+        secret.write_text(mysql_db.test_password + "\n")
+        secret.chmod(0o644)
+        mysql_db.password_file = str(secret)
+        with pytest.raises(MirrorError) as err:
+            Mirror(mysql_db)
+        assert "chmod 600" in str(err.value) and mysql_db.test_password not in str(err.value)
+        secret.chmod(0o600)
+        assert read_password(mysql_db, environ={}) == mysql_db.test_password
+        mirror = Mirror(mysql_db, environ={})
+        mirror.connection()
+        mirror.close()
+
+    def test_wrong_password_never_shows(self, tmp_path, mysql_db, caplog, monkeypatch):
+        caplog.set_level(logging.DEBUG)
+        wrong = "wrong-" + mysql_db.test_password
+        monkeypatch.setenv(PASSWORD_ENV, wrong)
+        mirror = Mirror(mysql_db, outbox_dir=tmp_path / "state")
+        with pytest.raises(MirrorError) as err:
+            mirror.connection()
+        text = f"{err.value}\n{err.value!r}\n{err.value.__cause__!r}\n{err.value.__context__!r}"
+        assert "Access denied" in text
+        mirror.folder_changed(tmp_path, None)
+        result = mirror.flush(force=True)
+        assert result.unreachable
+        logs = "\n".join(r.getMessage() for r in caplog.records)
+        for secret in (wrong, mysql_db.test_password):
+            assert secret not in text and secret not in logs and secret not in repr(mirror)
+            assert secret not in result.error
+
+    def test_tls_options_are_passed_through(self, tmp_path):
+        from facesidecar.config import MysqlSettings
+
+        settings = MysqlSettings(ssl_ca="/ca.pem", ssl_cert="/c.pem", ssl_key="/k.pem", ssl_verify_cert=True)
+        seen = {}
+
+        def fake_connect(**options):
+            seen.update(options)
+            raise OSError("no server here")
+
+        mirror = Mirror(settings, connect=fake_connect, environ={settings.password_env: "s3cret"})
+        with pytest.raises(MirrorError) as err:
+            mirror.connection()
+        assert {k: seen[k] for k in ("ssl_ca", "ssl_cert", "ssl_key", "ssl_verify_cert")} == {
+            "ssl_ca": "/ca.pem", "ssl_cert": "/c.pem", "ssl_key": "/k.pem", "ssl_verify_cert": True}
+        assert seen["password"] == "s3cret" and "s3cret" not in str(err.value)
+        assert "password" not in connect_options(settings)
+
+
+class TestSharedGallery:
+    def test_names_from_another_server_make_guesses(self, tmp_path, mysql_db):
+        first = tmp_path / "one" / "photos"
+        make_photo(first / "x" / "anna.png", "red")
+        scanner_one, _ = scanner_with_mirror(first, mysql_db)
+        scanner_one.scan_paths([first])
+        name_face(scanner_one, first / "x" / "anna.png", 1, "Anna")
+        scanner_one.close()
+
+        second = tmp_path / "two" / "photos"
+        make_photo(second / "y" / "who.png", "red", "blue")
+        alone, _ = scanner_with_mirror(second, mysql_db)
+        alone.scan_paths([second])
+        assert [f.guess for f in FolderStore(second / "y").load().photos["who.png"].visible_faces] == ["", ""]
+        alone.close()
+
+        mysql_db.shared_gallery = True
+        shared, mirror = scanner_with_mirror(second, mysql_db)
+        shared.scan_paths([second])
+        faces = FolderStore(second / "y").load().photos["who.png"].visible_faces
+        assert [f.guess for f in faces] == ["Anna", ""]
+        assert [n for n, _ in mirror.confirmed_faces("fake_color_v1")] == ["Anna"]
+        assert mirror.confirmed_faces("other_model") == []
+        shared.close()
