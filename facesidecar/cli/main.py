@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "reset",
     "review",
     "name", "confirm", "rename", "people", "match", "enroll", "clusters", "name_cluster",
+    "db", "forget", "export",
 )
 
 log = logging.getLogger("facesidecar")

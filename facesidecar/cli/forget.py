@@ -1,0 +1,74 @@
+"""``facesidecar forget NAME [--dry-run]`` and ``forget --photo FILE``: GDPR erasure."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..errors import FacesidecarError
+from ..gdpr import ErasureReport, forget_person, forget_photo, report_json
+from .common import scanner_for, settings_from
+from .db import library_roots
+
+
+def print_report(report: ErasureReport, what: str) -> None:
+    verb = "would erase" if report.dry_run else "erased"
+    totals = report.totals()
+    if not report.found:
+        print(f"nothing found for {what}: nothing {'to erase' if report.dry_run else 'erased'}")
+    else:
+        print(f"{verb} for {what}: {totals['confirmed']} confirmed faces, {totals['guessed']} guessed faces, "
+              f"{totals['encodings']} encodings, {totals['history']} earlier names, {totals['pending']} pending rows "
+              f"in {totals['photos']} photos of {totals['folders']} folders; "
+              f"metadata of {totals['metadata_photos']} photos")
+        for folder in report.folders:
+            for face in folder.faces:
+                number = f" face {face.face_nr}" if face.face_nr else ""
+                print(f"  {folder.folder / face.file}{number} ({face.how})")
+    database = {k: v for k, v in report.database.items() if isinstance(v, int)}
+    if report.database.get("queued"):
+        print("database: not reachable now; the erasure is queued and done when it is back")
+    elif "error" in report.database:
+        print(f"database: {report.database['error']}")
+    elif database:
+        print("database: " + ", ".join(f"{v} {k}" for k, v in database.items()) + (" would go" if report.dry_run else " deleted"))
+    for item in report.leftovers:
+        print(f"warning: {item}")
+    for where, error in report.errors:
+        print(f"error: {where}: {error}")
+
+
+def run(args: argparse.Namespace) -> int:
+    if bool(args.name) == bool(args.photo):
+        raise FacesidecarError("give either NAME or --photo FILE")
+    settings = library_roots(settings_from(args), args.paths)
+    with scanner_for(settings) as scanner:
+        if args.photo:
+            report = forget_photo(scanner, args.photo, dry_run=args.dry_run)
+            what = args.photo
+        else:
+            report = forget_person(scanner, settings.root_paths(), args.name, dry_run=args.dry_run)
+            what = repr(report.subject)
+    if args.json:
+        print(json.dumps(report_json(report), ensure_ascii=False, indent=2, default=str))
+    else:
+        print_report(report, what)
+    return 1 if report.errors or report.leftovers else 0
+
+
+def register(subparsers, parent: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "forget", parents=[parent], help="GDPR erasure of a person (or of one photo's faces) everywhere",
+        description="Erase a person: their name from every faces.csv, the encodings of every face confirmed or "
+        "guessed as them from every faces.pkl (those faces are not encoded or guessed again until "
+        "'reset --all'), their keywords, regions and PersonInImage from the photos, and their database rows. "
+        "With --photo: erase every face of one photo. An erasure log in the state folder records what was "
+        "erased (without the name or any face data). --dry-run lists it all and changes nothing.",
+    )
+    parser.add_argument("name", nargs="?", metavar="NAME")
+    parser.add_argument("--photo", metavar="FILE", help="erase all face data of this photo instead")
+    parser.add_argument("--dry-run", action="store_true", help="list what would be erased, change nothing")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--root", dest="paths", action="append", default=[], metavar="PATH",
+                        help="the library below PATH instead of the configured roots (repeatable)")
+    parser.set_defaults(func=run)

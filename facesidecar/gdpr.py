@@ -1,0 +1,477 @@
+"""GDPR erasure and access: ``forget NAME``, ``forget --photo FILE``, ``export NAME``.
+
+Erasing a person means: their name leaves every faces.csv (confirmed faces lose the name, faces
+guessed as them lose the guess); every face confirmed or guessed as them loses its encodings and
+is marked *forgotten* in faces.pkl, so it is neither encoded nor guessed again until ``reset --all``
+(only its box stays, which is not biometric, so that the same face is recognised as forgotten
+instead of being found and encoded anew); the name leaves every other face's name history and
+the pending rows; the photos' keywords, regions and PersonInImage lose the name (through the
+scanner's metadata step, which is told that facesidecar owns the name there); the database rows
+go; and the in-memory gallery and clusters drop them.
+
+Every write goes through ``Scanner.update_folder`` like any other name change. An erasure log in
+the state folder records when, how much and where (roots), with a SHA-256 of the name rather
+than the name, and never boxes or encodings.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .errors import FacesidecarError
+from .library import walk_folders
+from .model import IGNORE, Face, FolderState, PhotoState
+from .scan import Scanner
+from .store import CSV_NAME, PKL_NAME
+from .store.csvfile import normalize_name
+from .store.folder import FolderStore, Transaction
+from .store.merge import NameChange, set_name
+
+log = logging.getLogger(__name__)
+
+ERASURE_LOG = "erasure-log.jsonl"
+FORGET_MARK = "\x00forget"
+"""Put in ``metadata_written["people"]`` so the next metadata step runs for the photo."""
+SOURCE = "forget"
+
+
+def check_person(raw: str) -> str:
+    name = normalize_name(raw)
+    if not name:
+        raise FacesidecarError("give the name of the person to forget")
+    if name == IGNORE:
+        raise FacesidecarError(f"{IGNORE} is not a person")
+    return name
+
+
+def name_sha256(name: str) -> str:
+    return hashlib.sha256(name.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class FaceFinding:
+    file: str
+    face_nr: int | None
+    how: str  # confirmed, guessed, history, pending, metadata, photo
+
+
+@dataclass
+class FolderErasure:
+    folder: Path
+    faces: list[FaceFinding] = field(default_factory=list)
+    confirmed: int = 0
+    guessed: int = 0
+    encodings: int = 0
+    history: int = 0
+    pending: int = 0
+    metadata_photos: int = 0
+
+    @property
+    def found(self) -> bool:
+        return bool(self.confirmed or self.guessed or self.encodings or self.history or self.pending
+                    or self.metadata_photos)
+
+
+@dataclass
+class ErasureReport:
+    subject: str  # the name, or the photo path (never written to the erasure log)
+    dry_run: bool
+    folders: list[FolderErasure] = field(default_factory=list)
+    database: dict = field(default_factory=dict)
+    leftovers: list[str] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def found(self) -> bool:
+        return any(f.found for f in self.folders) or any(v for k, v in self.database.items() if k != "queued")
+
+    def totals(self) -> dict[str, int]:
+        keys = ("confirmed", "guessed", "encodings", "history", "pending", "metadata_photos")
+        totals = {k: sum(getattr(f, k) for f in self.folders) for k in keys}
+        totals["photos"] = len({(f.folder, x.file) for f in self.folders for x in f.faces})
+        totals["folders"] = sum(1 for f in self.folders if f.found)
+        return totals
+
+
+# -- what to erase in one folder ----------------------------------------------------------------
+
+
+def _mentions(folder: Path, name: str) -> bool:
+    """Whether the name's bytes are in the folder's sidecars at all (a cheap first look)."""
+    needle = name.encode("utf-8")
+    for sidecar in (CSV_NAME, PKL_NAME):
+        try:
+            if needle in (folder / sidecar).read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _owned_metadata(photo: PhotoState, names: set[str]) -> bool:
+    """Whether what facesidecar wrote into the photo mentions one of ``names``."""
+    written = photo.metadata_written or {}
+    if any(entry and entry[0] in names for entry in written.get("people", [])):
+        return True
+    record = written.get("record", {}) or {}
+    return any(any(n in str(v) for n in names) for values in record.values()
+               for v in (values if isinstance(values, list) else [values]))
+
+
+def _claim_names(photo: PhotoState, names: set[str], hierarchy_prefix: str) -> None:
+    """Make the next metadata sync remove ``names`` from every tag and region of the photo.
+
+    The metadata step removes what its record says facesidecar owns and what is no longer wanted;
+    claiming the names (and marking the photo as out of date) makes it take them out wherever
+    they are, also where another tool had put them.
+    """
+    from . import metadata as md
+
+    written = copy.deepcopy(photo.metadata_written or {})
+    record = written.get("record", {}) or {}
+    prefix = hierarchy_prefix.strip("|")
+    tags = [md.SUBJECT, md.PERSONS] + ([md.IPTC_KEYWORDS] if record.get(md.IPTC_KEYWORDS) else [])
+    for tag in tags:  # IPTC only where facesidecar wrote IPTC: claiming it would add IPTC to the file
+        record[tag] = list(dict.fromkeys([*record.get(tag, []), *names]))
+    hierarchy = [f"{prefix}|{n.replace('|', '/')}" if prefix else n.replace("|", "/") for n in names]
+    record[md.HIERARCHY] = list(dict.fromkeys([*record.get(md.HIERARCHY, []), *hierarchy]))
+    record["regions"] = list(dict.fromkeys([*record.get("regions", []), *names]))
+    written["record"] = record
+    written["people"] = [*written.get("people", []), [FORGET_MARK, [0, 0, 0, 0]]]  # differs from any wanted list
+    photo.metadata_written = written
+
+
+def _purge_metadata_record(photo: PhotoState, names: set[str]) -> None:
+    """Drop ``names`` from the record of what was written (when the photo cannot be cleaned now)."""
+    written = photo.metadata_written or {}
+    if not written:
+        return
+    written["people"] = [e for e in written.get("people", []) if not (e and e[0] in names)]
+    record = written.get("record", {}) or {}
+    for tag, values in list(record.items()):
+        if isinstance(values, list):
+            record[tag] = [v for v in values if not any(n in str(v) for n in names)]
+
+
+def _forget_face(photo: PhotoState, face: Face, now: float) -> tuple[NameChange | None, int]:
+    """Erase one face: name, guess, encodings, history; it stays only as a forgotten box."""
+    change = set_name(photo, face, "", SOURCE, now) if face.name else None
+    encodings = len(face.encodings)
+    face.encodings = {}
+    face.guess, face.distance, face.cluster = "", None, ""
+    face.name_history, face.rev, face.named_at = {}, 0, None
+    face.forgotten = True
+    return change, encodings
+
+
+def _clean_photo_metadata(photo: PhotoState, names: set[str], can_publish: bool, hierarchy_prefix: str,
+                          result: FolderErasure) -> None:
+    if _owned_metadata(photo, names):
+        result.metadata_photos += 1
+    if can_publish and not photo.error and photo.width:
+        _claim_names(photo, names, hierarchy_prefix)
+    else:
+        _purge_metadata_record(photo, names)
+
+
+def erase_person_in_state(state: FolderState, name: str, now: float, can_publish: bool,
+                          hierarchy_prefix: str, result: FolderErasure) -> list[NameChange]:
+    """Erase ``name`` from one folder's state; returns the name changes for the transaction."""
+    changes = []
+    for photo in state.photos.values():
+        numbers = {f.face_id: n for n, f in enumerate(photo.visible_faces, start=1)}
+        touched = _owned_metadata(photo, {name})
+        for face in photo.faces:
+            if face.name == name or face.guess == name:
+                how = "confirmed" if face.name == name else "guessed"
+                result.faces.append(FaceFinding(photo.file, numbers.get(face.face_id), how))
+                setattr(result, how, getattr(result, how) + 1)
+                change, encodings = _forget_face(photo, face, now)
+                if change is not None:
+                    changes.append(change)
+                result.encodings += encodings
+                touched = True
+            elif name in face.name_history.values():
+                face.name_history = {rev: ("" if old == name else old) for rev, old in face.name_history.items()}
+                result.history += 1
+        if touched:
+            _clean_photo_metadata(photo, {name}, can_publish, hierarchy_prefix, result)
+    kept = [r for r in state.pending_rows if normalize_name(str(r.get("name", ""))) != name]
+    for row in state.pending_rows:
+        if row not in kept:
+            result.faces.append(FaceFinding(str(row.get("file")), int(row.get("face_nr", 0)) or None, "pending"))
+            result.pending += 1
+    state.pending_rows = kept
+    return changes
+
+
+def erase_photo_in_state(state: FolderState, file: str, now: float, can_publish: bool,
+                         hierarchy_prefix: str, result: FolderErasure) -> list[NameChange]:
+    """Erase every face of one photo: names, guesses, encodings, and its names in the metadata."""
+    photo = state.photos.get(file)
+    changes: list[NameChange] = []
+    if photo is not None:
+        numbers = {f.face_id: n for n, f in enumerate(photo.visible_faces, start=1)}
+        names = {e[0] for e in (photo.metadata_written or {}).get("people", []) if e and e[0] != FORGET_MARK}
+        for face in photo.faces:
+            if face.forgotten and not face.encodings and not face.name:
+                continue
+            if face.confirmed:
+                names.add(face.name)
+                result.confirmed += 1
+            elif face.guess:
+                result.guessed += 1
+            result.faces.append(FaceFinding(file, numbers.get(face.face_id), "photo"))
+            change, encodings = _forget_face(photo, face, now)
+            if change is not None:
+                changes.append(change)
+            result.encodings += encodings
+        if names:
+            _clean_photo_metadata(photo, names, can_publish, hierarchy_prefix, result)
+    kept = [r for r in state.pending_rows if r.get("file") != file]
+    result.pending += len(state.pending_rows) - len(kept)
+    state.pending_rows = kept
+    return changes
+
+
+# -- the commands' work -------------------------------------------------------------------------
+
+
+def _can_publish(scanner: Scanner) -> bool:
+    return scanner.metadata is not None and scanner.settings.metadata.enabled
+
+
+def _drop_from_library(scanner: Scanner, name: str) -> None:
+    """The in-memory gallery and clusters forget the person before any folder is rewritten, so no
+    face is guessed as them meanwhile."""
+    library = scanner.library
+    for folder, faces in list(library.folders.items()):
+        library.folders[folder] = [f for f in faces if f.name != name and f.guess != name]
+
+
+def forget_person(scanner: Scanner, roots: list[Path], raw_name: str, dry_run: bool = False,
+                  state_dir: Path | None = None, clock: Callable[[], float] = time.time) -> ErasureReport:
+    """Erase everything held about a person below ``roots`` (and in the database)."""
+    name = check_person(raw_name)
+    report = ErasureReport(subject=name, dry_run=dry_run)
+    can_publish = _can_publish(scanner)
+    prefix = scanner.settings.metadata.hierarchy_prefix
+    folders = [f for f in walk_folders(roots, scanner.settings.exclude) if FolderStore(f).exists()]
+    candidates = [f for f in folders if _mentions(f, name)]
+    mirror = scanner.mirror
+    if dry_run:
+        for folder in candidates:
+            result = FolderErasure(folder)
+            with FolderStore(folder).transaction(write=False) as txn:
+                erase_person_in_state(txn.state, name, txn.now, can_publish, prefix, result)
+            report.folders.append(result)
+        if mirror is not None:
+            report.database = _database_counts(mirror, name)
+        return report
+    if not scanner.settings.roots:
+        raise FacesidecarError("forget needs the library's roots: set [[roots]] in the config or give --root PATH")
+    _drop_from_library(scanner, name)
+    if mirror is not None:
+        report.database = mirror.forget_person(name)
+        getattr(mirror, "_gallery_cache", {}).clear()
+    for folder in candidates:
+        result = FolderErasure(folder)
+
+        def change(txn: Transaction, result: FolderErasure = result) -> None:
+            txn.changes.extend(erase_person_in_state(txn.state, name, txn.now, can_publish, prefix, result))
+
+        folder_report = scanner.update_folder(folder, change)
+        report.errors.extend(folder_report.errors)
+        report.folders.append(result)
+    report.errors.extend(scanner.refresh().errors)
+    if mirror is not None:
+        flushed = mirror.flush(force=True)
+        if flushed.unreachable:
+            report.leftovers.append(f"the database is not reachable ({flushed.error}); its rows are erased "
+                                    "when it is back (queued in the outbox)")
+    report.leftovers.extend(_leftovers(candidates, {name}))
+    if report.found or report.leftovers:
+        write_erasure_log(state_dir or scanner.settings.state_path(), "person", name, report, roots, clock())
+    return report
+
+
+def forget_photo(scanner: Scanner, photo: Path, dry_run: bool = False, state_dir: Path | None = None,
+                 clock: Callable[[], float] = time.time) -> ErasureReport:
+    """Erase every face of one photo: names, guesses, encodings, its metadata names, its rows."""
+    photo = Path(photo).expanduser()
+    if not photo.is_file():
+        raise FacesidecarError(f"no photo {photo}")
+    photo = photo.resolve()
+    folder, file = photo.parent, photo.name
+    report = ErasureReport(subject=str(photo), dry_run=dry_run)
+    result = FolderErasure(folder)
+    can_publish = _can_publish(scanner)
+    prefix = scanner.settings.metadata.hierarchy_prefix
+    if not FolderStore(folder).exists():
+        return report
+    if dry_run:
+        with FolderStore(folder).transaction(write=False) as txn:
+            erase_photo_in_state(txn.state, file, txn.now, can_publish, prefix, result)
+        report.folders.append(result)
+        return report
+    def change(txn: Transaction) -> None:
+        txn.changes.extend(erase_photo_in_state(txn.state, file, txn.now, can_publish, prefix, result))
+
+    report.errors.extend(scanner.update_folder(folder, change).errors)
+    report.folders.append(result)
+    if result.found:
+        report.errors.extend(scanner.refresh().errors)
+    if scanner.mirror is not None:
+        flushed = scanner.mirror.flush(force=True)
+        if flushed.unreachable:
+            report.leftovers.append(f"the database is not reachable ({flushed.error}); the photo's rows are "
+                                    "erased when it is back (queued in the outbox)")
+    if report.found:
+        write_erasure_log(state_dir or scanner.settings.state_path(), "photo", str(photo), report, [folder], clock())
+    return report
+
+
+def _leftovers(folders: list[Path], names: set[str]) -> list[str]:
+    """Folders whose sidecars still hold a name after the erasure (a failed write, a locked file)."""
+    return [f"{folder}: the sidecars still mention the name (see the errors above)"
+            for folder in folders if any(_mentions(folder, n) for n in names)]
+
+
+def _database_counts(mirror, name: str) -> dict:
+    try:
+        rows = mirror.person_rows(name)
+    except FacesidecarError as exc:
+        return {"error": str(exc)}
+    return {"faces": len(rows["faces"]), "encodings": len(rows["encodings"]), "people": len(rows["people"])}
+
+
+def write_erasure_log(state_dir: Path, kind: str, subject: str, report: ErasureReport, roots: list[Path],
+                      now: float) -> Path:
+    """Append one line: when, what kind, how much, where; the name only as a SHA-256, no biometrics."""
+    state_dir = Path(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = state_dir / ERASURE_LOG
+    entry = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        "kind": kind,
+        "subject_sha256": name_sha256(subject),
+        "roots": [str(r) for r in roots],
+        "erased": report.totals(),
+        "database": {k: v for k, v in report.database.items() if isinstance(v, int)},
+        "database_queued": bool(report.database.get("queued")),
+        "errors": len(report.errors),
+        "leftovers": len(report.leftovers),
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry, sort_keys=True) + "\n")
+    return path
+
+
+# -- export -------------------------------------------------------------------------------------
+
+
+def _encoding_json(vector) -> dict:
+    import numpy as np
+
+    data = np.asarray(vector, dtype=np.float32)
+    return {"dimension": int(data.size), "float32_base64": base64.b64encode(data.tobytes()).decode("ascii"),
+            "values": [float(v) for v in data]}
+
+
+def _when(seconds: float | None) -> str | None:
+    if not seconds:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def export_person(roots: list[Path], raw_name: str, exclude: list[str], mirror=None) -> dict:
+    """Everything held about the person: faces (boxes, encodings, names, times), photos, database rows."""
+    name = check_person(raw_name)
+    faces, pending, history = [], [], []
+    for folder in walk_folders(roots, exclude):
+        if not FolderStore(folder).exists() or not _mentions(folder, name):
+            continue
+        state = FolderStore(folder).load()
+        for photo in state.photos.values():
+            numbers = {f.face_id: n for n, f in enumerate(photo.visible_faces, start=1)}
+            for face in photo.faces:
+                if face.name == name or face.guess == name:
+                    faces.append(_face_json(folder, photo, face, numbers.get(face.face_id), name))
+                elif name in face.name_history.values():
+                    history.append({"folder": str(folder), "file": photo.file, "face_id": face.face_id,
+                                    "face_nr": numbers.get(face.face_id), "current_name": face.name,
+                                    "revisions": sorted(r for r, n in face.name_history.items() if n == name)})
+        pending += [{"folder": str(folder), **{k: r.get(k) for k in ("file", "face_nr", "box", "name")}}
+                    for r in state.pending_rows if normalize_name(str(r.get("name", ""))) == name]
+    data: dict = {
+        "person": name,
+        "exported_at": _when(time.time()),
+        "roots": [str(r) for r in roots],
+        "faces": faces,
+        "earlier_names": history,
+        "pending_rows": pending,
+    }
+    if mirror is not None:
+        try:
+            rows = mirror.person_rows(name)
+            data["database"] = _json_rows(rows)
+        except FacesidecarError as exc:
+            data["database"] = {"error": str(exc)}
+    return data
+
+
+def _face_json(folder: Path, photo: PhotoState, face: Face, number: int | None, name: str) -> dict:
+    return {
+        "folder": str(folder),
+        "file": photo.file,
+        "face_nr": number,
+        "face_id": face.face_id,
+        "how": "confirmed" if face.name == name else "guessed",
+        "box": {"x": face.box.x, "y": face.box.y, "w": face.box.w, "h": face.box.h},
+        "name": face.name,
+        "guess": face.guess,
+        "distance": face.distance,
+        "cluster": face.cluster,
+        "origin": face.origin,
+        "named_at": _when(face.named_at),
+        "name_history": {str(k): v for k, v in sorted(face.name_history.items())},
+        "encodings": {model: _encoding_json(v) for model, v in face.encodings.items()},
+        "photo": {"size": photo.size, "mtime": _when(photo.mtime_ns / 1e9), "sha256": photo.sha256,
+                  "width": photo.width, "height": photo.height, "orientation": photo.orientation,
+                  "model": photo.model, "scanned_at": _when(photo.scanned_at),
+                  "metadata_written": photo.metadata_written},
+    }
+
+
+def _json_rows(rows: dict) -> dict:
+    def plain(value):
+        if isinstance(value, (bytes, bytearray)):
+            return base64.b64encode(bytes(value)).decode("ascii")
+        if hasattr(value, "isoformat"):
+            return value.isoformat()
+        return value
+
+    return {table: [{k: plain(v) for k, v in row.items()} for row in items] for table, items in rows.items()}
+
+
+def report_json(report: ErasureReport) -> dict:
+    return {
+        "dry_run": report.dry_run,
+        "found": report.found,
+        "totals": report.totals(),
+        "folders": [{"folder": str(f.folder), **{k: v for k, v in asdict(f).items() if k not in ("folder",)}}
+                    for f in report.folders if f.found],
+        "database": report.database,
+        "leftovers": report.leftovers,
+        "errors": [{"where": w, "error": e} for w, e in report.errors],
+    }
