@@ -17,8 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import people
+from ..errors import FacesidecarError
 from ..model import IGNORE, Face, PhotoState
-from ..store.csvfile import normalize_name
+from ..people import check_name
 from ..store.folder import Transaction
 from ..store.merge import set_name
 
@@ -43,18 +45,20 @@ class Outcome:
 
 
 def clean_name(raw: str, allow_empty: bool = False) -> str:
-    """A typed name in stored form, or ActionError saying why it cannot be one."""
-    name = normalize_name(raw or "")
+    """A typed name in stored form (the CLI's rules, ``people.check_name``, and a few more for a form
+    field), or ActionError saying why it cannot be one."""
+    if any(unicodedata.category(c).startswith("C") for c in raw or ""):
+        raise ActionError("a name cannot contain control characters")
+    try:
+        name = check_name(raw or "", allow_empty=True)
+    except FacesidecarError as exc:
+        raise ActionError(str(exc)) from None
     if not name and not allow_empty:
         raise ActionError("type a name")
     if len(name) > MAX_NAME:
         raise ActionError(f"a name has at most {MAX_NAME} characters")
-    if any(unicodedata.category(c).startswith("C") for c in name):
-        raise ActionError("a name cannot contain control characters")
     if name[:1] in ("=", "+", "@") or (name[:1] == "-" and name != IGNORE):
         raise ActionError("a name cannot start with = + - or @ (spreadsheets would run it as a formula)")
-    if "|" in name:
-        raise ActionError("a name cannot contain | (it separates levels of keywords)")
     return name
 
 
@@ -120,16 +124,14 @@ class Actions:
         return self._apply(folders, change)
 
     def rename_person(self, folders: list[Path], old: str, new: str) -> Outcome:
-        """Every face confirmed as ``old`` becomes ``new``."""
+        """Every face confirmed as ``old`` becomes ``new`` (``people.rename_person``, as the CLI does)."""
         new = clean_name(new)
-        if new == IGNORE or old == IGNORE:
-            raise ActionError("-ignore- is not a person")
-
-        def change(txn: Transaction, outcome: Outcome) -> None:
-            for photo, face in txn.state.faces():
-                if face.visible and face.name == old:
-                    _set(txn, photo, face, new, outcome)
-        return self._apply(folders, change)
+        with self.lock:
+            try:
+                done = people.rename_person(self.scanner, folders, old, new)
+            except FacesidecarError as exc:
+                raise ActionError(str(exc)) from None
+        return Outcome(changed=len(done))
 
 
 def _set(txn: Transaction, photo: PhotoState, face: Face, name: str, outcome: Outcome) -> None:

@@ -1,0 +1,62 @@
+"""``facesidecar review`` as a user runs it: a server process that prints where it listens."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import pytest
+
+from .conftest import Lib
+
+
+def start(lib: Lib, tmp_path, *extra: str, config: str = "") -> tuple[subprocess.Popen, str]:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'state_dir = "{tmp_path / "state"}"\n[metadata]\nenabled = false\n{config}')
+    proc = subprocess.Popen([sys.executable, "-m", "facesidecar", "review", str(lib.root), "--port", "0",
+                             "--config", str(cfg), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    if not line.startswith("review page: "):
+        proc.kill()
+        pytest.fail(f"no address printed: {line!r} {proc.stderr.read()}")
+    return proc, line.removeprefix("review page: ").strip()
+
+
+def stop(proc: subprocess.Popen) -> int:
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_review_serves_the_library_on_localhost(lib, tmp_path):
+    proc, url = start(lib, tmp_path)
+    try:
+        assert url.startswith("http://127.0.0.1:") and "token" not in url
+        page = urllib.request.urlopen(url + "clusters", timeout=20).read().decode()
+        assert "u1</a> · 3 faces" in page
+    finally:
+        assert stop(proc) == 0
+
+
+def test_review_with_a_token_prints_it_and_wants_it(lib, tmp_path):
+    proc, url = start(lib, tmp_path, "--read-only", config='[review]\ntoken = "tok-from-config-123"\n')
+    try:
+        assert url.endswith("/?token=tok-from-config-123")
+        base = url.split("?")[0]
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(base, timeout=20)
+        assert refused.value.code == 401
+        request = urllib.request.Request(base, headers={"X-Facesidecar-Token": "tok-from-config-123"})
+        page = urllib.request.urlopen(request, timeout=20).read().decode()
+        assert "read-only" in page
+    finally:
+        assert stop(proc) == 0
