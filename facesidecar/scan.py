@@ -48,7 +48,7 @@ class ScanReport:
     def add(self, other: ScanReport) -> None:
         for name in ("folders", "photos", "scanned", "faces", "moved", "removed", "names_changed", "metadata_written"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.errors.extend(other.errors)
+        self.errors.extend(e for e in other.errors if e not in self.errors)
 
     def summary(self) -> str:
         return (f"{self.folders} folders, {self.photos} photos ({self.scanned} scanned, {self.moved} moved, "
