@@ -90,11 +90,11 @@ def query(settings: MysqlSettings, sql: str, args=()) -> list[tuple]:
     import mysql.connector
 
     conn = mysql.connector.connect(host=HOST, port=PORT, user="root", password="", database=settings.database,
-                                   use_pure=True)
+                                   use_pure=True, autocommit=True)
     try:
         cur = conn.cursor()
         cur.execute(sql, args)
-        return cur.fetchall()
+        return cur.fetchall() if cur.with_rows else []
     finally:
         conn.close()
 
