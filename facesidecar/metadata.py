@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 RAW_EXTENSIONS = frozenset({".cr2", ".nef", ".arw", ".dng", ".orf", ".raf"})
 """RAW files are never written: their names go into ``<file>.xmp`` (darktable/digiKam style)."""
 
-READ_TIMEOUT = 120.0
+READ_TIMEOUT = 300.0
 """Seconds without any output from exiftool before it is considered hung and restarted."""
 
 SUBJECT = "XMP-dc:Subject"
@@ -382,10 +382,18 @@ class MetadataWriter:
         """exiftool writes a hidden copy; the copy is checked, then replaces the target's bytes."""
         tmp = _sibling(target, _TMP)
         _unlink(tmp)
-        source: tuple[str | bytes, ...] = ("-o", _arg(tmp), _arg(target)) if target.exists() else (_arg(tmp),)
         problem = ""
         try:
-            self.exiftool.execute(*plan.args, *source)
+            if not target.exists():
+                self.exiftool.execute(*plan.args, _arg(tmp))  # exiftool creates a new XMP file
+            elif plan.convert_iptc:
+                # Re-encode the existing IPTC first, in a step of its own: mixed with our list edits,
+                # exiftool would append the copied keywords to the old ones instead of replacing them.
+                self.exiftool.execute("-tagsFromFile", "@", "-IPTC:All", f"-{IPTC_CHARSET}=UTF8",
+                                      "-o", _arg(tmp), _arg(target))
+                self.exiftool.execute(*plan.args, "-overwrite_original", _arg(tmp))
+            else:
+                self.exiftool.execute(*plan.args, "-o", _arg(tmp), _arg(target))
             notes = _warnings(self.exiftool.last_stderr)
             wrong = plan.mismatches(self._read_state(tmp)) if tmp.is_file() else ["anything"]
             if wrong:
@@ -415,8 +423,8 @@ class _Plan:
         self.expected: dict[str, list[str]] = {}
         for tag, wanted in self.wanted.items():
             self._plan_list(tag, current.lists.get(tag, []), wanted, previous.get(tag, []))
-        if IPTC_KEYWORDS in self.expected and not current.iptc_utf8:
-            self.args.append(f"-{IPTC_CHARSET}=UTF8")
+        # IPTC text is Latin-1 unless CodedCharacterSet says UTF-8: re-encode it before adding names.
+        self.convert_iptc = IPTC_KEYWORDS in self.expected and not current.iptc_utf8
         wanted_regions = people if settings.regions else []
         self.region_names = [p.name for p in wanted_regions]
         self.expected_regions: list | None = None
@@ -564,34 +572,63 @@ def _check_writable(target: Path) -> None:
         )
 
 
+class _NotStarted(OSError):
+    """The copy in place could not even begin (no space): the photo is untouched."""
+
+
 def _commit(tmp: Path, target: Path, preserve_mtime: bool) -> None:
-    """Make ``tmp`` the content of ``target``: a new sidecar by rename, a photo by copy in place."""
+    """Make ``tmp`` the content of ``target``: a new sidecar by rename, a photo by copy in place.
+
+    The commit file carries the modification time the photo must end with, so that whoever
+    finishes an interrupted copy (:func:`_recover`) restores the right one.
+    """
+    commit = _sibling(target, _COMMIT)
     try:
         _fsync(tmp)
         if not target.exists():
             os.replace(tmp, target)
             return
-        commit = _sibling(target, _COMMIT)
+        if preserve_mtime:
+            before = target.stat()
+            os.utime(tmp, ns=(before.st_atime_ns, before.st_mtime_ns))
         os.replace(tmp, commit)  # from here on the write is decided: _recover finishes it
-        _copy_in_place(commit, target, preserve_mtime)
+        _copy_in_place(commit, target)
+    except _NotStarted as exc:
+        _unlink(commit)
+        raise MetadataError(
+            f"{target}: no room to add the names ({exc.strerror or exc}); the photo is unchanged;"
+            " free some disk space"
+        ) from None
     except OSError as exc:
         _unlink(tmp)
         raise MetadataError(
-            f"{target}: the checked copy could not be put in place ({exc.strerror or exc}); a later"
-            " scan finishes or retries it"
+            f"{target}: the checked copy could not be put in place ({exc.strerror or exc}); the next"
+            " metadata write finishes it"
         ) from None
 
 
-def _copy_in_place(commit: Path, target: Path, preserve_mtime: bool) -> None:
-    """Copy ``commit`` over ``target`` keeping its inode (and so links, owner, ACLs), then drop it."""
-    before = target.stat()
+def _copy_in_place(commit: Path, target: Path) -> None:
+    """Copy ``commit`` over ``target`` keeping its inode (and so links, owner, ACLs), then drop it.
+
+    The extra space is reserved first, so a full disk stops the copy before any byte of the photo
+    is overwritten.
+    """
+    wanted = commit.stat()
+    original = target.stat()
     with open(commit, "rb") as src, open(target, "r+b") as dst:
+        if wanted.st_size > original.st_size:
+            try:
+                os.posix_fallocate(dst.fileno(), original.st_size, wanted.st_size - original.st_size)
+            except OSError as exc:
+                dst.truncate(original.st_size)
+                dst.close()
+                os.utime(target, ns=(original.st_atime_ns, original.st_mtime_ns))
+                raise _NotStarted(exc.errno, exc.strerror) from None
         shutil.copyfileobj(src, dst, 1 << 20)
         dst.truncate()
         dst.flush()
         os.fsync(dst.fileno())
-    if preserve_mtime:
-        os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    os.utime(target, ns=(wanted.st_atime_ns, wanted.st_mtime_ns))
     os.unlink(commit)
 
 
@@ -601,13 +638,30 @@ def _recover(target: Path) -> None:
     if commit.exists() and target.exists():
         log.warning("%s: finishing a metadata write that was interrupted", target)
         try:
-            _copy_in_place(commit, target, preserve_mtime=True)
+            _copy_in_place(commit, target)
         except OSError as exc:
             raise MetadataError(
                 f"{target}: an interrupted metadata write cannot be finished ({exc.strerror or exc});"
                 f" the complete file is {commit}; copy it over the photo by hand"
             ) from None
     _unlink(_sibling(target, _TMP))
+
+
+def finish_interrupted_writes(folder: Path) -> list[Path]:
+    """Finish or drop the metadata writes a crash left in ``folder``; the files it finished.
+
+    A scan may call it before decoding a folder's photos, so that it never reads a photo whose
+    copy in place was cut short. ``sync`` does the same for each photo it writes.
+    """
+    finished = []
+    for entry in Path(folder).glob(f".*{_COMMIT}*"):
+        target = entry.with_name(entry.name[1:].split(_COMMIT)[0])
+        if target.exists():
+            _recover(target)
+            finished.append(target)
+    for entry in Path(folder).glob(f".*{_TMP}*"):
+        _unlink(entry)
+    return finished
 
 
 def _fsync(path: Path) -> None:
@@ -632,4 +686,4 @@ def _warnings(stderr: str) -> str:
 
 
 
-__all__ = ["ExifTool", "ExifToolCommandError", "MetadataWriter", "PersonRegion", "RAW_EXTENSIONS", "sidecar_for", "serialize_struct"]
+__all__ = ["ExifTool", "ExifToolCommandError", "finish_interrupted_writes", "MetadataWriter", "PersonRegion", "RAW_EXTENSIONS", "sidecar_for", "serialize_struct"]

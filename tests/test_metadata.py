@@ -132,6 +132,18 @@ def test_iptc_only_where_present_and_utf8(writer, tmp_path):
     assert region_names(data) == ["Zoë Ñúñez", "李小龍"]
 
 
+def test_latin1_iptc_is_reencoded_not_garbled(writer, tmp_path):
+    photo = make_photo(tmp_path / "a.jpg")
+    run_exiftool("-IPTC:Keywords=Café", "-IPTC:Caption-Abstract=Crème brûlée", str(photo))  # Latin-1, no charset
+    record = writer.sync(photo, [BRUCE], 1, STORED, {})
+    data = exiftool_json(photo)
+    assert data["IPTC:Keywords"] == ["Café", "李小龍"] and data["IPTC:CodedCharacterSet"] == "UTF8"
+    out = subprocess.run(["exiftool", "-s3", "-IPTC:Caption-Abstract", str(photo)], capture_output=True, text=True)
+    assert out.stdout.strip() == "Crème brûlée"
+    writer.sync(photo, [], 1, STORED, record)
+    assert as_list(exiftool_json(photo)["IPTC:Keywords"]) == ["Café"]
+
+
 def test_hierarchy_prefix_and_switches(exiftool, tmp_path):
     photo = make_photo(tmp_path / "a.jpg")
     MetadataWriter(exiftool, MetadataSettings(hierarchy_prefix="Family|Friends")).sync(photo, [ALICE], 1, STORED, {})
@@ -393,24 +405,43 @@ def test_broken_photo_is_left_alone(writer, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["a.jpg"]
 
 
-def test_interrupted_commit_is_finished(writer, tmp_path, monkeypatch):
+def half_copy_then_die(commit: Path, target: Path) -> None:
+    data = commit.read_bytes()
+    with open(target, "r+b") as out:
+        out.write(data[: len(data) // 2])
+    raise KeyboardInterrupt  # the process dies in the middle of the copy
+
+
+@pytest.mark.parametrize("finisher", ["sync", "folder"])
+def test_interrupted_commit_is_finished(writer, tmp_path, monkeypatch, finisher):
     photo = make_photo(tmp_path / "a.jpg")
-
-    def die_halfway(commit: Path, target: Path, preserve_mtime: bool) -> None:
-        data = commit.read_bytes()
-        with open(target, "r+b") as out:
-            out.write(data[: len(data) // 2])
-        raise KeyboardInterrupt  # the process dies in the middle of the copy
-
-    monkeypatch.setattr(md, "_copy_in_place", die_halfway)
+    os.utime(photo, ns=(10**18, 10**18))
+    monkeypatch.setattr(md, "_copy_in_place", half_copy_then_die)
     with pytest.raises(KeyboardInterrupt):
         writer.sync(photo, [ALICE], 1, STORED, {})
     monkeypatch.undo()
     assert (tmp_path / ".a.jpg.facesidecar-commit").exists()
+    if finisher == "folder":
+        assert md.finish_interrupted_writes(tmp_path) == [photo]
     record = writer.sync(photo, [ALICE], 1, STORED, {})  # finishes the copy, then has nothing to do
     assert as_list(exiftool_json(photo)["XMP-dc:Subject"]) == ["Alice"] and record["regions"] == ["Alice"]
+    assert photo.stat().st_mtime_ns == 10**18  # the original time, not the crash's
     with Image.open(photo) as image:
         image.load()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg"]
+
+
+def test_full_disk_leaves_photo_unchanged(writer, tmp_path, monkeypatch):
+    photo = make_photo(tmp_path / "a.jpg")
+    before, digest = photo.stat(), sha(photo)
+
+    def no_space(fd: int, offset: int, length: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(md.os, "posix_fallocate", no_space)
+    with pytest.raises(MetadataError, match="a.jpg: no room to add the names"):
+        writer.sync(photo, [ALICE], 1, STORED, {})
+    assert sha(photo) == digest and photo.stat().st_mtime_ns == before.st_mtime_ns
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg"]
 
 
@@ -447,3 +478,14 @@ def test_killed_exiftool_leaves_photo_whole_and_restarts(tmp_path):
     assert record["regions"] == ["Alice"]
     assert as_list(exiftool_json(photo)["XMP-dc:Subject"]) == ["Alice"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.tif"]
+
+
+def test_idle_exiftool_killed_is_restarted(tmp_path):
+    with ExifTool() as tool:
+        tool.version()
+        pid = tool.pid
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while tool.pid is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert tool.version() and tool.pid not in (None, pid)
