@@ -19,6 +19,8 @@ COMMAND_MODULES = (
     "status",
     "reset",
     "review",
+    "watch",
+    "doctor",
     "name", "confirm", "rename", "people", "match", "enroll", "clusters", "name_cluster",
     "db", "forget", "export",
 )

@@ -1,0 +1,634 @@
+"""``facesidecar watch``: observers feed folders, one worker thread runs the scanner on them.
+
+Threads and who owns what:
+
+- watchdog observers (one per root: inotify, or polling for ``poll = true`` roots) classify events
+  into the :class:`~facesidecar.watcher.Debouncer`;
+- the debouncer thread turns quiet, stable folder groups into jobs for the :class:`JobQueue`;
+- the :class:`Worker` thread owns the scanner (engine, exiftool process, database connection):
+  every scanner call happens on it, so none of those need to be thread-safe;
+- the main thread handles signals, reloads, sd_notify status and watchdog pings.
+
+Start-up catch-up is the first job (a rescan of every root, which costs a stat per unchanged photo),
+queued *after* the observers started so that nothing that happens meanwhile is missed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import gc
+import hashlib
+import heapq
+import itertools
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
+
+from .config import RootSettings, Settings
+from .errors import FacesidecarError
+from .sdnotify import Notifier
+from .store import CSV_NAME
+from .watcher import Classifier, Debouncer, FolderEventHandler, Job, Priority, skip_folder
+
+log = logging.getLogger(__name__)
+
+STUCK_SECONDS = 600.0
+"""The worker counts as hung (no watchdog ping) after this long without reaching a photo boundary."""
+
+MEMORY_PAUSE_SECONDS = 30.0
+"""How long intake stays paused waiting for memory to drop before work goes on regardless."""
+
+LOOP_SECONDS = 0.5
+
+
+class ScannerLike(Protocol):
+    def scan_paths(self, paths: list[Path]): ...
+    def process_folders(self, folders: list[Path], csv_only: bool = False): ...
+    def close(self) -> None: ...
+
+
+ScannerFactory = Callable[[Settings, Callable[[], bool]], ScannerLike]
+
+
+def default_scanner_factory(settings: Settings, should_stop: Callable[[], bool]) -> ScannerLike:
+    from .scan import Scanner
+
+    return Scanner(settings, should_stop=should_stop)
+
+
+# -- the queue -----------------------------------------------------------------------------------
+class JobQueue:
+    """Bounded priority queue of jobs, at most one per folder.
+
+    A job that touches a folder already queued is merged into that entry (it keeps the higher
+    priority and the earlier place), so a burst of events for one folder costs one scanner call.
+    """
+
+    def __init__(self, maxsize: int):
+        self.maxsize = maxsize
+        self._cond = threading.Condition()
+        self._jobs: dict[int, Job] = {}
+        self._by_key: dict[Path, int] = {}
+        self._heap: list[tuple[int, int, int]] = []
+        self._ids = itertools.count()
+        self._closed = False
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._jobs)
+
+    @property
+    def folders(self) -> int:
+        with self._cond:
+            return len(self._by_key)
+
+    def put(self, job: Job, *, timeout: float | None = None, force: bool = False) -> bool:
+        """Queue ``job``; wait while full (unless merged or ``force``); False on timeout or close."""
+        with self._cond:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while not force and not self._closed and not self._overlaps(job) and len(self._jobs) >= self.maxsize:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            if self._closed:
+                return False
+            self._insert(job)
+            self._cond.notify_all()
+            return True
+
+    def _overlaps(self, job: Job) -> bool:
+        return any(k in self._by_key for k in job.keys)
+
+    def _insert(self, job: Job) -> None:
+        seq = next(self._ids)
+        for old_id in {self._by_key[k] for k in job.keys if k in self._by_key}:
+            job = self._jobs.pop(old_id).merge(job)
+            seq = min(seq, old_id)
+        job_id = seq if seq not in self._jobs else next(self._ids)
+        self._jobs[job_id] = job
+        for key in job.keys:
+            self._by_key[key] = job_id
+        heapq.heappush(self._heap, (int(job.priority), job_id, job_id))
+
+    def get(self, timeout: float | None = None, on_take: Callable[[], None] = lambda: None) -> Job | None:
+        """The most urgent job, or None after ``timeout`` or when closed.
+
+        ``on_take`` runs under the queue's lock as the job leaves it, so that "queue empty and
+        worker idle" can be checked atomically (:meth:`drained`).
+        """
+        with self._cond:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while not self._closed:
+                job_id = self._pop_live()
+                if job_id is not None:
+                    on_take()
+                    job = self._jobs.pop(job_id)
+                    for key in job.keys:
+                        if self._by_key.get(key) == job_id:
+                            del self._by_key[key]
+                    self._cond.notify_all()
+                    return job
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                self._cond.wait(remaining)
+            return None
+
+    def _pop_live(self) -> int | None:
+        while self._heap:
+            priority, _, job_id = self._heap[0]
+            job = self._jobs.get(job_id)
+            if job is not None and int(job.priority) == priority:
+                heapq.heappop(self._heap)
+                return job_id
+            heapq.heappop(self._heap)  # merged away or re-pushed with another priority
+        return None
+
+    def drained(self, idle: Callable[[], bool]) -> bool:
+        """Whether nothing is queued and ``idle()`` holds, checked under the queue's lock."""
+        with self._cond:
+            return not self._jobs and idle()
+
+    def best_priority(self) -> Priority | None:
+        with self._cond:
+            return min((j.priority for j in self._jobs.values()), default=None)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+# -- helpers the worker uses -----------------------------------------------------------------------
+class CsvLedger:
+    """What faces.csv held after our last job per folder.
+
+    A polling observer sees our own atomic rewrite of faces.csv as "modified" (the temp file
+    lives shorter than one interval). Comparing contents tells such an echo from a person's edit.
+    """
+
+    def __init__(self) -> None:
+        self._digests: dict[Path, str | None] = {}
+
+    @staticmethod
+    def digest(folder: Path) -> str | None:
+        try:
+            return hashlib.sha256((folder / CSV_NAME).read_bytes()).hexdigest()
+        except OSError:
+            return None
+
+    def record(self, folders: frozenset[Path]) -> None:
+        for folder in folders:
+            self._digests[folder] = self.digest(folder)
+
+    def unchanged(self, folders: frozenset[Path]) -> bool:
+        return bool(folders) and all(f in self._digests and self._digests[f] == self.digest(f) for f in folders)
+
+
+def process_rss() -> int:
+    import psutil
+
+    return psutil.Process().memory_info().rss
+
+
+def release_free_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the system (glibc keeps them otherwise)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+class MemoryGuard:
+    """Compares the process's resident memory with ``daemon.memory_limit_mb``."""
+
+    def __init__(self, limit_mb: int, rss: Callable[[], int] = process_rss):
+        self.limit_mb = limit_mb
+        self.rss = rss
+
+    def used_mb(self) -> float:
+        return self.rss() / 2**20
+
+    def over(self) -> bool:
+        return self.limit_mb > 0 and self.used_mb() > self.limit_mb
+
+
+# -- the worker ------------------------------------------------------------------------------------
+class Worker:
+    """The one thread that runs the scanner; jobs come from the queue, most urgent first.
+
+    A running job yields to a more urgent one at the next photo boundary (the scanner asks
+    ``should_stop`` between photos and saves what it has); the interrupted job is queued again and,
+    the scanner being incremental, resumes at the cost of a stat per photo already done.
+    """
+
+    def __init__(self, queue: JobQueue, settings: Settings, scanner_factory: ScannerFactory,
+                 guard: MemoryGuard, clock: Callable[[], float] = time.monotonic):
+        self.queue = queue
+        self.settings = settings
+        self.scanner_factory = scanner_factory
+        self.guard = guard
+        self.clock = clock
+        self.ledger = CsvLedger()
+        self.errors = 0
+        self.jobs_done = 0
+        self.heartbeat = clock()
+        self.paused = False
+        self.current: Job | None = None
+        self._scanner: ScannerLike | None = None
+        self._preempted = False
+        self._new_settings: Settings | None = None
+        self._stop = threading.Event()
+        self._idle = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="facesidecar-worker")
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the scanner to stop after the current photo, then wait for the thread to end."""
+        self._stop.set()
+        self.queue.close()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def update_settings(self, settings: Settings) -> None:
+        """Use ``settings`` from the next job on (the scanner is rebuilt between jobs)."""
+        self._new_settings = settings
+
+    def wait_idle(self, timeout: float) -> bool:
+        """For tests and benchmarks: wait until the queue is empty and no job runs."""
+        deadline = self.clock() + timeout
+        while self.clock() < deadline:
+            if self.queue.drained(self._idle.is_set):
+                return True
+            time.sleep(0.05)
+        return False
+
+    # -- the loop -------------------------------------------------------------------------------
+    def should_stop(self) -> bool:
+        """Asked by the scanner between photos: on shutdown, or when something more urgent waits."""
+        self.heartbeat = self.clock()
+        if self._stop.is_set() or self._preempted:
+            return True
+        best = self.queue.best_priority()
+        if self.current is not None and best is not None and best < self.current.priority:
+            log.info("pausing %s for more urgent work", self.current.describe())
+            self._preempted = True
+        return self._preempted
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self._idle.set()
+                job = self.queue.get(timeout=LOOP_SECONDS, on_take=self._idle.clear)
+                self.heartbeat = self.clock()
+                if job is None:
+                    continue
+                self._relieve_memory()
+                self._apply_new_settings()
+                self._process(job)
+        finally:
+            self._close_scanner()
+            self._idle.set()
+
+    def _process(self, job: Job) -> None:
+        if job.polled and job.csv_only and self.ledger.unchanged(job.folders):
+            log.debug("faces.csv unchanged since our own write: %s", job.describe())
+            return
+        self.current, self._preempted = job, False
+        started = self.clock()
+        try:
+            reports = self._call_scanner(job)
+        except Exception as exc:  # noqa: BLE001 - one failing folder must not end the daemon
+            self.errors += 1
+            level = logging.ERROR
+            log.log(level, "%s failed: %s", job.describe(), exc, exc_info=not isinstance(exc, FacesidecarError))
+            self._close_scanner()  # start the next job with fresh adapters
+            return
+        finally:
+            self.current = None
+        self.ledger.record(job.folders)
+        self.jobs_done += 1
+        self._log_reports(job, reports, self.clock() - started)
+        if self._preempted and not self._stop.is_set():
+            self.queue.put(job, force=True)
+
+    def _call_scanner(self, job: Job) -> list:
+        scanner = self._get_scanner()
+        reports = []
+        if job.folders:
+            reports.append(scanner.process_folders(sorted(job.folders), csv_only=job.csv_only))
+        if job.trees and not self.should_stop():
+            reports.append(scanner.scan_paths(sorted(job.trees)))
+        return reports
+
+    def _log_reports(self, job: Job, reports: list, seconds: float) -> None:
+        errors = [e for r in reports for e in getattr(r, "errors", [])]
+        self.errors += len(errors)
+        for path, message in errors[:20]:
+            log.warning("%s", message if path in message else f"{path}: {message}")
+        scanned = sum(getattr(r, "scanned", 0) for r in reports)
+        names = sum(getattr(r, "names_changed", 0) for r in reports)
+        level = logging.INFO if scanned or names or errors else logging.DEBUG
+        log.log(level, "%s: %d photos scanned, %d names changed, %d errors (%.1f s)",
+                job.describe(), scanned, names, len(errors), seconds)
+
+    # -- scanner and memory ---------------------------------------------------------------------
+    def _get_scanner(self) -> ScannerLike:
+        if self._scanner is None:
+            self._scanner = self.scanner_factory(self.settings, self.should_stop)
+        return self._scanner
+
+    def _close_scanner(self) -> None:
+        scanner, self._scanner = self._scanner, None
+        if scanner is not None:
+            try:
+                scanner.close()
+            except Exception as exc:  # noqa: BLE001 - closing must not hide the stop or the next job
+                log.error("closing the scanner: %s", exc)
+
+    def _apply_new_settings(self) -> None:
+        settings, self._new_settings = self._new_settings, None
+        if settings is not None:
+            self._close_scanner()
+            self.settings = settings
+            self.guard.limit_mb = settings.daemon.memory_limit_mb
+
+    def _relieve_memory(self) -> None:
+        """Above the limit: pause intake, drop the scanner's caches (engine, index), wait a little."""
+        if not self.guard.over():
+            return
+        log.warning("memory %.0f MB is above daemon.memory_limit_mb = %d: pausing intake, dropping caches",
+                    self.guard.used_mb(), self.guard.limit_mb)
+        self.paused = True
+        self._close_scanner()
+        release_free_memory()
+        deadline = self.clock() + MEMORY_PAUSE_SECONDS
+        while self.guard.over() and self.clock() < deadline and not self._stop.wait(1.0):
+            self.heartbeat = self.clock()
+            release_free_memory()
+        self.paused = False
+        log.info("memory now %.0f MB: resuming", self.guard.used_mb())
+
+
+# -- process-level pieces --------------------------------------------------------------------------
+class InstanceLock:
+    """One daemon per configuration: ``flock`` on a file in the state folder, released by the kernel on exit."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fd: int | None = None
+
+    @staticmethod
+    def for_settings(settings: Settings, config_path: str | None) -> InstanceLock:
+        key = str(Path(config_path).resolve()) if config_path else "|".join(sorted(map(str, settings.root_paths())))
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        return InstanceLock(settings.state_path() / f"watch-{digest}.lock")
+
+    def acquire(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise FacesidecarError(f"cannot create the lock file {self.path}: {exc.strerror}; "
+                                   "check state_dir in the config") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise FacesidecarError(f"another facesidecar watch (pid {holder}) already runs with this "
+                                   f"configuration (lock {self.path})") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def apply_nice(target: int) -> None:
+    """Raise our niceness to ``target`` (never lower it: systemd's Nice= may already be higher)."""
+    current = os.nice(0)
+    if target > current:
+        try:
+            os.nice(target - current)
+        except OSError as exc:  # a seccomp filter (SystemCallFilter=~@resources) may refuse it
+            log.warning("cannot set nice %d: %s (use Nice= in the unit)", target, exc.strerror)
+
+
+def make_observer(root: RootSettings) -> BaseObserver:
+    if root.poll:
+        return PollingObserver(timeout=root.poll_interval)
+    return Observer()
+
+
+# -- the daemon ------------------------------------------------------------------------------------
+class Daemon:
+    """Wires observers, debouncer, queue and worker; ``run`` is the main-thread loop."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        config_path: str | None = None,
+        reload_settings: Callable[[], Settings] | None = None,
+        scanner_factory: ScannerFactory = default_scanner_factory,
+        notifier: Notifier | None = None,
+        rss: Callable[[], int] = process_rss,
+        observer_factory: Callable[[RootSettings], BaseObserver] = make_observer,
+    ):
+        self.settings = settings
+        self.reload_settings = reload_settings
+        self.notifier = notifier if notifier is not None else Notifier.from_env()
+        self.observer_factory = observer_factory
+        self.lock = InstanceLock.for_settings(settings, config_path)
+        self.queue = JobQueue(settings.daemon.queue_size)
+        self.debouncer = self._make_debouncer(settings)
+        self.worker = Worker(self.queue, settings, scanner_factory, MemoryGuard(settings.daemon.memory_limit_mb, rss))
+        self.observers: list[BaseObserver] = []
+        self._wake = threading.Event()
+        self._stop_requested = False
+        self._reload_requested = False
+
+    def _make_debouncer(self, settings: Settings) -> Debouncer:
+        return Debouncer(self._enqueue, debounce_seconds=settings.daemon.debounce_seconds,
+                         stable_seconds=settings.daemon.stable_seconds, skip_folder=self._skip_folder)
+
+    def _enqueue(self, job: Job) -> None:
+        log.debug("queued %s", job.describe())
+        while not self.queue.put(job, timeout=1.0):
+            if self._stop_requested:
+                return
+            log.warning("the queue is full (%d jobs): waiting", self.queue.maxsize)
+
+    def _skip_folder(self, folder: Path) -> bool:
+        return skip_folder(folder, self.settings.root_paths())
+
+    # -- start and stop -------------------------------------------------------------------------
+    def start(self) -> None:
+        self.lock.acquire()
+        try:
+            apply_nice(self.settings.daemon.nice)
+            self.debouncer.start()
+            self._start_observers(self.settings.roots)
+            self.queue.put(Job(Priority.RESCAN, trees=frozenset(self.settings.root_paths())), force=True)
+            self.worker.start()
+        except BaseException:
+            self.stop()
+            raise
+        log.info("watching %s", ", ".join(self._describe_root(r) for r in self.settings.roots))
+        self.notifier.ready(self.status_text())
+
+    def stop(self) -> None:
+        """Stop intake first, then let the worker finish its photo and flush; join every thread."""
+        self.notifier.stopping()
+        self._stop_observers()
+        self.debouncer.stop()
+        self.worker.stop()
+        self.lock.release()
+
+    def _start_observers(self, roots: list[RootSettings]) -> None:
+        for root in roots:
+            path = Path(root.path)
+            if not path.is_dir():
+                raise FacesidecarError(f"root {path} is not a folder (check [[roots]] in {self.settings.source})")
+            classifier = Classifier(path, self.settings.extensions, self.settings.exclude, polled=root.poll)
+            observer = self.observer_factory(root)
+            try:
+                observer.schedule(FolderEventHandler(classifier, self.debouncer), str(path), recursive=True)
+                observer.start()
+            except OSError as exc:
+                raise FacesidecarError(
+                    f"cannot watch {path}: {exc.strerror or exc} (too many folders for inotify? raise "
+                    "fs.inotify.max_user_watches or set poll = true for this root; see facesidecar doctor)"
+                ) from None
+            self.observers.append(observer)
+
+    def _stop_observers(self) -> None:
+        for observer in self.observers:
+            observer.stop()
+        for observer in self.observers:
+            if observer.is_alive():
+                observer.join()
+        self.observers = []
+
+    @staticmethod
+    def _describe_root(root: RootSettings) -> str:
+        return f"{root.path} (polling every {root.poll_interval:g} s)" if root.poll else f"{root.path} (inotify)"
+
+    # -- the main loop --------------------------------------------------------------------------
+    def run(self) -> int:
+        """Run until SIGTERM/SIGINT; SIGHUP reloads the configuration. Returns the exit status."""
+        previous = self._install_signals()
+        try:
+            self.start()
+            self._loop()
+        finally:
+            self.stop()
+            self._restore_signals(previous)
+        log.info("stopped (%d jobs done, %d errors)", self.worker.jobs_done, self.worker.errors)
+        return 0
+
+    def _loop(self) -> None:
+        last_ping = 0.0
+        interval = self.notifier.watchdog_interval
+        while not self._stop_requested:
+            self._wake.wait(LOOP_SECONDS if interval is None else min(LOOP_SECONDS, interval))
+            self._wake.clear()
+            if self._reload_requested:
+                self._reload_requested = False
+                self.reload()
+            self.notifier.status(self.status_text())
+            now = time.monotonic()
+            if interval is not None and now - last_ping >= interval and self._healthy(now):
+                self.notifier.watchdog()
+                last_ping = now
+            if not self.worker.alive and not self._stop_requested:
+                raise FacesidecarError("the worker thread ended unexpectedly")
+
+    def _healthy(self, now: float) -> bool:
+        return self.settings.daemon.watchdog and self.worker.alive and now - self.worker.heartbeat < STUCK_SECONDS
+
+    def status_text(self) -> str:
+        queued = self.queue.folders + self.debouncer.pending
+        text = f"{queued} queued, {self.worker.errors} errors"
+        return text + "; paused: memory above limit" if self.worker.paused else text
+
+    def request_stop(self) -> None:
+        self._stop_requested = True
+        self._wake.set()
+
+    def request_reload(self) -> None:
+        self._reload_requested = True
+        self._wake.set()
+
+    def _install_signals(self) -> dict[int, object]:
+        handlers = {
+            signal.SIGTERM: lambda signum, frame: self.request_stop(),
+            signal.SIGINT: lambda signum, frame: self.request_stop(),
+            signal.SIGHUP: lambda signum, frame: self.request_reload(),
+        }
+        return {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
+
+    @staticmethod
+    def _restore_signals(previous: dict[int, object]) -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    # -- reload ---------------------------------------------------------------------------------
+    def reload(self) -> None:
+        """SIGHUP: read the configuration again; on an error keep running with the old one."""
+        if self.reload_settings is None:
+            log.warning("SIGHUP: nothing to reload from")
+            return
+        try:
+            new = self.reload_settings()
+        except FacesidecarError as exc:
+            log.error("reload failed, keeping the running configuration: %s", exc)
+            return
+        self.notifier.reloading()
+        old_roots = self.settings.roots
+        self.settings = new
+        self.debouncer.debounce_seconds = new.daemon.debounce_seconds
+        self.debouncer.stable_seconds = new.daemon.stable_seconds
+        self.queue.maxsize = new.daemon.queue_size
+        self.worker.update_settings(new)
+        apply_nice(new.daemon.nice)
+        if new.roots != old_roots:
+            self._restart_observers(old_roots)
+        log.info("configuration reloaded from %s", new.source)
+        self.notifier.ready(self.status_text())
+
+    def _restart_observers(self, old_roots: list[RootSettings]) -> None:
+        self._stop_observers()
+        self._start_observers(self.settings.roots)
+        old = {Path(r.path) for r in old_roots}
+        added = frozenset(p for p in self.settings.root_paths() if p not in old)
+        if added:
+            self.queue.put(Job(Priority.RESCAN, trees=added), force=True)
+        log.info("now watching %s", ", ".join(self._describe_root(r) for r in self.settings.roots))
+
+
+__all__ = ["Daemon", "InstanceLock", "JobQueue", "MemoryGuard", "Worker", "CsvLedger", "apply_nice"]
