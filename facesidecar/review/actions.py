@@ -19,9 +19,10 @@ from pathlib import Path
 
 from .. import people
 from ..errors import FacesidecarError
+from ..library import walk_folders
 from ..model import IGNORE, Face, PhotoState
 from ..people import check_name
-from ..store.folder import Transaction
+from ..store.folder import FolderStore, Transaction
 from ..store.merge import set_name
 
 SOURCE = "review"
@@ -69,10 +70,36 @@ class Actions:
         self.scanner = scanner
         self.rejections = rejections
         self.lock = threading.Lock()
+        self._seen: dict[Path, tuple[int, int]] = {}
+
+    def sync_library(self) -> None:
+        """Re-read the folders whose faces.pkl changed since the scanner indexed them.
+
+        The daemon (or a scan) writes while the review page runs; guesses and clusters must be
+        computed from what is on disk now, not from what was there when the page started.
+        """
+        library = self.scanner.library
+        settings = self.scanner.settings
+        present = set()
+        for folder in walk_folders(settings.root_paths(), settings.exclude):
+            store = FolderStore(folder)
+            try:
+                info = store.pkl_path.stat()
+            except OSError:
+                continue
+            present.add(folder)
+            stamp = (info.st_mtime_ns, info.st_size)
+            if self._seen.get(folder) != stamp:
+                library.set_folder(folder, store.load())
+                self._seen[folder] = stamp
+        for folder in [f for f in library.folders if f not in present and not (Path(f) / "faces.pkl").exists()]:
+            library.drop_folder(folder)
+            self._seen.pop(folder, None)
 
     def _apply(self, folders: list[Path], change: Callable[[Transaction, Outcome], None]) -> Outcome:
         outcome = Outcome()
         with self.lock:
+            self.sync_library()
             for folder in dict.fromkeys(folders):
                 report = self.scanner.update_folder(folder, lambda txn: change(txn, outcome))
                 outcome.errors.extend(message for _, message in report.errors)
@@ -123,10 +150,22 @@ class Actions:
                     _set(txn, photo, face, name, outcome)
         return self._apply(folders, change)
 
+    def suggest_cluster(self, folders: list[Path], label: str, name: str) -> Outcome:
+        """The cluster's faces get ``name`` as a guess only (``people.name_cluster``, as the CLI does)."""
+        name = clean_name(name)
+        with self.lock:
+            self.sync_library()
+            try:
+                count = people.name_cluster(self.scanner, folders, label, name)
+            except FacesidecarError as exc:
+                raise ActionError(str(exc)) from None
+        return Outcome(changed=count)
+
     def rename_person(self, folders: list[Path], old: str, new: str) -> Outcome:
         """Every face confirmed as ``old`` becomes ``new`` (``people.rename_person``, as the CLI does)."""
         new = clean_name(new)
         with self.lock:
+            self.sync_library()
             try:
                 done = people.rename_person(self.scanner, folders, old, new)
             except FacesidecarError as exc:

@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 TOKEN_COOKIE = "facesidecar_token"
 TOKEN_HEADER = "X-Facesidecar-Token"
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+PAGE = 200
+"""Faces (or clusters) shown at first on one page; "show more" asks for more."""
+STRIP = 12
+"""Faces shown per cluster on the clusters page; larger clusters are named from their own page."""
 ASSETS = {"app.css": (CSS, "text/css"), "app.js": (JS, "text/javascript")}
 
 
@@ -160,6 +164,12 @@ def create_app(settings: Settings, roots: list[Path], scanner=None) -> Flask:
         g.known_names = sorted({f.name for f in result if f.confirmed}, key=str.casefold)
         return result
 
+    def limit() -> int:
+        try:
+            return min(max(int(request.args.get("limit", PAGE)), 1), 100_000)
+        except ValueError:
+            return PAGE
+
     def next_url() -> str:
         target = request.form.get("next", "")
         if not target.startswith("/") or target.startswith("//") or "\\" in target:
@@ -201,11 +211,11 @@ def create_app(settings: Settings, roots: list[Path], scanner=None) -> Flask:
         if not mine:
             abort(404, "nobody of that name")
         return render_template("person.html", name=name, confirmed=[f for f in mine if f.name],
-                               guessed=[f for f in mine if not f.name])
+                               guessed=[f for f in mine if not f.name], limit=limit())
 
     @app.get("/clusters")
     def clusters():
-        return render_template("clusters.html", clusters=view.clusters(faces()))
+        return render_template("clusters.html", clusters=view.clusters(faces()), limit=limit(), strip=STRIP)
 
     @app.get("/cluster")
     def cluster():
@@ -285,9 +295,13 @@ def create_app(settings: Settings, roots: list[Path], scanner=None) -> Flask:
     def name_cluster():
         label = request.form.get("label", "")
         only = set(request.form.getlist("face")) if request.form.get("only") else None
+        folders = folders_with(lambda f: f.cluster == label and not f.name)
         try:
-            outcome = actions.name_cluster(folders_with(lambda f: f.cluster == label and not f.name), label,
-                                           request.form.get("name", ""), only)
+            if request.form.get("mode") == "suggest":
+                outcome = actions.suggest_cluster(folders, label, request.form.get("name", ""))
+                flash(outcome.message("{n} faces get the name as a guess"), "error" if outcome.errors else "ok")
+                return redirect(url_for("clusters"), code=303)
+            outcome = actions.name_cluster(folders, label, request.form.get("name", ""), only)
         except ActionError as exc:
             flash(str(exc), "error")
             return redirect(next_url(), code=303)

@@ -164,10 +164,11 @@ class LibraryView:
 
     @staticmethod
     def person_faces(faces: list[FaceView], name: str) -> list[FaceView]:
-        """Confirmed faces first, then guesses by distance (nearest first)."""
+        """Confirmed faces first, then guesses by distance (nearest first; guesses from a named
+        cluster, which have no distance, last)."""
         mine = [f for f in faces if f.name == name or (not f.name and f.guess == name)]
-        return sorted(mine, key=lambda f: (not f.confirmed, f.distance if f.distance is not None else 0.0,
-                                           f.file, f.face_nr))
+        return sorted(mine, key=lambda f: (not f.confirmed, f.distance if f.distance is not None else float("inf"),
+                                           str(f.folder), f.file, f.face_nr))
 
     @staticmethod
     def clusters(faces: list[FaceView]) -> list[tuple[str, list[FaceView]]]:

@@ -37,7 +37,7 @@ MACROS = """
   </a>
   <div class="who">
     {% if face.name %}<span class="name">{{ face.name }}</span>
-    {% elif face.guess %}<span class="guess" title="guess, distance {{ '%.3f'|format(face.distance or 0) }}">{{ face.guess }}?</span> <span class="dist">{{ '%.2f'|format(face.distance or 0) }}</span>
+    {% elif face.guess %}<span class="guess" title="{{ 'guess, distance %.3f'|format(face.distance) if face.distance is not none else 'guess from a named cluster' }}">{{ face.guess }}?</span> <span class="dist">{{ '%.2f'|format(face.distance) if face.distance is not none else 'cluster' }}</span>
     {% else %}<span class="unknown">unknown</span>{% endif %}
   </div>
   <div class="where"><a href="{{ url_for('photo', folder=face.key, file=face.file) }}">{{ face.label }}</a></div>
@@ -106,9 +106,11 @@ PERSON = """{% extends "base.html" %}{% from "macros.html" import face_card, hid
 </form>
 {% endif %}
 {% if guessed %}<h2>Guessed</h2>
-<div class="faces">{% for face in guessed %}{{ face_card(face, request.full_path) }}{% endfor %}</div>{% endif %}
+<div class="faces">{% for face in guessed[:limit] %}{{ face_card(face, request.full_path) }}{% endfor %}</div>
+{% if guessed|length > limit %}<p><a href="{{ url_for('person', name=name, limit=limit * 4) }}">show more ({{ guessed|length - limit }} not shown)</a></p>{% endif %}{% endif %}
 <h2>Confirmed</h2>
-<div class="faces">{% for face in confirmed %}{{ face_card(face, request.full_path) }}{% endfor %}</div>
+<div class="faces">{% for face in confirmed[:limit] %}{{ face_card(face, request.full_path) }}{% endfor %}</div>
+{% if confirmed|length > limit %}<p><a href="{{ url_for('person', name=name, limit=limit * 4) }}">show more ({{ confirmed|length - limit }} not shown)</a></p>{% endif %}
 {% endblock %}
 """
 
@@ -117,19 +119,22 @@ CLUSTERS = """{% extends "base.html" %}{% from "macros.html" import hidden with 
 {% block main %}
 <h1>Unknown clusters</h1>
 {% if not clusters %}<p>No clusters of unnamed faces.</p>{% endif %}
-{% for label, faces in clusters %}
+{% for label, faces in clusters[:limit] %}
 <section class="cluster" id="cluster-{{ label }}">
-  <h2><a href="{{ url_for('cluster', label=label) }}">{{ label }}</a> · {{ faces|length }} faces</h2>
-  <div class="strip">{% for face in faces[:12] %}<a href="{{ url_for('photo', folder=face.key, file=face.file) }}"><img class="thumb small" src="{{ url_for('thumb', folder=face.key, face=face.face_id) }}" alt="{{ face.label }}" width="64" height="64" loading="lazy"></a>{% endfor %}</div>
+  <h2><a href="{{ url_for('cluster', label=label) }}">{{ label }}</a> · {{ faces|length }} faces{% if label[:1] != 'u' or not label[1:].isdigit() %} (suggested name){% endif %}</h2>
+  <div class="strip">{% for face in faces[:strip] %}<a href="{{ url_for('photo', folder=face.key, file=face.file) }}"><img class="thumb small" src="{{ url_for('thumb', folder=face.key, face=face.face_id) }}" alt="{{ face.label }}" width="64" height="64" loading="lazy"></a>{% endfor %}</div>
+  {% if faces|length > strip %}<p><a href="{{ url_for('cluster', label=label) }}">see all {{ faces|length }} faces</a></p>{% endif %}
   {% if not read_only %}
   <form method="post" action="{{ url_for('name_cluster') }}" class="name-cluster">{{ hidden(request.full_path) }}
     <input type="hidden" name="label" value="{{ label }}">
     <input type="text" name="name" list="people" placeholder="who is this?" required aria-label="name for cluster {{ label }}">
-    <button type="submit">name all {{ faces|length }}</button>
+    {% if faces|length <= strip %}<button type="submit" name="mode" value="confirm" class="confirm-all">name all {{ faces|length }}</button>{% endif %}
+    <button type="submit" name="mode" value="suggest" class="suggest" title="the faces get the name as a guess; confirm them one by one">suggest</button>
   </form>
   {% endif %}
 </section>
 {% endfor %}
+{% if clusters|length > limit %}<p><a href="{{ url_for('clusters', limit=limit * 4) }}">show more ({{ clusters|length - limit }} smaller clusters not shown)</a></p>{% endif %}
 {% endblock %}
 """
 
@@ -144,7 +149,7 @@ CLUSTER = """{% extends "base.html" %}{% from "macros.html" import face_card, hi
   <p>Untick the faces that are someone else, then name the rest:</p>
   <div class="picks">{% for face in faces %}<label class="pick"><input type="checkbox" name="face" value="{{ face.face_id }}" checked><img class="thumb small" src="{{ url_for('thumb', folder=face.key, face=face.face_id) }}" alt="{{ face.label }}" width="64" height="64" loading="lazy"></label>{% endfor %}</div>
   <input type="text" name="name" list="people" placeholder="who is this?" required aria-label="name for cluster {{ label }}">
-  <button type="submit">name the ticked faces</button>
+  <button type="submit" name="mode" value="confirm" class="confirm-all">name the ticked faces</button>
 </form>
 {% endif %}
 <div class="faces">{% for face in faces %}{{ face_card(face, request.full_path) }}{% endfor %}</div>

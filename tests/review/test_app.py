@@ -266,3 +266,47 @@ def test_review_command_is_registered(capsys):
 def test_cache_dir_is_private(named):
     named.client.get(f"/thumb?folder=0/album1&face={named.face_id('album1', 'a1.jpg', 1)}")
     assert os.stat(named.settings.state_path() / "thumbs").st_mode & 0o077 == 0
+
+
+class TestMore:
+    def test_suggest_a_name_for_a_cluster_confirms_nothing(self, lib):
+        response = lib.post("/cluster/name", label="u1", name="Greta", mode="suggest")
+        assert response.status_code == 303
+        assert not any(r.name for a in ("album1", "album2") for r in lib.rows(a))
+        assert lib.guess("album2", "b2.jpg", 1) == "Greta"
+        page = html(lib.client.get("/person?name=Greta"))
+        assert "Greta?" in page and ">cluster</span>" in page, "a guess from a named cluster has no distance"
+
+    def test_large_clusters_are_named_from_their_own_page(self, lib, monkeypatch):
+        from facesidecar.review import app as app_module
+
+        monkeypatch.setattr(app_module, "STRIP", 2)
+        page = html(lib.client.get("/clusters"))
+        u1 = page[page.index('id="cluster-u1"'):page.index('id="cluster-u2"')]
+        assert "confirm-all" not in u1 and "see all 3 faces" in u1 and 'value="suggest"' in u1
+        assert "confirm-all" in page[page.index('id="cluster-u2"'):]
+
+    def test_long_pages_are_cut_with_a_link_for_more(self, named):
+        named.post("/face/name", folder="0/album2", face=named.face_id("album2", "b1.jpg", 2), name="Rita", expected="guess:")
+        page = html(named.client.get("/person?name=Rita&limit=1"))
+        assert "show more (1 not shown)" in page
+        assert named.client.get("/person?name=Rita&limit=x").status_code == 200
+
+    def test_names_given_elsewhere_meanwhile_are_used_for_guesses(self, lib):
+        from facesidecar.scan import Scanner
+        from facesidecar.store.merge import set_name
+
+        from .conftest import FakeEngine
+
+        lib.client.get("/")
+        lib.app.extensions["facesidecar"]["actions"].sync_library()
+        other = Scanner(lib.settings, engine=FakeEngine())  # e.g. the daemon, another process
+
+        def name_greta(txn):
+            photo = txn.state.photos["b1.jpg"]
+            set_name(photo, photo.visible_faces[0], "Greta", "cli", txn.now)
+
+        other.update_folder(lib.root / "album2", name_greta)  # no refresh: album1 not updated by it
+        assert lib.guess("album1", "a2.jpg", 2) == ""
+        lib.post("/face/ignore", folder="0/album1", face=lib.face_id("album1", "a1.jpg", 2), expected="guess:")
+        assert lib.guess("album1", "a2.jpg", 2) == "Greta", "the review page's refresh knew Greta"

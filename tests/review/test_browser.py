@@ -115,6 +115,7 @@ def rows(folder: Path):
 
 
 def test_confirm_a_guess_and_name_a_cluster_in_a_browser(tmp_path, shared_faces, browser, monkeypatch):
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -156,6 +157,14 @@ def test_confirm_a_guess_and_name_a_cluster_in_a_browser(tmp_path, shared_faces,
             wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".flash")))
             assert next(r for r in rows(obama) if r.file == file and r.face_nr == int(face_nr)).name == "Barack Obama"
 
+            guessed = browser.find_elements(By.CSS_SELECTOR, ".face.guessed")  # one key: y confirms
+            assert guessed, "Obama's other photos are still guessed"
+            other, other_nr = guessed[0].find_element(By.CSS_SELECTOR, ".where a").text.split(" #")
+            browser.execute_script("arguments[0].focus()", guessed[0])
+            ActionChains(browser).send_keys("y").perform()
+            wait.until(lambda _: next(r for r in rows(obama) if r.file == other and r.face_nr == int(other_nr)).name)
+            assert next(r for r in rows(obama) if r.file == other and r.face_nr == int(other_nr)).name == "Barack Obama"
+
             browser.get(f"{server.url}/clusters")
             sections = [s for s in browser.find_elements(By.CSS_SELECTOR, "section.cluster")
                         if "folder=0/joe_biden" in s.get_attribute("innerHTML")]
@@ -163,7 +172,7 @@ def test_confirm_a_guess_and_name_a_cluster_in_a_browser(tmp_path, shared_faces,
             label = sections[0].get_attribute("id").removeprefix("cluster-")
             field = sections[0].find_element(By.CSS_SELECTOR, "input[name=name]")
             field.send_keys("Joe Biden")
-            field.submit()
+            sections[0].find_element(By.CSS_SELECTOR, "button.confirm-all").click()
             wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".flash")))
             assert "faces named" in browser.find_element(By.CSS_SELECTOR, ".flash").text
             assert [r.name for r in rows(root / "joe_biden")] == ["Joe Biden", "Joe Biden"], f"cluster {label} named"
