@@ -352,7 +352,7 @@ class MetadataWriter:
         return found
 
     def raw_preview(self, path: Path) -> bytes:
-        """The largest JPEG embedded in a RAW file (``JpgFromRaw``, else ``PreviewImage``)."""
+        """The JPEG a RAW file embeds for display (``JpgFromRaw``, else ``PreviewImage``): no RAW decoding."""
         path = Path(path)
         for tag in ("-JpgFromRaw", "-PreviewImage"):
             try:
