@@ -203,6 +203,11 @@ class Scanner:
         if not folder.is_dir():
             self.library.drop_folder(folder)
             return None
+        if self.metadata is not None:
+            from .metadata import finish_interrupted_writes
+
+            for photo in finish_interrupted_writes(folder):
+                log.warning("%s: finished a metadata write that was interrupted", photo)
         try:
             on_disk = list_photos(folder, self.settings.extensions)
         except OSError as exc:
