@@ -93,6 +93,7 @@ def create_app(settings: Settings, roots: list[Path], scanner=None) -> Flask:
     rejections = RejectionStore(state / "review" / "rejected-guesses.json")
     actions = Actions(scanner, rejections)
     thumbs = ThumbnailCache(state / "thumbs", settings.engine.pixel_limit)
+    thumbs.prune()
     app.extensions["facesidecar"] = {"view": view, "actions": actions, "thumbs": thumbs, "scanner": scanner}
 
     # -- safety ---------------------------------------------------------------------------------
@@ -224,6 +225,11 @@ def create_app(settings: Settings, roots: list[Path], scanner=None) -> Flask:
         if not members:
             abort(404, "no such cluster (it may have been named meanwhile)")
         return render_template("cluster.html", label=label, faces=members)
+
+    @app.get("/unknown")
+    def unknown():
+        alone = [f for f in faces() if not f.name and not f.guess and not f.cluster]
+        return render_template("unknown.html", faces=alone, limit=limit())
 
     @app.get("/photo")
     def photo():

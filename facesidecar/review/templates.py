@@ -14,6 +14,7 @@ BASE = """<!doctype html>
 <nav>
   <a href="{{ url_for('people') }}">People</a>
   <a href="{{ url_for('clusters') }}">Unknown clusters</a>
+  <a href="{{ url_for('unknown') }}">Other unknown faces</a>
   {% if read_only %}<span class="ro">read-only</span>{% endif %}
   <span class="keys">keys on a focused face: <kbd>y</kbd> confirm · <kbd>n</kbd> not this person · <kbd>i</kbd> ignore · <kbd>e</kbd> type a name</span>
 </nav>
@@ -174,6 +175,16 @@ PHOTO = """{% extends "base.html" %}{% from "macros.html" import face_card with 
 {% endblock %}
 """
 
+UNKNOWN = """{% extends "base.html" %}{% from "macros.html" import face_card with context %}
+{% block title %}Unknown faces{% endblock %}
+{% block main %}
+<h1>Other unknown faces</h1>
+<p>{{ faces|length }} faces with no name, no guess and no cluster.</p>
+<div class="faces">{% for face in faces[:limit] %}{{ face_card(face, request.full_path) }}{% endfor %}</div>
+{% if faces|length > limit %}<p><a href="{{ url_for('unknown', limit=limit * 4) }}">show more ({{ faces|length - limit }} not shown)</a></p>{% endif %}
+{% endblock %}
+"""
+
 ERROR = """{% extends "base.html" %}
 {% block title %}{{ code }}{% endblock %}
 {% block main %}<h1>{{ code }}</h1><p>{{ message }}</p>{% endblock %}
@@ -187,6 +198,7 @@ TEMPLATES = {
     "clusters.html": CLUSTERS,
     "cluster.html": CLUSTER,
     "photo.html": PHOTO,
+    "unknown.html": UNKNOWN,
     "error.html": ERROR,
 }
 

@@ -24,6 +24,8 @@ from ..model import Box
 CACHE_VERSION = "1"
 THUMB_SIZE = 160
 DISPLAY_PIXELS = 2_000_000
+MAX_CACHE_BYTES = 512 << 20
+"""The cache is pruned to 3/4 of this (oldest first) when the review page starts."""
 MARGIN = 0.3
 """Context around a face box, as a fraction of the box size on each side."""
 
@@ -35,6 +37,26 @@ class ThumbnailCache:
         self.display_pixels = display_pixels
         self._decoded: OrderedDict[tuple, Image.Image] = OrderedDict()
         self._lock = threading.Lock()
+
+    def prune(self, max_bytes: int = MAX_CACHE_BYTES) -> int:
+        """Delete the oldest cached files while the cache is larger than ``max_bytes``; returns how many."""
+        entries = []
+        for path in self.cache_dir.glob("*/*.jpg"):
+            with contextlib.suppress(OSError):
+                info = path.stat()
+                entries.append((info.st_mtime, info.st_size, path))
+        total = sum(size for _, size, _ in entries)
+        if total <= max_bytes:
+            return 0
+        removed = 0
+        for _, size, path in sorted(entries, key=lambda e: e[0]):
+            if total <= max_bytes * 3 // 4:
+                break
+            with contextlib.suppress(OSError):
+                path.unlink()
+                total -= size
+                removed += 1
+        return removed
 
     def _key(self, path: Path, *parts) -> tuple[str, tuple]:
         info = path.stat()

@@ -310,3 +310,26 @@ class TestMore:
         assert lib.guess("album1", "a2.jpg", 2) == ""
         lib.post("/face/ignore", folder="0/album1", face=lib.face_id("album1", "a1.jpg", 2), expected="guess:")
         assert lib.guess("album1", "a2.jpg", 2) == "Greta", "the review page's refresh knew Greta"
+
+    def test_other_unknown_faces_page(self, named):
+        face = named.face_id("album1", "a2.jpg", 1)
+        assert face not in html(named.client.get("/unknown"))
+        named.post("/face/reject", folder="0/album1", face=face, guess="Rita")  # alone, not in a cluster
+        page = html(named.client.get("/unknown"))
+        assert "1 faces with no name, no guess and no cluster" in page and face in page
+
+    def test_thumbnail_cache_is_pruned_oldest_first(self, named, tmp_path):
+        from facesidecar.review.thumbs import ThumbnailCache
+
+        cache = ThumbnailCache(tmp_path / "cache", named.settings.engine.pixel_limit)
+        paths = []
+        for n in range(4):
+            folder = cache.cache_dir / f"{n:02d}"
+            folder.mkdir(parents=True)
+            path = folder / f"{n:02d}x.jpg"
+            path.write_bytes(b"x" * 1000)
+            os.utime(path, (1000 + n, 1000 + n))
+            paths.append(path)
+        assert cache.prune(max_bytes=10_000) == 0
+        assert cache.prune(max_bytes=3000) == 2
+        assert [p.exists() for p in paths] == [False, False, True, True]
