@@ -110,13 +110,37 @@ def largest_vector(engine: FaceEngine, path: Path) -> np.ndarray | None:
     return max(found, key=lambda f: f.box.area).encoding
 
 
-def verification(faces: Path, engine: FaceEngine | None = None) -> Verification:
-    engine = engine or get_engine(EngineSettings())
+def read_pairs(faces: Path) -> list[tuple[str, str, bool]]:
     with (faces / "pairs.csv").open(newline="", encoding="utf-8") as handle:
-        pairs = [(r["file_a"], r["file_b"], r["same"] == "1") for r in csv.DictReader(handle)]
+        return [(r["file_a"], r["file_b"], r["same"] == "1") for r in csv.DictReader(handle)]
+
+
+def library_vectors(library: Path, files: set[str], model: str) -> dict[str, np.ndarray | None]:
+    """The largest face's encoding of each photo as a scan stored it in faces.pkl."""
+    from facesidecar.store.folder import FolderStore
+
+    states: dict[Path, object] = {}
     vectors: dict[str, np.ndarray | None] = {}
-    for file in sorted({f for a, b, _ in pairs for f in (a, b)}):
-        vectors[file] = largest_vector(engine, faces / file)
+    for file in sorted(files):
+        rel = Path(file)
+        folder = library / rel.parent
+        if folder not in states:
+            states[folder] = FolderStore(folder).load()
+        photo = states[folder].photos.get(rel.name)
+        faces = [f for f in photo.visible_faces if model in f.encodings] if photo else []
+        vectors[file] = max(faces, key=lambda f: f.box.area).encodings[model] if faces else None
+    return vectors
+
+
+def verification(faces: Path, engine: FaceEngine | None = None, library: Path | None = None) -> Verification:
+    """Pairs judged on the largest faces: detected afresh, or as the scan of ``library`` stored them."""
+    engine = engine or get_engine(EngineSettings())
+    pairs = read_pairs(faces)
+    files = {f for a, b, _ in pairs for f in (a, b)}
+    if library is not None:
+        vectors = library_vectors(library, files, engine.model_name)
+    else:
+        vectors = {file: largest_vector(engine, faces / file) for file in sorted(files)}
     right = Counter()
     total = Counter()
     for a, b, same in pairs:
