@@ -84,6 +84,8 @@ class Library:
     def __init__(self, model: str):
         self.model = model
         self.folders: dict[Path, list[IndexedFace]] = {}
+        self.confirmed_version = 0
+        """Changes whenever the set of confirmed faces (or their names) changes: a gallery cache key."""
 
     def set_folder(self, folder: Path, state: FolderState) -> None:
         faces = []
@@ -92,10 +94,13 @@ class Library:
             if face.visible and vector is not None:
                 faces.append(IndexedFace(folder, photo.file, face.face_id, face.name, face.guess,
                                          face.distance, face.cluster, vector))
+        if _confirmed_ids(self.folders.get(folder, [])) != _confirmed_ids(faces):
+            self.confirmed_version += 1
         self.folders[folder] = faces
 
     def drop_folder(self, folder: Path) -> None:
-        self.folders.pop(folder, None)
+        if _confirmed_ids(self.folders.pop(folder, [])):
+            self.confirmed_version += 1
 
     def load(self, folders: Iterable[Path]) -> None:
         """Index the folders not indexed yet (read-only: no lock, no merge)."""
@@ -112,3 +117,7 @@ class Library:
 
     def unnamed(self) -> list[IndexedFace]:
         return [f for f in self.all_faces() if not f.name]
+
+
+def _confirmed_ids(faces: list[IndexedFace]) -> list[tuple[str, str]]:
+    return [(f.face_id, f.name) for f in faces if f.name and f.name != IGNORE]

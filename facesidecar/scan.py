@@ -80,6 +80,17 @@ class FolderPlan:
     to_scan: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     moved_in: dict[str, tuple[Path, str]] = field(default_factory=dict)
+    csv_sha256: str = ""
+
+    def unchanged(self) -> bool:
+        """Nothing to do here: no photo to scan, none gone or moved in, faces.csv as we wrote it."""
+        if self.to_scan or self.missing or self.moved_in:
+            return False
+        try:
+            data = (self.folder / "faces.csv").read_bytes()
+        except OSError:
+            return False
+        return hashlib.sha256(data).hexdigest() == self.csv_sha256
 
 
 def file_sha256(path: Path) -> str:
@@ -134,6 +145,8 @@ class Scanner:
         self.progress = progress
         self._library: Library | None = None
         self._plan_states: dict[Path, dict[str, PhotoState]] = {}
+        self._roots_indexed = False
+        self._gallery_cache: tuple[int, Gallery] | None = None
 
     # -- adapters -------------------------------------------------------------------------------
     @property
@@ -156,9 +169,14 @@ class Scanner:
     def library(self) -> Library:
         if self._library is None:
             self._library = Library(self.model)
-            for root in self.settings.root_paths():
-                self._library.load(walk_folders([root], self.settings.exclude))
         return self._library
+
+    def _index_roots(self) -> None:
+        """Index every folder of the configured roots once, so the gallery spans all of them."""
+        if not self._roots_indexed:
+            for root in self.settings.root_paths():
+                self.library.load(walk_folders([root], self.settings.exclude))
+            self._roots_indexed = True
 
     def close(self) -> None:
         for adapter in (self.metadata, self.mirror):
@@ -169,7 +187,6 @@ class Scanner:
     def scan_paths(self, paths: list[Path]) -> ScanReport:
         """One pass over the trees below ``paths``."""
         folders = [f for f in walk_folders(paths, self.settings.exclude) if self._has_photos_or_sidecars(f)]
-        self.library.load(folders)
         return self.process_folders(folders)
 
     def process_folders(self, folders: list[Path], csv_only: bool = False) -> ScanReport:
@@ -177,6 +194,7 @@ class Scanner:
         report = ScanReport()
         self._plan_states = {}
         plans = [p for p in (self._plan(Path(f), csv_only, report) for f in folders) if p is not None]
+        self._index_roots()
         self._match_moves(plans, report)
         if self.progress is not None:
             self.progress(sum(len(p.to_scan) for p in plans))
@@ -214,9 +232,11 @@ class Scanner:
             report.errors.append((str(folder), f"cannot read folder: {exc.strerror}"))
             log.error("cannot read folder %s: %s (check its permissions); its sidecars are left as they are", folder, exc.strerror)
             return None
-        known = store.load().photos
+        state = store.load()
+        known = state.photos
         self._plan_states[folder] = known
-        plan = FolderPlan(folder, on_disk, known)
+        self.library.set_folder(folder, state)
+        plan = FolderPlan(folder, on_disk, known, csv_sha256=state.csv_sha256)
         plan.missing = [name for name in known if name not in on_disk]
         if not csv_only:
             plan.to_scan = [n for n, info in sorted(on_disk.items()) if needs_scan(known.get(n), info, self.model)]
@@ -360,6 +380,9 @@ class Scanner:
 
     def _run_plan(self, plan: FolderPlan) -> ScanReport:
         report = ScanReport(folders=1, photos=len(plan.on_disk))
+        if plan.unchanged():
+            report.errors.extend((str(plan.folder / p.file), p.error) for p in plan.known.values() if p.error)
+            return report
         detections = self._detect_plan(plan)
         try:
             with FolderStore(plan.folder).transaction() as txn:
@@ -368,15 +391,11 @@ class Scanner:
                     self._apply_detection(txn, detection, report)
                 self._remove_missing(txn, plan, report)
                 self._finish_transaction(txn, report)
+                report.errors.extend((str(plan.folder / p.file), p.error) for p in txn.state.photos.values() if p.error)
         except SidecarError as exc:
             report.errors.append((str(plan.folder), str(exc)))
             log.error("%s", exc)
-        report.errors.extend((str(plan.folder / p.file), p.error) for p in self._current_errors(plan))
         return report
-
-    def _current_errors(self, plan: FolderPlan) -> list[PhotoState]:
-        state = FolderStore(plan.folder).load()
-        return [p for p in state.photos.values() if p.error and p.file in plan.to_scan]
 
     def _take_moves(self, txn: Transaction, plan: FolderPlan, report: ScanReport) -> None:
         for name, (source_folder, source_name) in plan.moved_in.items():
@@ -439,13 +458,20 @@ class Scanner:
 
     # -- guesses ------------------------------------------------------------------------------
     def _gallery(self) -> Gallery:
+        """The gallery of confirmed faces; rebuilt only when a confirmed face changed somewhere."""
+        shared = self.mirror is not None and self.settings.mysql.shared_gallery
+        key = self.library.confirmed_version
+        if self._gallery_cache is not None and self._gallery_cache[0] == key and not shared:
+            return self._gallery_cache[1]
         engine = self.engine
         threshold = self.settings.engine.threshold or engine.threshold
         entries = [(f.name, f.vector) for f in self.library.confirmed()]
-        if self.mirror is not None and self.settings.mysql.shared_gallery:
+        if shared:
             local = {f.face_id for f in self.library.all_faces()}
             entries += self.mirror.confirmed_faces(self.model, exclude=local)
-        return Gallery.build(entries, engine.metric, threshold, self.settings.engine.margin)
+        gallery = Gallery.build(entries, engine.metric, threshold, self.settings.engine.margin)
+        self._gallery_cache = (key, gallery)
+        return gallery
 
     def _guess_folder(self, txn: Transaction) -> bool:
         """Set guesses of the folder's faces; True if any changed."""
