@@ -76,6 +76,7 @@ class IndexedFace:
     distance: float | None
     cluster: str
     vector: np.ndarray
+    not_names: tuple[str, ...] = ()
 
 
 class Library:
@@ -93,7 +94,7 @@ class Library:
             vector = face.encodings.get(self.model)
             if face.visible and vector is not None:
                 faces.append(IndexedFace(folder, photo.file, face.face_id, face.name, face.guess,
-                                         face.distance, face.cluster, vector))
+                                         face.distance, face.cluster, vector, tuple(face.not_names)))
         if _confirmed_ids(self.folders.get(folder, [])) != _confirmed_ids(faces):
             self.confirmed_version += 1
         self.folders[folder] = faces

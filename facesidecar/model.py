@@ -75,6 +75,7 @@ class Face:
     ``rev`` is the faces.csv generation at which ``name`` got its current value; the CSV carries
     it so that a stale copy saved by an editor can be told from a real edit (store/merge.py).
     ``name_history`` maps every rev written for this face to the name written with it.
+    ``not_names`` are guesses a person rejected for this face ("not this person"): never guessed again.
     """
 
     face_id: str
@@ -90,6 +91,7 @@ class Face:
     rejected: bool = False
     forgotten: bool = False
     named_at: float | None = None
+    not_names: list[str] = field(default_factory=list)
 
     @property
     def confirmed(self) -> bool:
@@ -115,6 +117,7 @@ class Face:
             "rejected": self.rejected,
             "forgotten": self.forgotten,
             "named_at": self.named_at,
+            "not_names": list(self.not_names),
         }
 
     @classmethod
@@ -133,6 +136,7 @@ class Face:
             rejected=bool(data.get("rejected", False)),
             forgotten=bool(data.get("forgotten", False)),
             named_at=data.get("named_at"),
+            not_names=[str(n) for n in data.get("not_names", [])],
         )
 
 

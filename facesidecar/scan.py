@@ -488,7 +488,7 @@ class Scanner:
             chunk = probes[lo:lo + GUESS_CHUNK]
             guesses = gallery.guess(np.stack([f.encodings[self.model] for f in chunk]), [f.cluster for f in chunk])
             for face, guess in zip(chunk, guesses, strict=True):
-                name, distance = guess_columns(guess)
+                name, distance = _allowed_guess(guess, face.not_names)
                 if (face.guess, face.distance) != (name, distance):
                     face.guess, face.distance = name, distance
                     changed = True
@@ -519,7 +519,7 @@ class Scanner:
             return False
         guesses = gallery.guess(np.stack([f.vector for f in probes]), [labels.get(f.face_id, "") for f in probes])
         for face, guess in zip(probes, guesses, strict=True):
-            name, distance = guess_columns(guess)
+            name, distance = _allowed_guess(guess, face.not_names)
             if (face.guess, face.distance) != (name, distance):
                 return True
         return False
@@ -581,6 +581,12 @@ class Scanner:
             photo.size, photo.mtime_ns, photo.sha256 = info.st_size, info.st_mtime_ns, file_sha256(path)
         except OSError as exc:
             log.warning("%s: cannot stat after writing metadata: %s", path, exc.strerror)
+
+
+def _allowed_guess(guess, not_names) -> tuple[str, float | None]:
+    """The guess columns, empty where a person said the face is not that person."""
+    name, distance = guess_columns(guess)
+    return ("", None) if name in not_names else (name, distance)
 
 
 def _stable_labels(members: dict[int, list], library: Library) -> dict[str, str]:

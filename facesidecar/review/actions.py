@@ -8,9 +8,6 @@ click on an outdated page never overwrites a name somebody typed in faces.csv si
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 import threading
 import unicodedata
 from collections.abc import Callable
@@ -66,9 +63,8 @@ def clean_name(raw: str, allow_empty: bool = False) -> str:
 class Actions:
     """The review page's writes, serialised (the scanner is not thread-safe)."""
 
-    def __init__(self, scanner, rejections: RejectionStore):
+    def __init__(self, scanner):
         self.scanner = scanner
-        self.rejections = rejections
         self.lock = threading.Lock()
         self._seen: dict[Path, tuple[int, int]] = {}
 
@@ -134,10 +130,17 @@ class Actions:
         return self._apply([folder], self._face_change(face_id, f"guess:{guess}", lambda face: face.guess or None))
 
     def reject_guess(self, folder: Path, face_id: str, guess: str) -> Outcome:
-        """"Not this person": remembered for the page; the face shows as unknown there."""
-        with self.lock:
-            self.rejections.add(face_id, guess)
-        return Outcome(changed=1)
+        """"Not this person": stored with the face (faces.pkl), so it is never guessed as them again."""
+        def change(txn: Transaction, outcome: Outcome) -> None:
+            found = txn.state.find_face(face_id)
+            if found is None or not found[1].visible:
+                outcome.conflicts.append("that face is no longer in faces.csv; reload the page")
+                return
+            face = found[1]
+            if guess and guess not in face.not_names:
+                face.not_names.append(guess)
+                outcome.changed += 1
+        return self._apply([folder], change)
 
     # -- many faces ---------------------------------------------------------------------------
     def name_cluster(self, folders: list[Path], label: str, name: str, face_ids: set[str] | None = None) -> Outcome:
@@ -184,34 +187,3 @@ def _describe(face: Face) -> str:
     if face.name:
         return f"named {face.name}"
     return f"guessed {face.guess}" if face.guess else "unknown"
-
-
-class RejectionStore:
-    """Guesses a person said are wrong ("not this person"), by face id, kept in the state dir."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self._data: dict[str, list[str]] | None = None
-
-    def _load(self) -> dict[str, list[str]]:
-        if self._data is None:
-            try:
-                raw = json.loads(self.path.read_text(encoding="utf-8"))
-                self._data = {str(k): [str(n) for n in v] for k, v in raw.items()} if isinstance(raw, dict) else {}
-            except (OSError, ValueError):
-                self._data = {}
-        return self._data
-
-    def rejected(self, face_id: str, name: str) -> bool:
-        return name in self._load().get(face_id, ())
-
-    def add(self, face_id: str, name: str) -> None:
-        data = self._load()
-        names = data.setdefault(face_id, [])
-        if name not in names:
-            names.append(name)
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(prefix=".rejections-", dir=self.path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle)
-        os.replace(tmp, self.path)

@@ -13,7 +13,6 @@ Pages are rendered on the server; the only JavaScript is one key handler. Safety
 
 from __future__ import annotations
 
-import dataclasses
 import hmac
 import ipaddress
 import logging
@@ -27,7 +26,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..config import Settings, with_roots
 from ..errors import FacesidecarError
-from .actions import ActionError, Actions, Outcome, RejectionStore
+from .actions import ActionError, Actions, Outcome
 from .index import FaceView, LibraryView, NotFound
 from .templates import CSS, JS, TEMPLATES
 from .thumbs import ThumbnailCache
@@ -90,8 +89,7 @@ def create_app(settings: Settings, roots: list[Path], scanner=None) -> Flask:
         MAX_CONTENT_LENGTH=1 << 20,
     )
     view = LibraryView(roots, settings.exclude)
-    rejections = RejectionStore(state / "review" / "rejected-guesses.json")
-    actions = Actions(scanner, rejections)
+    actions = Actions(scanner)
     thumbs = ThumbnailCache(state / "thumbs", settings.engine.pixel_limit)
     thumbs.prune()
     app.extensions["facesidecar"] = {"view": view, "actions": actions, "thumbs": thumbs, "scanner": scanner}
@@ -154,14 +152,8 @@ def create_app(settings: Settings, roots: list[Path], scanner=None) -> Flask:
         return {"read_only": app.config["READ_ONLY"], "known_names": g.get("known_names", [])}
 
     # -- helpers ----------------------------------------------------------------------------------
-    def shown(face: FaceView) -> FaceView:
-        """A guess a person rejected ("not this person") shows as unknown."""
-        if face.guess and not face.name and rejections.rejected(face.face_id, face.guess):
-            return dataclasses.replace(face, guess="", distance=None)
-        return face
-
     def faces() -> list[FaceView]:
-        result = [shown(f) for f in view.all_faces()]
+        result = view.all_faces()
         g.known_names = sorted({f.name for f in result if f.confirmed}, key=str.casefold)
         return result
 
@@ -236,7 +228,7 @@ def create_app(settings: Settings, roots: list[Path], scanner=None) -> Flask:
         key, file = request.args.get("folder", ""), request.args.get("file", "")
         folder, _path = view.resolve_photo(key, file)
         faces()
-        mine = [shown(f) for f in view.photo_faces(folder, file)]
+        mine = view.photo_faces(folder, file)
         return render_template("photo.html", key=key, file=file, faces=mine, folder_label=str(folder))
 
     # -- images -----------------------------------------------------------------------------------

@@ -121,6 +121,9 @@ class TestActions:
         assert face not in html(named.client.get("/person?name=Rita"))
         assert "Rita?" not in html(named.client.get("/photo?folder=0/album1&file=a2.jpg"))
         assert "<td>1</td><td>0</td>" in html(named.client.get("/"))
+        assert named.guess("album1", "a2.jpg", 1) == "", "the rejection reaches faces.csv"
+        named.scanner.refresh()
+        assert named.guess("album1", "a2.jpg", 1) == "", "and lasts: the face is never guessed as Rita again"
 
     def test_ignore(self, lib):
         lib.post("/face/ignore", folder="0/album1", face=lib.face_id("album1", "a1.jpg", 2), expected="guess:")
