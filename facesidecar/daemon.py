@@ -38,8 +38,7 @@ from watchdog.observers.polling import PollingObserver
 from .config import RootSettings, Settings
 from .errors import FacesidecarError
 from .sdnotify import Notifier
-from .store import CSV_NAME
-from .watcher import Classifier, Debouncer, FolderEventHandler, Job, Priority, skip_folder
+from .watcher import Classifier, Debouncer, FolderEventHandler, Job, Priority, skip_folder, stored_echoes
 
 log = logging.getLogger(__name__)
 
@@ -146,15 +145,21 @@ class JobQueue:
                 self._cond.wait(remaining)
             return None
 
-    def _pop_live(self) -> int | None:
+    def _peek_live(self) -> int | None:
+        """The id of the most urgent job, dropping heap entries of jobs merged away meanwhile."""
         while self._heap:
             priority, _, job_id = self._heap[0]
             job = self._jobs.get(job_id)
             if job is not None and int(job.priority) == priority:
-                heapq.heappop(self._heap)
                 return job_id
-            heapq.heappop(self._heap)  # merged away or re-pushed with another priority
+            heapq.heappop(self._heap)
         return None
+
+    def _pop_live(self) -> int | None:
+        job_id = self._peek_live()
+        if job_id is not None:
+            heapq.heappop(self._heap)
+        return job_id
 
     def drained(self, idle: Callable[[], bool]) -> bool:
         """Whether nothing is queued and ``idle()`` holds, checked under the queue's lock."""
@@ -162,8 +167,10 @@ class JobQueue:
             return not self._jobs and idle()
 
     def best_priority(self) -> Priority | None:
+        """Asked between every two photos, hence the heap peek instead of a scan."""
         with self._cond:
-            return min((j.priority for j in self._jobs.values()), default=None)
+            job_id = self._peek_live()
+            return None if job_id is None else self._jobs[job_id].priority
 
     def close(self) -> None:
         with self._cond:
@@ -172,31 +179,6 @@ class JobQueue:
 
 
 # -- helpers the worker uses -----------------------------------------------------------------------
-class CsvLedger:
-    """What faces.csv held after our last job per folder.
-
-    A polling observer sees our own atomic rewrite of faces.csv as "modified" (the temp file
-    lives shorter than one interval). Comparing contents tells such an echo from a person's edit.
-    """
-
-    def __init__(self) -> None:
-        self._digests: dict[Path, str | None] = {}
-
-    @staticmethod
-    def digest(folder: Path) -> str | None:
-        try:
-            return hashlib.sha256((folder / CSV_NAME).read_bytes()).hexdigest()
-        except OSError:
-            return None
-
-    def record(self, folders: frozenset[Path]) -> None:
-        for folder in folders:
-            self._digests[folder] = self.digest(folder)
-
-    def unchanged(self, folders: frozenset[Path]) -> bool:
-        return bool(folders) and all(f in self._digests and self._digests[f] == self.digest(f) for f in folders)
-
-
 def process_rss() -> int:
     import psutil
 
@@ -240,7 +222,6 @@ class Worker:
         self.scanner_factory = scanner_factory
         self.guard = guard
         self.clock = clock
-        self.ledger = CsvLedger()
         self.errors = 0
         self.jobs_done = 0
         self.heartbeat = clock()
@@ -269,6 +250,12 @@ class Worker:
     @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    def is_busy(self, folder: Path) -> bool:
+        """Whether ``folder`` is one the running job processes by name (catch-up trees do not count:
+        new photos may interrupt a long rescan)."""
+        job = self.current
+        return job is not None and folder in job.folders
 
     def update_settings(self, settings: Settings) -> None:
         """Use ``settings`` from the next job on (the scanner is rebuilt between jobs)."""
@@ -311,9 +298,6 @@ class Worker:
             self._idle.set()
 
     def _process(self, job: Job) -> None:
-        if job.polled and job.csv_only and self.ledger.unchanged(job.folders):
-            log.debug("faces.csv unchanged since our own write: %s", job.describe())
-            return
         self.current, self._preempted = job, False
         started = self.clock()
         try:
@@ -326,7 +310,6 @@ class Worker:
             return
         finally:
             self.current = None
-        self.ledger.record(job.folders)
         self.jobs_done += 1
         self._log_reports(job, reports, self.clock() - started)
         if self._preempted and not self._stop.is_set():
@@ -336,7 +319,7 @@ class Worker:
         scanner = self._get_scanner()
         reports = []
         if job.folders:
-            reports.append(scanner.process_folders(sorted(job.folders), csv_only=job.csv_only))
+            reports.append(scanner.process_folders(job.ordered_folders(), csv_only=job.csv_only))
         if job.trees and not self.should_stop():
             reports.append(scanner.scan_paths(sorted(job.trees)))
         return reports
@@ -474,7 +457,8 @@ class Daemon:
 
     def _make_debouncer(self, settings: Settings) -> Debouncer:
         return Debouncer(self._enqueue, debounce_seconds=settings.daemon.debounce_seconds,
-                         stable_seconds=settings.daemon.stable_seconds, skip_folder=self._skip_folder)
+                         stable_seconds=settings.daemon.stable_seconds, skip_folder=self._skip_folder,
+                         busy=lambda folder: self.worker.is_busy(folder), echoes=stored_echoes)
 
     def _enqueue(self, job: Job) -> None:
         log.debug("queued %s", job.describe())
@@ -514,7 +498,7 @@ class Daemon:
             path = Path(root.path)
             if not path.is_dir():
                 raise FacesidecarError(f"root {path} is not a folder (check [[roots]] in {self.settings.source})")
-            classifier = Classifier(path, self.settings.extensions, self.settings.exclude, polled=root.poll)
+            classifier = Classifier(path, self.settings.extensions, self.settings.exclude)
             observer = self.observer_factory(root)
             try:
                 observer.schedule(FolderEventHandler(classifier, self.debouncer), str(path), recursive=True)
@@ -631,4 +615,4 @@ class Daemon:
         log.info("now watching %s", ", ".join(self._describe_root(r) for r in self.settings.roots))
 
 
-__all__ = ["Daemon", "InstanceLock", "JobQueue", "MemoryGuard", "Worker", "CsvLedger", "apply_nice"]
+__all__ = ["Daemon", "InstanceLock", "JobQueue", "MemoryGuard", "Worker", "apply_nice"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import fnmatch
+import hashlib
 import logging
 import os
 import threading
@@ -34,13 +35,18 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 
+from .errors import SidecarError
 from .library import NOFACES_MARKER, is_photo_name
 from .store import CSV_NAME, PKL_NAME
+from .store.folder import FolderStore
 
 log = logging.getLogger(__name__)
 
 IGNORED_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", "_exiftool_tmp", "~")
 """Names uploaders, editors and exiftool use while a file is not finished yet."""
+
+MAX_WAIT_SECONDS = 30.0
+"""A folder that never falls quiet has what is stable processed after this long anyway."""
 
 COMPLETE_GRACE_FACTOR = 4
 """A stable photo whose tail does not look finished is handed on after this many stable periods."""
@@ -62,12 +68,16 @@ class Job:
     folders: frozenset[Path] = frozenset()
     trees: frozenset[Path] = frozenset()
     csv_only: bool = False
-    polled: bool = False
-    """Every change came from a polling observer, which cannot tell our own faces.csv writes apart."""
+    arrivals: frozenset[Path] = frozenset()
+    """Folders that photos were moved into: they go first, while the folders the photos left
+    still hold the photos' faces and names in their sidecars."""
 
     @property
     def keys(self) -> frozenset[Path]:
         return self.folders | self.trees
+
+    def ordered_folders(self) -> list[Path]:
+        return sorted(self.folders, key=lambda folder: (folder not in self.arrivals, str(folder)))
 
     def merge(self, other: Job) -> Job:
         """One job doing the work of both (the queue de-duplicates per folder this way)."""
@@ -78,7 +88,7 @@ class Job:
             folders=folders,
             trees=trees,
             csv_only=self.csv_only and other.csv_only,
-            polled=self.polled and other.polled,
+            arrivals=self.arrivals | other.arrivals,
         )
 
     def describe(self) -> str:
@@ -104,7 +114,6 @@ class Change:
     path: Path
     link: Path | None = None
     """Another folder that must be in the same job (the other end of a move)."""
-    polled: bool = False
 
     @property
     def folder(self) -> Path:
@@ -143,11 +152,10 @@ def is_own_csv_swap(src_name: str, dest_name: str) -> bool:
 class Classifier:
     """Turns one watchdog event below ``root`` into the changes that matter to the scanner."""
 
-    def __init__(self, root: Path, extensions: Iterable[str], exclude: Iterable[str], polled: bool = False):
+    def __init__(self, root: Path, extensions: Iterable[str], exclude: Iterable[str]):
         self.root = root
         self.extensions = tuple(e.lower() for e in extensions)
         self.exclude = tuple(exclude)
-        self.polled = polled
 
     def classify(self, event: FileSystemEvent) -> list[Change]:
         if event.is_synthetic:
@@ -164,7 +172,7 @@ class Classifier:
         return []  # opened, closed without writing, attributes
 
     def _change(self, kind: ChangeKind, path: Path, link: Path | None = None) -> Change:
-        return Change(kind, path, link, self.polled)
+        return Change(kind, path, link)
 
     def _file(self, path: Path, kind: ChangeKind) -> list[Change]:
         if path.name == NOFACES_MARKER and self._folder_wanted(path.parent):
@@ -198,8 +206,8 @@ class Classifier:
             return changes
         first, second = changes
         return [
-            Change(first.kind, first.path, second.folder, first.polled),
-            Change(second.kind, second.path, first.folder, second.polled),
+            Change(first.kind, first.path, second.folder),
+            Change(second.kind, second.path, first.folder),
         ]
 
     def relevant_file(self, path: Path) -> bool:
@@ -281,19 +289,26 @@ class _Group:
 
     folders: set[Path] = field(default_factory=set)
     trees: set[Path] = field(default_factory=set)
+    arrivals: set[Path] = field(default_factory=set)
     files: dict[Path, _Pending] = field(default_factory=dict)
+    named: set[tuple[ChangeKind, Path]] = field(default_factory=set)
     priority: Priority = Priority.RESCAN
     csv_only: bool = True
-    polled: bool = True
+    structural: bool = False
+    """Something went or a folder appeared: the job runs even if every file turns out unchanged."""
+    first_event: float = 0.0
     last_event: float = 0.0
 
     def absorb(self, other: _Group) -> None:
         self.folders |= other.folders
         self.trees |= other.trees
+        self.arrivals |= other.arrivals
         self.files.update(other.files)
+        self.named |= other.named
         self.priority = min(self.priority, other.priority)
         self.csv_only = self.csv_only and other.csv_only
-        self.polled = self.polled and other.polled
+        self.structural = self.structural or other.structural
+        self.first_event = min(self.first_event, other.first_event)
         self.last_event = max(self.last_event, other.last_event)
 
     def keys(self) -> set[Path]:
@@ -302,7 +317,7 @@ class _Group:
     def job(self) -> Job:
         trees = frozenset(self.trees)
         folders = frozenset(f for f in self.folders if not _under_any(f, trees))
-        return Job(self.priority, folders, trees, self.csv_only and not trees, self.polled)
+        return Job(self.priority, folders, trees, self.csv_only and not trees, frozenset(self.arrivals & folders))
 
 
 class Debouncer:
@@ -319,17 +334,24 @@ class Debouncer:
         debounce_seconds: float,
         stable_seconds: float,
         skip_folder: Callable[[Path], bool] = lambda folder: False,
+        busy: Callable[[Path], bool] = lambda folder: False,
+        echoes: Callable[[Path, list[Path]], set[Path]] = lambda folder, paths: set(),
         clock: Callable[[], float] = time.monotonic,
         stat: Callable[[Path], os.stat_result] = os.stat,
+        max_wait_seconds: float = MAX_WAIT_SECONDS,
     ):
         self.sink = sink
         self.debounce_seconds = debounce_seconds
         self.stable_seconds = stable_seconds
+        self.max_wait_seconds = max_wait_seconds
         self.skip_folder = skip_folder
+        self.busy = busy
+        self.echoes = echoes
         self.clock = clock
         self.stat = stat
         self._lock = threading.Lock()
         self._groups: dict[Path, _Group] = {}  # folder -> its group (several folders share one)
+        self._names: dict[tuple[ChangeKind, str], set[Path]] = {}  # pending arrivals/removals by file name
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -341,12 +363,17 @@ class Debouncer:
                 self._add_one(change, now)
 
     def _add_one(self, change: Change, now: float) -> None:
-        group = self._group_for(change.folder)
-        if change.link is not None:
-            group = self._join(group, self._group_for(change.link))
-            group.folders.add(change.link)
+        group = self._group_for(change.folder, now)
+        link = change.link if change.link is not None else self._copy_then_delete(change)
+        if link is not None:
+            group = self._join(group, self._group_for(link, now))
+            group.folders.add(link)
+            group.arrivals.add(change.folder if change.kind is ChangeKind.FILE else link)
+        self._remember_name(change, group)
         group.last_event = now
-        group.polled = group.polled and change.polled
+        # a faces.csv that "went" is checked like one that changed: editors and polling observers
+        # report a replaced file as removed and created
+        group.structural = group.structural or not (change.kind is ChangeKind.FILE or change.is_csv)
         if change.kind is ChangeKind.TREE:
             group.trees.add(change.path)
             group.priority = min(group.priority, Priority.PHOTO)
@@ -355,24 +382,48 @@ class Debouncer:
         group.folders.add(change.folder)
         group.priority = min(group.priority, Priority.CSV if change.is_csv else Priority.PHOTO)
         group.csv_only = group.csv_only and change.is_csv
-        if change.kind is ChangeKind.FILE:
+        if change.kind is ChangeKind.FILE or change.is_csv:
             group.files[change.path] = _Pending(signature(change.path, self.stat), now)
         else:
             group.files.pop(change.path, None)
 
-    def _group_for(self, folder: Path) -> _Group:
+    def _copy_then_delete(self, change: Change) -> Path | None:
+        """The other folder of a move seen as a copy and a delete (SMB, davfs, Explorer, some
+        polling rounds): a photo of the same name that went away from, or arrived in, another
+        folder while this group is pending. The scanner's content hash decides if it is one."""
+        if change.is_csv or change.kind not in (ChangeKind.FILE, ChangeKind.REMOVED):
+            return None
+        opposite = ChangeKind.REMOVED if change.kind is ChangeKind.FILE else ChangeKind.FILE
+        for path in self._names.get((opposite, change.path.name), ()):
+            if path.parent != change.folder and path.parent in self._groups:
+                return path.parent
+        return None
+
+    def _remember_name(self, change: Change, group: _Group) -> None:
+        if change.kind in (ChangeKind.FILE, ChangeKind.REMOVED) and not change.is_csv:
+            self._names.setdefault((change.kind, change.path.name), set()).add(change.path)
+            group.named.add((change.kind, change.path))
+
+    def _forget_names(self, group: _Group) -> None:
+        for kind, path in group.named:
+            paths = self._names.get((kind, path.name))
+            if paths is not None:
+                paths.discard(path)
+                if not paths:
+                    del self._names[(kind, path.name)]
+
+    def _group_for(self, folder: Path, now: float) -> _Group:
         group = self._groups.get(folder)
         if group is None:
-            group = self._groups[folder] = _Group(folders={folder})
+            group = self._groups[folder] = _Group(folders={folder}, first_event=now, last_event=now)
         return group
 
     def _join(self, first: _Group, second: _Group) -> _Group:
         if first is second:
             return first
         first.absorb(second)
-        for key in list(self._groups):
-            if self._groups[key] is second:
-                self._groups[key] = first
+        for key in second.keys():
+            self._groups[key] = first
         return first
 
     @property
@@ -382,28 +433,71 @@ class Debouncer:
 
     # -- output ---------------------------------------------------------------------------------
     def poll(self) -> list[Job]:
-        """Emit every group that is quiet and whose files are stable; returns what was emitted."""
+        """Emit every group that is quiet and whose files are stable; returns what was emitted.
+
+        A group that keeps receiving events (a phone syncing hundreds of photos into one folder)
+        is never quiet: after ``max_wait_seconds`` its stable part is emitted anyway and the files
+        still arriving wait in a new group, so the first photos do not wait for the last.
+        """
         now = self.clock()
         with self._lock:
-            groups = {id(g): g for g in self._groups.values()}.values()
-            due = [g for g in groups if now - g.last_event >= self.debounce_seconds]
-        ready = [g for g in due if self._files_ready(g, now)]
-        jobs = []
+            groups = list({id(g): g for g in self._groups.values()}.values())
+        candidates = [g for g in groups if (self._quiet(g, now) or self._overdue(g, now)) and not self._deferred(g)]
+        unready = {id(g): self._unready_files(g, now) for g in candidates}
+        taken = []
         with self._lock:
-            for group in ready:
-                if self._groups.get(next(iter(group.keys()), None)) is not group or group.last_event + self.debounce_seconds > now:
-                    continue  # something new arrived meanwhile: wait for the next round
-                for key in group.keys():
-                    self._groups.pop(key, None)
-                jobs.append(group)
-        emitted = [j for j in (self._finish(g) for g in jobs) if j is not None]
+            for group in candidates:
+                if not self._intact(group):
+                    continue  # joined with another group meanwhile: next round
+                waiting = unready[id(group)]
+                if not waiting and self._quiet(group, now):
+                    self._take(group)
+                elif self._overdue(group, now) and (len(waiting) < len(group.files) or not group.files):
+                    self._take(group)
+                    self._regroup(group, waiting, now)
+                else:
+                    continue
+                taken.append(group)
+        emitted = [j for j in (self._finish(g) for g in taken) if j is not None]
         for job in emitted:
             self.sink(job)
         return emitted
 
-    def _files_ready(self, group: _Group, now: float) -> bool:
-        """Stat the group's files; ready when none changed for ``stable_seconds`` (and looks whole)."""
-        ready = True
+    def _deferred(self, group: _Group) -> bool:
+        """Photo changes in a folder the worker is processing wait until it is done: most are the
+        worker's own writes, which its saved state then tells apart. CSV edits never wait."""
+        return group.priority is not Priority.CSV and any(self.busy(key) for key in group.keys())
+
+    def _quiet(self, group: _Group, now: float) -> bool:
+        return now - group.last_event >= self.debounce_seconds
+
+    def _overdue(self, group: _Group, now: float) -> bool:
+        return now - group.first_event >= self.max_wait_seconds
+
+    def _intact(self, group: _Group) -> bool:
+        return all(self._groups.get(key) is group for key in group.keys())
+
+    def _take(self, group: _Group) -> None:
+        for key in group.keys():
+            self._groups.pop(key, None)
+        self._forget_names(group)
+
+    def _regroup(self, group: _Group, waiting: list[Path], now: float) -> None:
+        """Put the files still arriving into a fresh group of their own folders."""
+        for path in waiting:
+            pending = group.files[path]
+            rest = self._group_for(path.parent, now)
+            rest.files[path] = pending
+            self._remember_name(Change(ChangeKind.FILE, path), rest)
+            rest.last_event = max(rest.last_event, group.last_event)
+            is_csv = path.name == CSV_NAME
+            rest.priority = min(rest.priority, Priority.CSV if is_csv else Priority.PHOTO)
+            rest.csv_only = rest.csv_only and is_csv
+        group.files = {p: f for p, f in group.files.items() if p not in waiting}
+
+    def _unready_files(self, group: _Group, now: float) -> list[Path]:
+        """Stat the group's files: those changed within ``stable_seconds`` (or not looking whole)."""
+        waiting = []
         for path, pending in list(group.files.items()):
             sig = signature(path, self.stat)
             if sig is None:
@@ -411,18 +505,32 @@ class Debouncer:
             if sig != pending.sig:
                 pending.sig, pending.since = sig, now
             stable_for = now - pending.since
-            if stable_for < self.stable_seconds:
-                ready = False
-            elif not looks_complete(path) and stable_for < self.stable_seconds * COMPLETE_GRACE_FACTOR:
-                ready = False
-        return ready
+            if stable_for < self.stable_seconds or (
+                not looks_complete(path) and stable_for < self.stable_seconds * COMPLETE_GRACE_FACTOR
+            ):
+                waiting.append(path)
+        return waiting
 
     def _finish(self, group: _Group) -> Job | None:
         group.folders = {f for f in group.folders if not self.skip_folder(f)}
         group.trees = {t for t in group.trees if not self.skip_folder(t)}
         if not group.folders and not group.trees:
             return None
+        if not group.structural and self._only_echoes(group):
+            log.debug("only our own writes in %s", ", ".join(map(str, sorted(group.folders))))
+            return None
         return group.job()
+
+    def _only_echoes(self, group: _Group) -> bool:
+        """Whether every file of the group is exactly what the folder's faces.pkl recorded.
+
+        That is the case for the scanner's own writes (sidecars, names written into photos) and
+        for files touched without a change; the scanner would find nothing to do.
+        """
+        by_folder: dict[Path, list[Path]] = {}
+        for path in group.files:
+            by_folder.setdefault(path.parent, []).append(path)
+        return all(set(paths) <= self.echoes(folder, paths) for folder, paths in by_folder.items())
 
     # -- thread lifecycle -----------------------------------------------------------------------
     @property
@@ -448,6 +556,29 @@ class Debouncer:
             self._thread = None
 
 
+def stored_echoes(folder: Path, paths: list[Path]) -> set[Path]:
+    """Those of ``paths`` whose current content is what the folder's faces.pkl recorded:
+    a photo with the recorded size and mtime, a faces.csv with the recorded hash."""
+    try:
+        state = FolderStore(folder).load()
+    except SidecarError:
+        return set()
+    same = set()
+    for path in paths:
+        if path.name == CSV_NAME:
+            try:
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError:
+                continue
+            if state.csv_sha256 and digest == state.csv_sha256:
+                same.add(path)
+            continue
+        photo = state.photos.get(path.name)
+        if photo is not None and signature(path) == (photo.size, photo.mtime_ns):
+            same.add(path)
+    return same
+
+
 def skip_folder(folder: Path, roots: Iterable[Path]) -> bool:
     """Whether ``folder`` or a folder above it (up to its root) holds a ``.nofaces`` marker."""
     for root in roots:
@@ -464,5 +595,5 @@ def skip_folder(folder: Path, roots: Iterable[Path]) -> bool:
 
 __all__ = [
     "Change", "ChangeKind", "Classifier", "Debouncer", "FolderEventHandler", "Job", "Priority",
-    "is_ignored_name", "looks_complete", "own_temp_prefix", "skip_folder",
+    "is_ignored_name", "looks_complete", "own_temp_prefix", "skip_folder", "stored_echoes",
 ]

@@ -27,7 +27,7 @@ import pytest
 
 from facesidecar import daemon as daemon_module
 from facesidecar.config import DaemonSettings, RootSettings, Settings
-from facesidecar.daemon import CsvLedger, Daemon, InstanceLock, JobQueue, MemoryGuard, Worker
+from facesidecar.daemon import Daemon, InstanceLock, JobQueue, MemoryGuard, Worker
 from facesidecar.errors import FacesidecarError
 from facesidecar.sdnotify import Notifier
 from facesidecar.watcher import Job, Priority
@@ -111,17 +111,6 @@ def test_instance_lock_allows_one_daemon_per_config(tmp_path):
     again = InstanceLock.for_settings(settings, str(tmp_path / "config.toml"))
     again.acquire()
     again.release()
-
-
-def test_csv_ledger_tells_our_echo_from_an_edit(tmp_path):
-    (tmp_path / "faces.csv").write_text("ours\n")
-    ledger = CsvLedger()
-    key = frozenset({tmp_path})
-    assert not ledger.unchanged(key)
-    ledger.record(key)
-    assert ledger.unchanged(key)
-    (tmp_path / "faces.csv").write_text("edited\n")
-    assert not ledger.unchanged(key)
 
 
 def test_memory_guard_uses_the_limit():
@@ -301,7 +290,22 @@ def test_daemon_catches_up_then_follows_events(running):
     os.rename(root / "a" / "1.jpg", root / "b" / "1.jpg")
     wait_for(lambda: processed(calls))
     assert processed(calls) == [({"a", "b"}, False)]
+    assert [c[1] for c in calls if c[0] == "process"] == [(root / "b", root / "a")]
     assert daemon.status_text() == "0 queued, 0 errors"
+
+
+def test_folder_moved_and_deleted(running):
+    root, calls, daemon = running
+    (root / "a" / "1.jpg").write_bytes(photo_bytes())
+    wait_for(lambda: processed(calls))
+    assert daemon.worker.wait_idle(5)
+    calls.clear()
+    os.rename(root / "a", root / "c")
+    wait_for(lambda: ("scan", (root / "c",)) in calls)
+    assert ({"a"}, False) in processed(calls)  # the vanished folder: its state goes
+    calls.clear()
+    shutil.rmtree(root / "c")
+    wait_for(lambda: ({"c"}, False) in processed(calls))
 
 
 def test_nofaces_folder_is_left_alone(running):
@@ -381,10 +385,13 @@ class NotifySocket:
 
 class DaemonProcess:
     def __init__(self, tmp_path: Path, command: list[str], notify: NotifySocket | None = None,
-                 journal: bool = False):
+                 journal: bool = False, watchdog_usec: int | None = None):
         self.log_path = tmp_path / f"daemon-{time.monotonic_ns()}.log"
         self.log = self.log_path.open("wb")
-        env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "JOURNAL_STREAM")}
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("NOTIFY_SOCKET", "JOURNAL_STREAM", "WATCHDOG_USEC", "WATCHDOG_PID")}
+        if watchdog_usec:
+            env["WATCHDOG_USEC"] = str(watchdog_usec)
         env["PATH"] = f"{PYTHON.parent}:{env.get('PATH', '')}"
         if notify is not None:
             env["NOTIFY_SOCKET"] = str(notify.path)
@@ -443,9 +450,10 @@ def test_real_daemon_signals_notify_and_lock(tmp_path, notify, processes):
     for n in (1, 2, 3, 4):
         copy_photo(n, root / "a" / f"{n}.jpg")
     config = write_config(tmp_path / "config.toml", root)
-    daemon = DaemonProcess(tmp_path, watch_command(config), notify, journal=True)
+    daemon = DaemonProcess(tmp_path, watch_command(config), notify, journal=True, watchdog_usec=400_000)
     processes.append(daemon)
     notify.wait("READY=1")
+    notify.wait("WATCHDOG=1")
     assert any(line.startswith("STATUS=") and "queued" in line and "errors" in line for line in notify.lines)
 
     second = DaemonProcess(tmp_path, watch_command(config))
@@ -471,6 +479,14 @@ def test_real_daemon_signals_notify_and_lock(tmp_path, notify, processes):
     wait_for(lambda: read_rows(root / "b"), 30)  # still working after the reload
     code, seconds = restarted.stop()
     assert code == 0 and seconds < 10
+
+
+def test_watch_without_roots_is_a_clear_error(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(f'state_dir = "{tmp_path / "state"}"\n')
+    result = subprocess.run(watch_command(config), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "error: nothing to watch" in result.stderr and "Traceback" not in result.stderr
 
 
 # -- WebDAV ----------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from facesidecar.watcher import (
     looks_complete,
     own_temp_prefix,
     skip_folder,
+    stored_echoes,
 )
 
 JPEG_END = b"\xff\xd9"
@@ -246,6 +247,7 @@ def test_a_move_becomes_one_job_for_both_folders(debouncer, clock, root, classif
     clock.advance(3)
     (job,) = debouncer.poll()
     assert job.folders == {root / "a", root / "b"} and job.priority is Priority.PHOTO
+    assert job.ordered_folders() == [root / "b", root / "a"]  # where the photo arrived goes first
 
 
 def test_csv_edit_is_csv_only_and_first_in_line(debouncer, clock, root):
@@ -302,3 +304,84 @@ def test_debouncer_thread_starts_and_stops(root, jobs):
     finally:
         debouncer.stop()
     assert len(jobs) == 1
+
+
+def test_a_folder_that_never_falls_quiet_is_processed_in_parts(clock, jobs, root):
+    debouncer = Debouncer(jobs.append, debounce_seconds=1.0, stable_seconds=1.0, clock=clock, max_wait_seconds=10)
+    for n in range(30):  # a phone syncing one photo every 0.5 s for 15 s
+        photo = write_photo(root / "a" / f"{n}.jpg", complete=False)
+        debouncer.add([Change(ChangeKind.FILE, photo)])
+        clock.advance(0.5)
+        debouncer.poll()
+        if n < 29:
+            with photo.open("ab") as handle:
+                handle.write(JPEG_END)
+    assert len(jobs) == 1  # after 10 s, with the photos finished by then
+    assert debouncer.pending == 1  # the photo still arriving waits in a group of its own
+    with (root / "a" / "29.jpg").open("ab") as handle:
+        handle.write(JPEG_END)
+    clock.advance(1.1)
+    debouncer.poll()
+    clock.advance(1.1)
+    debouncer.poll()
+    assert len(jobs) == 2 and debouncer.pending == 0
+
+
+def test_copy_then_delete_between_folders_is_one_job(debouncer, clock, root):
+    """Explorer over SMB and davfs2 "move" by copying and deleting: still one job, arrival first."""
+    debouncer.add([Change(ChangeKind.FILE, write_photo(root / "b" / "IMG_7.jpg"))])
+    debouncer.add([Change(ChangeKind.FILE, write_photo(root / "b" / "IMG_8.jpg"))])
+    debouncer.add([Change(ChangeKind.REMOVED, root / "a" / "IMG_7.jpg")])
+    clock.advance(3)
+    (job,) = debouncer.poll()
+    assert job.ordered_folders() == [root / "b", root / "a"]
+    debouncer.add([Change(ChangeKind.REMOVED, root / "a" / "IMG_9.jpg")])
+    debouncer.add([Change(ChangeKind.FILE, write_photo(root / "b" / "IMG_1.jpg"))])  # another name
+    clock.advance(3)
+    assert len(debouncer.poll()) == 2
+
+
+def test_unchanged_files_are_echoes_and_give_no_job(clock, jobs, root):
+    photo = write_photo(root / "a" / "1.jpg")
+    recorded = {photo}
+    debouncer = Debouncer(jobs.append, debounce_seconds=0.5, stable_seconds=0.5, clock=clock,
+                          echoes=lambda folder, paths: {p for p in paths if p in recorded})
+    debouncer.add([Change(ChangeKind.FILE, photo)])
+    clock.advance(1)
+    assert debouncer.poll() == []
+    debouncer.add([Change(ChangeKind.FILE, photo), Change(ChangeKind.REMOVED, root / "a" / "2.jpg")])
+    clock.advance(1)
+    assert len(debouncer.poll()) == 1  # something went: the job runs
+
+
+def test_photo_changes_wait_while_their_folder_is_processed_but_csv_edits_do_not(clock, jobs, root):
+    busy = {root / "a"}
+    debouncer = Debouncer(jobs.append, debounce_seconds=0.5, stable_seconds=0.5, clock=clock,
+                          busy=lambda folder: folder in busy)
+    csv = root / "b" / "faces.csv"
+    csv.write_text("x\n")
+    debouncer.add([Change(ChangeKind.FILE, write_photo(root / "a" / "1.jpg"))])
+    clock.advance(1)
+    assert debouncer.poll() == []
+    busy.add(root / "b")
+    debouncer.add([Change(ChangeKind.FILE, csv)])
+    clock.advance(1)
+    assert [j.folders for j in debouncer.poll()] == [frozenset({root / "b"})]
+    busy.clear()
+    assert [j.folders for j in debouncer.poll()] == [frozenset({root / "a"})]
+
+
+def test_stored_echoes_compare_with_faces_pkl(tmp_path):
+    from facesidecar.model import PhotoState
+    from facesidecar.store.folder import FolderStore
+
+    photo = write_photo(tmp_path / "1.jpg")
+    other = write_photo(tmp_path / "2.jpg")
+    info = photo.stat()
+    with FolderStore(tmp_path).transaction() as txn:
+        txn.state.photos["1.jpg"] = PhotoState(file="1.jpg", size=info.st_size, mtime_ns=info.st_mtime_ns)
+    csv = tmp_path / "faces.csv"
+    assert stored_echoes(tmp_path, [photo, other, csv]) == {photo, csv}
+    csv.write_text(csv.read_text() + "\n")
+    assert stored_echoes(tmp_path, [photo, csv]) == {photo}
+    assert stored_echoes(tmp_path / "missing", [photo]) == set()
