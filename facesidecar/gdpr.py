@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from .errors import FacesidecarError
 from .library import walk_folders
 from .model import IGNORE, Face, FolderState, PhotoState
 from .scan import Scanner
-from .store import CSV_NAME, PKL_NAME
+from .store import CSV_NAME
 from .store.csvfile import normalize_name
 from .store.folder import FolderStore, Transaction
 from .store.merge import NameChange, set_name
@@ -105,16 +106,26 @@ class ErasureReport:
 # -- what to erase in one folder ----------------------------------------------------------------
 
 
-def _mentions(folder: Path, name: str) -> bool:
-    """Whether the name's bytes are in the folder's sidecars at all (a cheap first look)."""
-    needle = name.encode("utf-8")
-    for sidecar in (CSV_NAME, PKL_NAME):
-        try:
-            if needle in (folder / sidecar).read_bytes():
+def _state_mentions(state: FolderState, name: str) -> bool:
+    for photo in state.photos.values():
+        if _owned_metadata(photo, {name}):
+            return True
+        for face in photo.faces:
+            if name in (face.name, face.guess) or name in face.name_history.values():
                 return True
-        except OSError:
-            continue
-    return False
+    return any(normalize_name(str(r.get("name", ""))) == name for r in state.pending_rows)
+
+
+def _mentions(folder: Path, name: str) -> bool:
+    """Whether the folder's sidecars hold the name: in faces.pkl, or typed into faces.csv (in
+    either Unicode form) and not merged yet."""
+    try:
+        if _state_mentions(FolderStore(folder).load(), name):
+            return True
+        data = (folder / CSV_NAME).read_bytes()
+    except (OSError, FacesidecarError):
+        return False
+    return any(unicodedata.normalize(form, name).encode("utf-8") in data for form in ("NFC", "NFD"))
 
 
 def _owned_metadata(photo: PhotoState, names: set[str]) -> bool:
@@ -409,7 +420,7 @@ def export_person(roots: list[Path], raw_name: str, exclude: list[str], mirror=N
                     faces.append(_face_json(folder, photo, face, numbers.get(face.face_id), name))
                 elif name in face.name_history.values():
                     history.append({"folder": str(folder), "file": photo.file, "face_id": face.face_id,
-                                    "face_nr": numbers.get(face.face_id), "current_name": face.name,
+                                    "face_nr": numbers.get(face.face_id),
                                     "revisions": sorted(r for r, n in face.name_history.items() if n == name)})
         pending += [{"folder": str(folder), **{k: r.get(k) for k in ("file", "face_nr", "box", "name")}}
                     for r in state.pending_rows if normalize_name(str(r.get("name", ""))) == name]
@@ -444,12 +455,13 @@ def _face_json(folder: Path, photo: PhotoState, face: Face, number: int | None, 
         "cluster": face.cluster,
         "origin": face.origin,
         "named_at": _when(face.named_at),
-        "name_history": {str(k): v for k, v in sorted(face.name_history.items())},
+        "name_history": {str(k): v for k, v in sorted(face.name_history.items()) if v in (name, "")},
         "encodings": {model: _encoding_json(v) for model, v in face.encodings.items()},
         "photo": {"size": photo.size, "mtime": _when(photo.mtime_ns / 1e9), "sha256": photo.sha256,
                   "width": photo.width, "height": photo.height, "orientation": photo.orientation,
                   "model": photo.model, "scanned_at": _when(photo.scanned_at),
-                  "metadata_written": photo.metadata_written},
+                  "names_written_into_photo": [e for e in (photo.metadata_written or {}).get("people", [])
+                                               if e and e[0] == name]},
     }
 
 

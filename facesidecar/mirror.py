@@ -181,8 +181,9 @@ def path_key(text: str) -> bytes:
 
 
 def folder_text(folder: Path | str) -> str:
-    """The folder as the database knows it: absolute, symbolic links not resolved."""
-    return os.path.abspath(os.fspath(folder))
+    """The folder as the database knows it: absolute, symbolic links resolved (one key however the
+    folder was reached)."""
+    return os.path.realpath(os.fspath(folder))
 
 
 def db_text(text: str) -> str:
@@ -697,7 +698,6 @@ class Mirror:
         """Queue ``folder`` for the next flush. Never raises, never touches the network."""
         try:
             self.outbox.add(folder_text(folder))
-            self._gallery_cache.clear()
         except Exception:  # noqa: BLE001 - the mirror must never break a scan
             log.exception("database mirror: cannot queue %s", folder)
 
@@ -837,6 +837,7 @@ class Mirror:
 
     def forget_person(self, name: str) -> dict[str, int]:
         """Delete the person's rows now, or (database away) queue their erasure. Never raises."""
+        self._gallery_cache.clear()
         try:
             conn = self.connection()
             counts = erase_person_rows(conn, name=name)

@@ -44,14 +44,21 @@ def _under(folder: str, roots: list[Path]) -> bool:
     return any(folder == str(r) or folder.startswith(str(r).rstrip(os.sep) + os.sep) for r in roots)
 
 
+def _roots(settings: Settings) -> list[Path]:
+    from ..mirror import folder_text
+
+    return [Path(folder_text(r)) for r in settings.root_paths()]
+
+
 def sidecar_folders(settings: Settings) -> list[Path]:
-    roots = [Path(os.path.abspath(r)) for r in settings.root_paths()]
-    return [Path(os.path.abspath(f)) for f in walk_folders(roots, settings.exclude) if FolderStore(f).exists()]
+    from ..mirror import folder_text
+
+    return [Path(folder_text(f)) for f in walk_folders(_roots(settings), settings.exclude) if FolderStore(f).exists()]
 
 
 def vanished_folders(mirror, settings: Settings, present: list[Path]) -> list[str]:
     """Folders below the roots the database holds photos of but that have no sidecars any more."""
-    roots = [Path(os.path.abspath(r)) for r in settings.root_paths()]
+    roots = _roots(settings)
     here = {str(p) for p in present}
     return sorted(f for f in mirror.known_folders() if _under(f, roots) and f not in here)
 
@@ -157,12 +164,30 @@ def run_check(args: argparse.Namespace) -> int:
     return 0 if result.clean else 1
 
 
+def _inner_options(parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The common options again for ``db sync``/``db check``, without defaults, so that
+    ``db --config X sync`` keeps X (argparse lets a sub-parser's default overwrite it)."""
+    inner = argparse.ArgumentParser(add_help=False)
+    for action in parent._actions:
+        if action.option_strings:
+            kwargs = {"dest": action.dest, "help": action.help, "default": argparse.SUPPRESS}
+            if isinstance(action, argparse._CountAction):
+                kwargs["action"] = "count"
+            elif isinstance(action, argparse._StoreTrueAction):
+                kwargs["action"] = "store_true"
+            else:
+                kwargs["metavar"] = action.metavar
+            inner.add_argument(*action.option_strings, **kwargs)
+    return inner
+
+
 def register(subparsers, parent: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
-        "db", help="the MySQL/MariaDB mirror: full resync, compare with the sidecars",
+        "db", parents=[parent], help="the MySQL/MariaDB mirror: full resync, compare with the sidecars",
         description="Work with the database mirror configured in [mysql].",
     )
     commands = parser.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    parent = _inner_options(parent)
     sync = commands.add_parser(
         "sync", parents=[parent], help="write every folder below the roots into the database now",
         description="Full resync: every folder below the roots is written into the database (upserts; rows of "
