@@ -18,6 +18,18 @@ from .model import IGNORE
 
 CHUNK = 65_536
 """Gallery rows compared at once: bounds memory to probes x CHUNK floats."""
+INDEX_MIN = 20_000
+"""From this many confirmed faces on, guessing goes through a CellIndex (float16, prefilter)."""
+CELL_SIZE = 32
+"""At most this many faces of one person per cell (bigger people are split by k-means)."""
+CANDIDATE_CELLS = 8
+"""Cells compared face by face per probe (those with the nearest centroids)."""
+COUNT_CERTIFIED = False
+"""Count answers that are provably exact (costs time; bench/guess_scale.py turns it on)."""
+FLOAT16_MIN = 400_000
+"""From this many faces on the gallery keeps float16 (half the memory); below, float32 (faster)."""
+PROBE_CHUNK = 128
+"""Probes searched at once in the index: bounds the gathered rows to about PROBE_CHUNK x 16 x 32."""
 
 
 UNNAMED_CLUSTER = re.compile(r"u[0-9]+")
@@ -47,14 +59,54 @@ def guess_columns(guess: Guess | None) -> tuple[str, float | None]:
 
 
 class Gallery:
-    """The confirmed faces of one model, as one matrix sorted by person."""
+    """The confirmed faces of one model, as one matrix sorted by person.
+
+    Up to ``INDEX_MIN`` faces every probe is compared with every face (exact). Larger galleries
+    keep their faces in float16 (half the memory) and guess through a :class:`CellIndex`: the
+    faces of each person are grouped into small cells of similar faces, a probe is compared with
+    the cells' centroids first and then exactly with the faces of its nearest cells only.
+    """
 
     def __init__(self, names: list[str], vectors: np.ndarray, metric: str, threshold: float, margin: float):
         order = np.argsort(np.asarray(names, dtype=object).astype(str), kind="stable")
         sorted_names = [names[i] for i in order]
-        self.vectors = np.asarray(vectors, dtype=np.float32).reshape(len(names), -1)[order] if names else np.zeros((0, 0), np.float32)
+        indexed = len(names) >= INDEX_MIN
+        dtype = np.float16 if len(names) >= FLOAT16_MIN else np.float32
+        if names:
+            vectors = np.asarray(vectors).reshape(len(names), -1)[order]
+            if indexed and metric in UNIT_METRICS:
+                vectors = _unit(vectors)
+            self.vectors = vectors.astype(dtype, copy=False)
+        else:
+            self.vectors = np.zeros((0, 0), dtype)
         self.people, self.starts = _group_starts(sorted_names)
         self.metric, self.threshold, self.margin = metric, threshold, margin
+        self._index: CellIndex | None = None
+        self.indexed = indexed
+
+    @classmethod
+    def from_arrays(cls, people: list[str], labels: np.ndarray, vectors: np.ndarray, metric: str,
+                    threshold: float, margin: float) -> Gallery:
+        """A gallery from ``labels`` (index into ``people`` per row): no list of a million names needed."""
+        gallery = cls.__new__(cls)
+        labels = np.asarray(labels)
+        gallery.indexed = len(labels) >= INDEX_MIN
+        dtype = np.float16 if len(labels) >= FLOAT16_MIN else np.float32
+        if len(labels) and np.all(labels[1:] >= labels[:-1]):
+            order, rows = np.arange(len(labels)), np.asarray(vectors)  # already sorted: no copy
+        else:
+            order = np.argsort(labels, kind="stable")
+            rows = np.asarray(vectors)[order]
+        if gallery.indexed and metric in UNIT_METRICS:
+            rows = _unit(rows)
+        gallery.vectors = rows.astype(dtype, copy=False)
+        sorted_labels = labels[order]
+        present = np.unique(sorted_labels)
+        gallery.people = [people[i] for i in present]
+        gallery.starts = np.searchsorted(sorted_labels, present).astype(np.int64)
+        gallery.metric, gallery.threshold, gallery.margin = metric, threshold, margin
+        gallery._index = None
+        return gallery
 
     @classmethod
     def build(cls, entries: Iterable[tuple[str, np.ndarray]], metric: str, threshold: float, margin: float) -> Gallery:
@@ -62,6 +114,13 @@ class Gallery:
         names = [n for n, _ in pairs]
         vectors = np.stack([v for _, v in pairs]) if pairs else np.zeros((0, 0), np.float32)
         return cls(names, vectors, metric, threshold, margin)
+
+    @property
+    def index(self) -> CellIndex:
+        """The cell index (built on first use; it reorders rows within each person)."""
+        if self._index is None:
+            self._index = CellIndex(self.vectors, self.starts, self.metric in UNIT_METRICS)
+        return self._index
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -110,15 +169,178 @@ class Gallery:
     def _nearest(self, probes: np.ndarray) -> list[Guess | None]:
         if not self.people:
             return [None] * len(probes)
-        per_person = self.person_distances(probes)
-        best = np.argmin(per_person, axis=1)
-        best_dist = per_person[np.arange(len(per_person)), best]
-        if len(self.people) > 1:
-            second = np.partition(per_person, 1, axis=1)[:, 1]
+        if self.indexed:
+            best, best_dist, second = self._nearest_indexed(np.atleast_2d(np.asarray(probes, dtype=np.float32)))
         else:
-            second = np.full(len(per_person), np.inf, dtype=np.float32)
+            per_person = self.person_distances(probes)
+            best = np.argmin(per_person, axis=1)
+            best_dist = per_person[np.arange(len(per_person)), best]
+            if len(self.people) > 1:
+                second = np.partition(per_person, 1, axis=1)[:, 1]
+            else:
+                second = np.full(len(per_person), np.inf, dtype=np.float32)
         ok = (best_dist <= self.threshold) & (second - best_dist >= self.margin)
         return [Guess(self.people[b], float(d)) if k else None for b, d, k in zip(best, best_dist, ok, strict=True)]
+
+    def _nearest_indexed(self, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Nearest person, its distance and the second person's distance (metric units) via the index."""
+        index = self.index
+        cap = _to_euclidean(self.metric, self.threshold + self.margin)
+        parts = [index.nearest_two(probes[lo:lo + PROBE_CHUNK], cap) for lo in range(0, len(probes), PROBE_CHUNK)]
+        best = np.concatenate([p[0] for p in parts])
+        best_dist = _from_euclidean(self.metric, np.concatenate([p[1] for p in parts]))
+        second = _from_euclidean(self.metric, np.concatenate([p[2] for p in parts]))
+        return best, best_dist, second
+
+
+UNIT_METRICS = ("cosine", "euclidean_l2")
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
+
+
+def _to_euclidean(metric: str, distance: float) -> float:
+    """A distance of ``metric`` as the euclidean distance the index works in (unit vectors for cosine)."""
+    return float(np.sqrt(2.0 * max(distance, 0.0))) if metric == "cosine" else distance
+
+
+def _from_euclidean(metric: str, distance: np.ndarray) -> np.ndarray:
+    return distance * distance / 2.0 if metric == "cosine" else distance
+
+
+class CellIndex:
+    """Small cells of one person's similar faces, with centroids and radii, for fast nearest-person search.
+
+    A person with more than ``CELL_SIZE`` faces is split by a few k-means rounds (the rows of
+    ``vectors`` are reordered within the person, in place). A probe is compared with every cell
+    centroid; the ``CANDIDATE_CELLS`` cells with the smallest lower bound (centroid distance minus
+    radius) are compared face by face. A probe's answer is *certified* exact when no other cell's
+    lower bound could beat the second-best person within ``cap``; otherwise the candidates widen
+    (up to ``MAX_CANDIDATE_CELLS``), and what is still uncertified is the approximation whose cost
+    bench/guess_scale.py measures. ``certified``/``probes`` count that over the index's life.
+    """
+
+    def __init__(self, vectors: np.ndarray, person_starts: np.ndarray, unit: bool):
+        self.vectors = vectors
+        rows = len(vectors)
+        self.unit = unit
+        starts = np.asarray(person_starts, dtype=np.int64)
+        ends = np.append(starts[1:], rows)
+        big = np.nonzero(ends - starts > CELL_SIZE)[0]
+        keep = np.ones(len(starts), bool)
+        keep[big] = False
+        cell_starts, cell_person = [starts[keep]], [np.arange(len(starts))[keep]]
+        for person in big:
+            lo, hi = int(starts[person]), int(ends[person])
+            order, sizes = _split(vectors[lo:hi].astype(np.float32), CELL_SIZE)
+            vectors[lo:hi] = vectors[lo:hi][order]
+            bounds = lo + np.concatenate([[0], np.cumsum(sizes)[:-1]])
+            cell_starts.append(bounds)
+            cell_person.append(np.full(len(bounds), person))
+        all_starts = np.concatenate(cell_starts)
+        order = np.argsort(all_starts, kind="stable")
+        self.cell_starts = all_starts[order]
+        self.cell_person = np.concatenate(cell_person)[order].astype(np.int64)
+        self.cell_sizes = np.diff(np.append(self.cell_starts, rows))
+        self._summarise()
+        self.probes = 0
+        self.certified = 0
+
+    def _summarise(self) -> None:
+        """Centroids, radii and squared row norms, block by block (float32 only per block)."""
+        count, dim = len(self.cell_starts), self.vectors.shape[1]
+        self.centroids = np.zeros((count, dim), np.float32)
+        self.radius = np.zeros(count, np.float32)
+        self.sqnorm = np.zeros(len(self.vectors), np.float32)
+        marks = np.unique(np.searchsorted(self.cell_starts, np.arange(0, len(self.vectors), CHUNK), side="left"))
+        bounds = [*marks.tolist(), count]
+        for c0, c1 in zip(bounds[:-1], bounds[1:], strict=True):
+            if c0 >= c1:
+                continue
+            r0 = int(self.cell_starts[c0])
+            r1 = int(self.cell_starts[c1]) if c1 < count else len(self.vectors)
+            block = self.vectors[r0:r1].astype(np.float32)
+            local = self.cell_starts[c0:c1] - r0
+            sizes = self.cell_sizes[c0:c1]
+            centroids = np.add.reduceat(block, local, axis=0) / sizes[:, None]
+            spread = np.linalg.norm(block - np.repeat(centroids, sizes, axis=0), axis=1)
+            self.centroids[c0:c1] = centroids
+            self.radius[c0:c1] = np.maximum.reduceat(spread, local)
+            self.sqnorm[r0:r1] = np.einsum("ij,ij->i", block, block)
+        self.centroid_sqnorm = np.einsum("ij,ij->i", self.centroids, self.centroids)
+
+    def nearest_two(self, probes: np.ndarray, cap: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per probe: nearest person, distance to it, distance to the second-nearest person (euclidean).
+
+        ``cap`` (threshold + margin) only serves the ``certified`` count: an answer is provably exact
+        when no other cell's lower bound (centroid distance minus radius) is below min(second, cap).
+        """
+        if self.unit:
+            probes = _unit(probes)
+        probe_sq = np.einsum("ij,ij->i", probes, probes)
+        score = probes @ self.centroids.T  # ranking by |c|^2 - 2 p.c is ranking by distance
+        score *= -2.0
+        score += self.centroid_sqnorm
+        cells = _smallest(score, min(CANDIDATE_CELLS, len(self.cell_starts)))
+        best, best_dist, second = self._exact(probes, probe_sq, cells)
+        if COUNT_CERTIFIED:
+            bound = np.sqrt(np.maximum(score + probe_sq[:, None], 0.0)) - self.radius[None, :]
+            bound[np.arange(len(probes))[:, None], cells] = np.inf
+            self.certified += int(np.count_nonzero(bound.min(axis=1) >= np.minimum(second, cap)))
+        self.probes += len(probes)
+        return best, best_dist, second
+
+    def _exact(self, probes: np.ndarray, probe_sq: np.ndarray, cells: np.ndarray):
+        m, k = cells.shape
+        starts = self.cell_starts[cells].ravel()
+        sizes = self.cell_sizes[cells].ravel()
+        offsets = np.cumsum(sizes) - sizes
+        rows = np.arange(int(sizes.sum())) - np.repeat(offsets - starts, sizes)
+        owner = np.repeat(np.arange(m), sizes.reshape(m, k).sum(axis=1))
+        gathered = self.vectors[rows].astype(np.float32)
+        dots = np.einsum("ij,ij->i", gathered, probes[owner])
+        dist = np.sqrt(np.maximum(self.sqnorm[rows] + probe_sq[owner] - 2.0 * dots, 0.0))
+        cell_min = np.minimum.reduceat(dist, offsets).reshape(m, k)
+        person = self.cell_person[cells]
+        pick = np.argmin(cell_min, axis=1)
+        line = np.arange(m)
+        best, best_dist = person[line, pick], cell_min[line, pick]
+        second = np.where(person == best[:, None], np.inf, cell_min).min(axis=1)
+        return best, best_dist, second
+
+
+def _smallest(values: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of the ``k`` smallest values per row (rows x k)."""
+    if k >= values.shape[1]:
+        return np.tile(np.arange(values.shape[1]), (len(values), 1))
+    if k <= 16:  # k passes of argmin beat argpartition for small k
+        values = values.copy()
+        line = np.arange(len(values))
+        picked = np.empty((len(values), k), np.int64)
+        for i in range(k):
+            picked[:, i] = np.argmin(values, axis=1)
+            values[line, picked[:, i]] = np.inf
+        return picked
+    return np.argpartition(values, k, axis=1)[:, :k]
+
+
+def _split(rows: np.ndarray, size: int, rounds: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """k-means of one person's faces into about ``len(rows) / size`` cells: (row order, cell sizes)."""
+    k = -(-len(rows) // size)
+    centroids = rows[np.linspace(0, len(rows) - 1, k).astype(np.int64)]
+    row_sq = np.einsum("ij,ij->i", rows, rows)
+    for _ in range(rounds):
+        assign = np.argmin(row_sq[:, None] + np.einsum("ij,ij->i", centroids, centroids)[None, :] - 2.0 * rows @ centroids.T, axis=1)
+        sums = np.zeros_like(centroids)
+        np.add.at(sums, assign, rows)
+        counts = np.bincount(assign, minlength=k)
+        filled = counts > 0
+        centroids[filled] = sums[filled] / counts[filled, None]
+    order = np.argsort(assign, kind="stable")
+    sizes = np.bincount(assign, minlength=k)
+    return order, sizes[sizes > 0]
 
 
 def _group_starts(sorted_names: list[str]) -> tuple[list[str], np.ndarray]:

@@ -342,6 +342,8 @@ def name_cluster(scanner: Scanner, folders: list[Path], cluster_id: str, name: s
 def gallery_for(scanner: Scanner) -> Gallery:
     """The confirmed faces of the scanner's roots as a gallery (what guesses are made from)."""
     engine, settings = scanner.engine, scanner.settings.engine
+    for root in scanner.settings.root_paths():
+        scanner.library.load(walk_folders([root], scanner.settings.exclude))
     return Gallery.build(((f.name, f.vector) for f in scanner.library.confirmed()),
                          engine.metric, settings.threshold or engine.threshold, settings.margin)
 

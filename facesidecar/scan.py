@@ -351,6 +351,7 @@ class Scanner:
         mirror. Call ``refresh()`` afterwards to update guesses in other folders.
         """
         report = ScanReport()
+        self._index_roots()
         try:
             with FolderStore(folder).transaction() as txn:
                 if change is not None:
@@ -364,6 +365,7 @@ class Scanner:
     def refresh(self) -> ScanReport:
         """Recompute guesses and clusters everywhere after names changed."""
         report = ScanReport()
+        self._index_roots()
         self._refresh_guesses(report)
         return report
 

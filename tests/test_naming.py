@@ -1,0 +1,148 @@
+"""naming: guesses from confirmed faces (threshold + margin), named clusters, clustering, the index."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facesidecar import naming
+from facesidecar.model import IGNORE
+from facesidecar.naming import Gallery, Guess, cluster, guess_columns, is_named_cluster
+
+
+def vec(*values: float) -> np.ndarray:
+    return np.array(values, dtype=np.float32)
+
+
+def gallery(entries, threshold=0.6, margin=0.05, metric="euclidean") -> Gallery:
+    return Gallery.build(entries, metric, threshold, margin)
+
+
+class TestGuess:
+    def test_one_confirmed_face_is_enough(self):
+        g = gallery([("Alice", vec(0, 0))])
+        [guess] = g.guess(vec(0.3, 0)[None, :])
+        assert guess.name == "Alice" and guess.distance == pytest.approx(0.3, abs=1e-5)
+
+    def test_beyond_the_threshold_no_guess(self):
+        g = gallery([("Alice", vec(0, 0))])
+        assert g.guess(np.stack([vec(0.61, 0), vec(0.59, 0)]))[0] is None
+        assert g.guess(vec(0.59, 0)[None, :])[0].name == "Alice"
+
+    def test_margin_rule_two_people_alike_no_guess(self):
+        g = gallery([("Alice", vec(0, 0)), ("Bob", vec(0.9, 0))])
+        assert g.guess(vec(0.44, 0)[None, :]) == [None]  # 0.44 vs 0.46: too close to call
+        assert g.guess(vec(0.3, 0)[None, :])[0].name == "Alice"  # 0.3 vs 0.6
+
+    def test_the_nearest_face_of_a_person_counts(self):
+        g = gallery([("Alice", vec(0, 0)), ("Alice", vec(2, 0)), ("Bob", vec(1, 1))])
+        [guess] = g.guess(vec(1.9, 0)[None, :])
+        assert guess.name == "Alice" and guess.distance == pytest.approx(0.1, abs=1e-5)
+
+    def test_more_faces_of_the_same_person_do_not_count_as_a_second_person(self):
+        g = gallery([("Alice", vec(0, 0)), ("Alice", vec(0.01, 0))])
+        assert g.guess(vec(0.2, 0)[None, :])[0].name == "Alice"
+
+    def test_ignored_and_empty_names_never_become_guesses(self):
+        g = gallery([(IGNORE, vec(0, 0)), ("", vec(1, 0)), ("Bob", vec(5, 5))])
+        assert g.people == ["Bob"]
+        assert g.guess(np.stack([vec(0, 0), vec(1, 0)])) == [None, None]
+
+    def test_empty_gallery_and_no_probes(self):
+        assert gallery([]).guess(vec(0, 0)[None, :]) == [None]
+        assert gallery([("A", vec(0, 0))]).guess(np.zeros((0, 2), np.float32)) == []
+
+    def test_cosine_metric(self):
+        g = gallery([("A", vec(1, 0)), ("B", vec(0, 1))], threshold=0.1, metric="cosine")
+        [guess] = g.guess(vec(10, 1)[None, :])
+        assert guess.name == "A" and guess.distance == pytest.approx(1 - 10 / np.sqrt(101), abs=1e-5)
+
+    def test_columns(self):
+        assert guess_columns(None) == ("", None)
+        assert guess_columns(Guess("A", 0.123456)) == ("A", 0.1235)
+        assert guess_columns(Guess("A", None)) == ("A", None)
+
+
+class TestNamedClusters:
+    def test_labels(self):
+        assert not is_named_cluster("") and not is_named_cluster("u12")
+        assert is_named_cluster("Dave") and is_named_cluster("u2x")
+
+    def test_a_named_cluster_guesses_where_confirmed_faces_do_not(self):
+        g = gallery([("Alice", vec(0, 0)), ("Dave", vec(3, 0))])
+        probes = np.stack([vec(0.1, 0), vec(10, 10), vec(0.1, 0), vec(10, 10), vec(20, 20)])
+        guesses = g.guess(probes, ["Dave", "Dave", "", "u3", "Zoe"])
+        assert guesses[0].name == "Alice"  # confirmed faces win
+        assert guesses[1].name == "Dave" and guesses[1].distance == pytest.approx(np.hypot(7, 10), rel=1e-5)
+        assert guesses[2].name == "Alice" and guesses[3] is None
+        assert guesses[4] == Guess("Zoe", None)  # nobody confirmed as Zoe yet: no distance
+
+
+class TestCluster:
+    def test_threshold_linked_groups_largest_first(self):
+        vectors = np.stack([vec(0, 0), vec(0.3, 0), vec(0.6, 0), vec(5, 5), vec(5.2, 5), vec(9, 9)])
+        assert cluster(vectors, "euclidean", 0.5, 2) == [1, 1, 1, 2, 2, -1]
+
+    def test_min_size(self):
+        vectors = np.stack([vec(0, 0), vec(0.3, 0), vec(5, 5)])
+        assert cluster(vectors, "euclidean", 0.5, 3) == [-1, -1, -1]
+        assert cluster(np.zeros((0, 2), np.float32), "euclidean", 0.5, 2) == []
+
+
+def synthetic(people: int, per_person: int, dim: int = 128, seed: int = 3):
+    """dlib-like vectors: one person's faces ~0.4 apart, different people ~0.9 apart."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 0.9 / np.sqrt(2 * dim), (people, dim)).astype(np.float32)
+    sizes = rng.integers(1, 2 * per_person, people)
+    labels = np.repeat(np.arange(people), sizes)
+    faces = centres[labels] + rng.normal(0, 0.4 / np.sqrt(2 * dim), (len(labels), dim)).astype(np.float32)
+    who = rng.integers(people, size=300)
+    probes = centres[who] + rng.normal(0, 0.4 / np.sqrt(2 * dim), (300, dim)).astype(np.float32)
+    strangers = rng.normal(0, 0.9 / np.sqrt(2 * dim), (100, dim)).astype(np.float32)
+    return labels, faces, np.vstack([probes, strangers])
+
+
+class TestIndex:
+    """Large galleries guess through the cell index; their answers match the exact search."""
+
+    @pytest.fixture(autouse=True)
+    def small_index(self, monkeypatch):
+        monkeypatch.setattr(naming, "INDEX_MIN", 1000)
+        monkeypatch.setattr(naming, "FLOAT16_MIN", 1000)
+        monkeypatch.setattr(naming, "CELL_SIZE", 8)
+
+    @pytest.mark.parametrize("metric,threshold", [("euclidean", 0.6), ("cosine", 0.3)])
+    def test_same_decisions_as_exact_search(self, metric, threshold):
+        labels, faces, probes = synthetic(200, 20)
+        names = [f"p{i:03d}" for i in range(200)]
+        fast = Gallery.from_arrays(names, labels, faces, metric, threshold, 0.05)
+        exact = Gallery([names[i] for i in labels], faces, metric, threshold, 0.05)
+        exact.indexed = False
+        assert fast.indexed and fast.vectors.dtype == np.float16
+        got, want = fast.guess(probes), exact.guess(probes)
+        assert sum(g is not None for g in want) > 200
+        assert [g and g.name for g in got] == [w and w.name for w in want]
+        distances = [(g.distance, w.distance) for g, w in zip(got, want, strict=True) if g and w]
+        got_d, want_d = np.array(distances).T
+        assert np.allclose(got_d, want_d, atol=2e-3)
+        assert len(fast.index.cell_starts) > 200  # big people were split into cells
+
+    def test_cells_keep_rows_within_their_person(self):
+        labels, faces, _ = synthetic(50, 40)
+        names = [f"p{i:02d}" for i in range(50)]
+        g = Gallery.from_arrays(names, labels, faces, "euclidean", 0.6, 0.05)
+        index = g.index
+        assert index.cell_sizes.mean() <= naming.CELL_SIZE and index.cell_sizes.min() >= 1
+        owner = np.searchsorted(g.starts, index.cell_starts, side="right") - 1
+        assert np.array_equal(owner, index.cell_person)
+        assert np.array_equal(np.sort(g.vectors.astype(np.float32), axis=0),
+                              np.sort(faces.astype(np.float16).astype(np.float32), axis=0))
+
+    def test_from_arrays_equals_build(self):
+        labels, faces, probes = synthetic(30, 5)
+        names = [f"p{i:02d}" for i in range(30)]
+        shuffled = np.random.default_rng(1).permutation(len(labels))
+        a = Gallery.from_arrays(names, labels[shuffled], faces[shuffled], "euclidean", 0.6, 0.05)
+        b = Gallery.build(((names[i], f) for i, f in zip(labels, faces, strict=True)), "euclidean", 0.6, 0.05)
+        assert a.people == b.people
+        assert [x and x.name for x in a.guess(probes)] == [x and x.name for x in b.guess(probes)]
