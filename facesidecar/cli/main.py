@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "review",
     "watch",
     "doctor",
+    "models",
     "name", "confirm", "rename", "people", "match", "enroll", "clusters", "name_cluster",
     "db", "forget", "export",
 )
