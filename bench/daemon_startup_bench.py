@@ -106,16 +106,12 @@ def main() -> int:
     rss_before = psutil.Process().memory_info().rss
     with RssSampler() as sampler:
         started = time.monotonic()
-        daemon = Daemon(settings, notifier=Notifier(None))
-        daemon.start()
-        observers_ready = time.monotonic() - started
-        try:
+        with Daemon(settings, notifier=Notifier(None)) as daemon:
+            observers_ready = time.monotonic() - started
             if not daemon.worker.wait_idle(3600):
                 print("catch-up did not finish within an hour")
                 return 1
             caught_up = time.monotonic() - started
-        finally:
-            daemon.stop()
     rss_after = psutil.Process().memory_info().rss
     folders = sum(1 for _ in root.glob("y*/f*"))
     print(f"daemon start-up, nothing changed: {args.files} files in {folders} folders")

@@ -304,8 +304,7 @@ class Worker:
             reports = self._call_scanner(job)
         except Exception as exc:  # noqa: BLE001 - one failing folder must not end the daemon
             self.errors += 1
-            level = logging.ERROR
-            log.log(level, "%s failed: %s", job.describe(), exc, exc_info=not isinstance(exc, FacesidecarError))
+            log.error("%s failed: %s", job.describe(), exc, exc_info=not isinstance(exc, FacesidecarError))
             self._close_scanner()  # start the next job with fresh adapters
             return
         finally:
@@ -471,6 +470,13 @@ class Daemon:
         return skip_folder(folder, self.settings.root_paths())
 
     # -- start and stop -------------------------------------------------------------------------
+    def __enter__(self) -> Daemon:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
     def start(self) -> None:
         self.lock.acquire()
         try:
