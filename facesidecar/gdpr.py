@@ -32,7 +32,8 @@ from .errors import FacesidecarError
 from .library import walk_folders
 from .model import IGNORE, Face, FolderState, PhotoState
 from .scan import Scanner
-from .store import CSV_NAME
+from .store import CSV_NAME, PKL_NAME
+from .store.atomic import write_atomic
 from .store.csvfile import normalize_name
 from .store.folder import FolderStore, Transaction
 from .store.merge import NameChange, set_name
@@ -75,11 +76,12 @@ class FolderErasure:
     history: int = 0
     pending: int = 0
     metadata_photos: int = 0
+    set_aside: int = 0
 
     @property
     def found(self) -> bool:
         return bool(self.confirmed or self.guessed or self.encodings or self.history or self.pending
-                    or self.metadata_photos)
+                    or self.metadata_photos or self.set_aside)
 
 
 @dataclass
@@ -96,9 +98,9 @@ class ErasureReport:
         return any(f.found for f in self.folders) or any(v for k, v in self.database.items() if k != "queued")
 
     def totals(self) -> dict[str, int]:
-        keys = ("confirmed", "guessed", "encodings", "history", "pending", "metadata_photos")
+        keys = ("confirmed", "guessed", "encodings", "history", "pending", "metadata_photos", "set_aside")
         totals = {k: sum(getattr(f, k) for f in self.folders) for k in keys}
-        totals["photos"] = len({(f.folder, x.file) for f in self.folders for x in f.faces})
+        totals["photos"] = len({(f.folder, x.file) for f in self.folders for x in f.faces if x.how != "set-aside copy"})
         totals["folders"] = sum(1 for f in self.folders if f.found)
         return totals
 
@@ -116,16 +118,49 @@ def _state_mentions(state: FolderState, name: str) -> bool:
     return any(normalize_name(str(r.get("name", ""))) == name for r in state.pending_rows)
 
 
+def _needles(name: str) -> set[bytes]:
+    return {unicodedata.normalize(form, name).encode("utf-8") for form in ("NFC", "NFD")}
+
+
 def _mentions(folder: Path, name: str) -> bool:
-    """Whether the folder's sidecars hold the name: in faces.pkl, or typed into faces.csv (in
-    either Unicode form) and not merged yet."""
+    """Whether the folder's sidecars hold the name: in faces.pkl, typed into faces.csv (in either
+    Unicode form) and not merged yet, or in a set-aside copy (``faces.*.bad-*``)."""
     try:
-        if _state_mentions(FolderStore(folder).load(), name):
+        if FolderStore(folder).pkl_path.exists() and _state_mentions(FolderStore(folder).load(), name):
             return True
-        data = (folder / CSV_NAME).read_bytes()
+        data = (folder / CSV_NAME).read_bytes() if (folder / CSV_NAME).exists() else b""
     except (OSError, FacesidecarError):
-        return False
-    return any(unicodedata.normalize(form, name).encode("utf-8") in data for form in ("NFC", "NFD"))
+        data = b""
+    return any(n in data for n in _needles(name)) or bool(_set_aside_files(folder, name))
+
+
+def _set_aside_files(folder: Path, name: str) -> list[Path]:
+    """Set-aside copies of broken sidecars (``faces.csv.bad-*``, ``faces.pkl.bad-*``) naming the person."""
+    found = []
+    for path in sorted(folder.glob("faces.*.bad-*")):
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        if any(n in data for n in _needles(name)):
+            found.append(path)
+    return found
+
+
+def erase_set_aside(folder: Path, name: str, dry_run: bool, result: FolderErasure) -> None:
+    """A set-aside faces.pkl naming the person is deleted (it cannot be read safely and the state
+    was rebuilt without it); a set-aside faces.csv loses the lines that name them."""
+    for path in _set_aside_files(folder, name):
+        result.set_aside += 1
+        result.faces.append(FaceFinding(path.name, None, "set-aside copy"))
+        if dry_run:
+            continue
+        if path.name.startswith(PKL_NAME):
+            path.unlink()
+            continue
+        lines = path.read_bytes().splitlines(keepends=True)
+        kept = b"".join(line for line in lines if not any(n in line for n in _needles(name)))
+        write_atomic(path, kept)
 
 
 def _owned_metadata(photo: PhotoState, names: set[str]) -> bool:
@@ -284,6 +319,7 @@ def forget_person(scanner: Scanner, roots: list[Path], raw_name: str, dry_run: b
             result = FolderErasure(folder)
             with FolderStore(folder).transaction(write=False) as txn:
                 erase_person_in_state(txn.state, name, txn.now, can_publish, prefix, result)
+            erase_set_aside(folder, name, True, result)
             report.folders.append(result)
         if mirror is not None:
             report.database = _database_counts(mirror, name)
@@ -302,6 +338,10 @@ def forget_person(scanner: Scanner, roots: list[Path], raw_name: str, dry_run: b
 
         folder_report = scanner.update_folder(folder, change)
         report.errors.extend(folder_report.errors)
+        try:
+            erase_set_aside(folder, name, False, result)
+        except OSError as exc:
+            report.errors.append((str(folder), f"cannot clean a set-aside sidecar: {exc.strerror}"))
         report.folders.append(result)
     report.errors.extend(scanner.refresh().errors)
     if mirror is not None:

@@ -113,11 +113,16 @@ class TestForget:
         if HAS_EXIFTOOL:
             assert NAME in exiftool_text(root / "a" / "one.png")
         csv_before = (root / "a" / "faces.csv").read_bytes()
+        # set-aside copies of broken sidecars (store/folder.py) hold the person too
+        shutil.copy(root / "a" / "faces.pkl", root / "a" / "faces.pkl.bad-20260101-000000")
+        shutil.copy(root / "b" / "faces.csv", root / "b" / "faces.csv.bad-20260101-000000")
 
         report = forget_person(scanner, scanner.settings.root_paths(), NAME, state_dir=scanner.settings.state_path())
         assert not report.errors and not report.leftovers
         totals = report.totals()
-        assert (totals["confirmed"], totals["guessed"], totals["encodings"]) == (2, 2, 4)
+        assert (totals["confirmed"], totals["guessed"], totals["encodings"], totals["set_aside"]) == (2, 2, 4, 2)
+        assert not (root / "a" / "faces.pkl.bad-20260101-000000").exists()
+        assert OTHER.encode() in (root / "a" / "faces.csv").read_bytes()
         assert report.database["faces"] == 4 and report.database["people"] == 1
 
         self.assert_no_trace(root, mysql_db, encodings)

@@ -20,7 +20,8 @@ def print_report(report: ErasureReport, what: str) -> None:
         print(f"{verb} for {what}: {totals['confirmed']} confirmed faces, {totals['guessed']} guessed faces, "
               f"{totals['encodings']} encodings, {totals['history']} earlier names, {totals['pending']} pending rows "
               f"in {totals['photos']} photos of {totals['folders']} folders; "
-              f"metadata of {totals['metadata_photos']} photos")
+              f"metadata of {totals['metadata_photos']} photos"
+              + (f"; {totals['set_aside']} set-aside sidecar copies" if totals["set_aside"] else ""))
         for folder in report.folders:
             for face in folder.faces:
                 number = f" face {face.face_nr}" if face.face_nr else ""
