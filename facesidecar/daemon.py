@@ -50,6 +50,9 @@ MEMORY_PAUSE_SECONDS = 30.0
 
 LOOP_SECONDS = 0.5
 
+WATCH_CHECK_SECONDS = 10.0
+"""How often the main loop looks for roots whose watch ended (unmounted) and may be back."""
+
 
 class ScannerLike(Protocol):
     def scan_paths(self, paths: list[Path]): ...
@@ -449,7 +452,7 @@ class Daemon:
         self.queue = JobQueue(settings.daemon.queue_size)
         self.debouncer = self._make_debouncer(settings)
         self.worker = Worker(self.queue, settings, scanner_factory, MemoryGuard(settings.daemon.memory_limit_mb, rss))
-        self.observers: list[BaseObserver] = []
+        self.observers: dict[Path, BaseObserver] = {}
         self._wake = threading.Event()
         self._stop_requested = False
         self._reload_requested = False
@@ -504,25 +507,47 @@ class Daemon:
             path = Path(root.path)
             if not path.is_dir():
                 raise FacesidecarError(f"root {path} is not a folder (check [[roots]] in {self.settings.source})")
-            classifier = Classifier(path, self.settings.extensions, self.settings.exclude)
-            observer = self.observer_factory(root)
-            try:
-                observer.schedule(FolderEventHandler(classifier, self.debouncer), str(path), recursive=True)
-                observer.start()
-            except OSError as exc:
-                raise FacesidecarError(
-                    f"cannot watch {path}: {exc.strerror or exc} (too many folders for inotify? raise "
-                    "fs.inotify.max_user_watches or set poll = true for this root; see facesidecar doctor)"
-                ) from None
-            self.observers.append(observer)
+            self._watch(root)
+
+    def _watch(self, root: RootSettings) -> None:
+        path = Path(root.path)
+        classifier = Classifier(path, self.settings.extensions, self.settings.exclude)
+        observer = self.observer_factory(root)
+        try:
+            observer.schedule(FolderEventHandler(classifier, self.debouncer), str(path), recursive=True)
+            observer.start()
+        except OSError as exc:
+            raise FacesidecarError(
+                f"cannot watch {path}: {exc.strerror or exc} (too many folders for inotify? raise "
+                "fs.inotify.max_user_watches or set poll = true for this root; see facesidecar doctor)"
+            ) from None
+        self.observers[path] = observer
 
     def _stop_observers(self) -> None:
-        for observer in self.observers:
+        for observer in self.observers.values():
             observer.stop()
-        for observer in self.observers:
+        for observer in self.observers.values():
             if observer.is_alive():
                 observer.join()
-        self.observers = []
+        self.observers = {}
+
+    def check_watches(self) -> None:
+        """Re-establish the watch of a root that went away and came back (a NAS unmounted and
+        mounted again, a USB disk): watchdog stops watching a root that vanished."""
+        for root in self.settings.roots:
+            path = Path(root.path)
+            observer = self.observers.get(path)
+            if observer is not None and observer.is_alive() and all(e.is_alive() for e in observer.emitters):
+                continue
+            if observer is not None:
+                log.warning("lost the watch on %s (unmounted or deleted?); watching again once it is back", path)
+                observer.stop()
+                observer.join()
+                del self.observers[path]
+            if path.is_dir():
+                self._watch(root)
+                self.queue.put(Job(Priority.RESCAN, trees=frozenset({path})), force=True)
+                log.info("watching %s again", self._describe_root(root))
 
     @staticmethod
     def _describe_root(root: RootSettings) -> str:
@@ -542,7 +567,7 @@ class Daemon:
         return 0
 
     def _loop(self) -> None:
-        last_ping = 0.0
+        last_ping = last_check = 0.0
         interval = self.notifier.watchdog_interval
         while not self._stop_requested:
             self._wake.wait(LOOP_SECONDS if interval is None else min(LOOP_SECONDS, interval))
@@ -552,6 +577,9 @@ class Daemon:
                 self.reload()
             self.notifier.status(self.status_text())
             now = time.monotonic()
+            if now - last_check >= WATCH_CHECK_SECONDS:
+                self.check_watches()
+                last_check = now
             if interval is not None and now - last_ping >= interval and self._healthy(now):
                 self.notifier.watchdog()
                 last_ping = now

@@ -634,3 +634,22 @@ def test_webdav_desktop_session_end_to_end(tmp_path, notify, processes, poll):
     reference = one_shot_scan(tmp_path, root)
     for sub in ("a", "b"):
         assert boxes(root / sub) == boxes(reference / sub)
+
+
+def test_a_root_that_vanishes_and_comes_back_is_watched_again(tmp_path):
+    root = tmp_path / "mount"
+    (root / "a").mkdir(parents=True)
+    calls: list = []
+    with Daemon(settings_for(tmp_path, root, poll=True), scanner_factory=fake_factory(calls),
+                notifier=Notifier(None)) as daemon:
+        wait_for(lambda: ("scan", (root,)) in calls)
+        shutil.rmtree(root)
+        wait_for(lambda: not all(e.is_alive() for e in daemon.observers[root].emitters), 5)
+        daemon.check_watches()
+        assert root not in daemon.observers
+        (root / "b").mkdir(parents=True)
+        daemon.check_watches()
+        assert root in daemon.observers
+        wait_for(lambda: calls.count(("scan", (root,))) == 2)
+        (root / "b" / "1.jpg").write_bytes(photo_bytes())
+        wait_for(lambda: ({"b"}, False) in processed(calls))
