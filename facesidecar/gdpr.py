@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import time
 import unicodedata
 from collections.abc import Callable
@@ -41,6 +42,9 @@ from .store.merge import NameChange, set_name
 log = logging.getLogger(__name__)
 
 ERASURE_LOG = "erasure-log.jsonl"
+THUMBNAILS = "thumbs"
+"""The review page's cache of face thumbnails in the state folder (review/thumbs.py): emptied by
+an erasure, since it holds pictures of the person's face and is cheap to make again."""
 FORGET_MARK = "\x00forget"
 """Put in ``metadata_written["people"]`` so the next metadata step runs for the photo."""
 SOURCE = "forget"
@@ -92,6 +96,7 @@ class ErasureReport:
     database: dict = field(default_factory=dict)
     leftovers: list[str] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
+    thumbnails: int = 0
 
     @property
     def found(self) -> bool:
@@ -350,6 +355,8 @@ def forget_person(scanner: Scanner, roots: list[Path], raw_name: str, dry_run: b
             report.leftovers.append(f"the database is not reachable ({flushed.error}); its rows are erased "
                                     "when it is back (queued in the outbox)")
     report.leftovers.extend(_leftovers(candidates, {name}))
+    if report.found:
+        report.thumbnails = empty_thumbnails(scanner.settings.state_path())
     if report.found or report.leftovers:
         write_erasure_log(state_dir or scanner.settings.state_path(), "person", name, report, roots, clock())
     return report
@@ -387,8 +394,19 @@ def forget_photo(scanner: Scanner, photo: Path, dry_run: bool = False, state_dir
             report.leftovers.append(f"the database is not reachable ({flushed.error}); the photo's rows are "
                                     "erased when it is back (queued in the outbox)")
     if report.found:
+        report.thumbnails = empty_thumbnails(scanner.settings.state_path())
         write_erasure_log(state_dir or scanner.settings.state_path(), "photo", str(photo), report, [folder], clock())
     return report
+
+
+def empty_thumbnails(state_dir: Path) -> int:
+    """Delete the cached face thumbnails and display copies; returns how many files went."""
+    cache = Path(state_dir) / THUMBNAILS
+    if not cache.is_dir():
+        return 0
+    count = sum(1 for p in cache.rglob("*") if p.is_file())
+    shutil.rmtree(cache, ignore_errors=True)
+    return count
 
 
 def _leftovers(folders: list[Path], names: set[str]) -> list[str]:
@@ -419,6 +437,7 @@ def write_erasure_log(state_dir: Path, kind: str, subject: str, report: ErasureR
         "erased": report.totals(),
         "database": {k: v for k, v in report.database.items() if isinstance(v, int)},
         "database_queued": bool(report.database.get("queued")),
+        "thumbnails": report.thumbnails,
         "errors": len(report.errors),
         "leftovers": len(report.leftovers),
     }
@@ -524,6 +543,7 @@ def report_json(report: ErasureReport) -> dict:
         "folders": [{"folder": str(f.folder), **{k: v for k, v in asdict(f).items() if k not in ("folder",)}}
                     for f in report.folders if f.found],
         "database": report.database,
+        "thumbnails": report.thumbnails,
         "leftovers": report.leftovers,
         "errors": [{"where": w, "error": e} for w, e in report.errors],
     }

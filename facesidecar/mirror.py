@@ -27,6 +27,7 @@ import math
 import os
 import sqlite3
 import stat
+import threading
 import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
@@ -602,6 +603,7 @@ class Mirror:
         self._backoff = BACKOFF_FIRST
         self._folder_errors: dict[str, str] = {}
         self._gallery_cache: dict[str, tuple[float, list]] = {}
+        self._lock = threading.RLock()  # one connection: one thread at a time uses it
         read_password(settings, environ)  # a misconfigured password file is an error now, not at 3 am
 
     def __repr__(self) -> str:
@@ -705,7 +707,8 @@ class Mirror:
         """Push every queued folder; never raises. ``force`` ignores the back-off."""
         result = FlushResult()
         try:
-            self._flush(result, force)
+            with self._lock:
+                self._flush(result, force)
         except Exception as exc:  # noqa: BLE001 - the mirror must never break a scan
             result.error = self._describe(exc)
             log.error("database mirror: %s", result.error)
@@ -793,7 +796,8 @@ class Mirror:
             if self.outbox.pending() and self.available:
                 self.flush()
         finally:
-            self._drop_connection()
+            with self._lock:
+                self._drop_connection()
 
     # -- shared gallery, GDPR, check -----------------------------------------------------------
     def confirmed_faces(self, model: str, exclude: Collection[str] = ()) -> list[tuple[str, np.ndarray]]:
@@ -802,7 +806,8 @@ class Mirror:
         now = self._clock()
         cached = self._gallery_cache.get(model)
         if cached is None or now - cached[0] > GALLERY_TTL:
-            rows = self._confirmed_rows(model)
+            with self._lock:
+                rows = self._confirmed_rows(model)
             if rows is None:
                 return [(n, v) for fid, n, v in (cached[1] if cached else []) if fid not in exclude]
             cached = (now, rows)
@@ -839,8 +844,9 @@ class Mirror:
         """Delete the person's rows now, or (database away) queue their erasure. Never raises."""
         self._gallery_cache.clear()
         try:
-            conn = self.connection()
-            counts = erase_person_rows(conn, name=name)
+            with self._lock:
+                conn = self.connection()
+                counts = erase_person_rows(conn, name=name)
             self._came_back()
             return counts
         except Exception as exc:  # noqa: BLE001
@@ -851,6 +857,10 @@ class Mirror:
 
     def person_rows(self, name: str) -> dict:
         """Every row that mentions ``name`` (for ``export``); raises MirrorError when unreachable."""
+        with self._lock:
+            return self._person_rows(name)
+
+    def _person_rows(self, name: str) -> dict:
         conn = self.connection()
         cur = conn.cursor(dictionary=True)
         try:
@@ -881,6 +891,10 @@ class Mirror:
 
     def check_folder(self, folder: Path | str, state: FolderState) -> dict[str, TableDiff]:
         """Differences between the folder's sidecars and the database; raises MirrorError."""
+        with self._lock:
+            return self._check_folder(folder, state)
+
+    def _check_folder(self, folder: Path | str, state: FolderState) -> dict[str, TableDiff]:
         try:
             conn = self.connection()
             cur = conn.cursor()
@@ -896,6 +910,10 @@ class Mirror:
 
     def known_folders(self) -> list[str]:
         """Every folder the database holds photos of; raises MirrorError."""
+        with self._lock:
+            return self._known_folders()
+
+    def _known_folders(self) -> list[str]:
         try:
             conn = self.connection()
             cur = conn.cursor()

@@ -116,12 +116,16 @@ class TestForget:
         # set-aside copies of broken sidecars (store/folder.py) hold the person too
         shutil.copy(root / "a" / "faces.pkl", root / "a" / "faces.pkl.bad-20260101-000000")
         shutil.copy(root / "b" / "faces.csv", root / "b" / "faces.csv.bad-20260101-000000")
+        thumbs = scanner.settings.state_path() / "thumbs" / "ab"
+        thumbs.mkdir(parents=True)
+        (thumbs / "ab12.jpg").write_bytes(b"a face")
 
         report = forget_person(scanner, scanner.settings.root_paths(), NAME, state_dir=scanner.settings.state_path())
         assert not report.errors and not report.leftovers
         totals = report.totals()
         assert (totals["confirmed"], totals["guessed"], totals["encodings"], totals["set_aside"]) == (2, 2, 4, 2)
         assert not (root / "a" / "faces.pkl.bad-20260101-000000").exists()
+        assert report.thumbnails == 1 and not thumbs.exists()
         assert OTHER.encode() in (root / "a" / "faces.csv").read_bytes()
         assert report.database["faces"] == 4 and report.database["people"] == 1
 

@@ -33,6 +33,8 @@ def print_report(report: ErasureReport, what: str) -> None:
         print(f"database: {report.database['error']}")
     elif database:
         print("database: " + ", ".join(f"{v} {k}" for k, v in database.items()) + (" would go" if report.dry_run else " deleted"))
+    if report.thumbnails:
+        print(f"the review page's thumbnail cache was emptied ({report.thumbnails} files)")
     for item in report.leftovers:
         print(f"warning: {item}")
     for where, error in report.errors:
