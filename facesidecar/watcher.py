@@ -10,6 +10,10 @@ folders of one call, so a photo moved from A to B must become *one* job for A an
 Why stability: uploads (WebDAV PUT, phone sync, rsync) write a photo over seconds; a photo is
 handed on only when its size and mtime have not changed for ``stable_seconds`` and its tail looks
 like a finished JPEG/PNG.
+Why our own writes cause no work: the scanner's atomic rename of faces.csv is recognised by its
+temp name (it carries our pid); anything else is compared with what the folder's faces.pkl
+recorded (a photo's size and mtime after exiftool wrote names into it, the hash of the faces.csv
+written last), which is exactly what the scanner would find unchanged.
 """
 
 from __future__ import annotations
