@@ -146,6 +146,7 @@ class Scanner:
         self._library: Library | None = None
         self._plan_states: dict[Path, dict[str, PhotoState]] = {}
         self._roots_indexed = False
+        self._removed_photos: dict[tuple[Path, str], PhotoState] = {}
         self._gallery_cache: tuple[int, Gallery] | None = None
 
     # -- adapters -------------------------------------------------------------------------------
@@ -193,6 +194,7 @@ class Scanner:
         """Bring the given folders up to date; moves between them keep their faces."""
         report = ScanReport()
         self._plan_states = {}
+        self._removed_photos = {}
         plans = [p for p in (self._plan(Path(f), csv_only, report) for f in folders) if p is not None]
         self._index_roots()
         self._match_moves(plans, report)
@@ -399,11 +401,20 @@ class Scanner:
             log.error("%s", exc)
         return report
 
+    def _moved_photo(self, txn: Transaction, source_folder: Path, source_name: str) -> PhotoState | None:
+        """The freshest state of a photo that moved: from this transaction, from the source
+        folder's transaction earlier in this pass, or from the source folder's faces.pkl."""
+        if source_folder == txn.folder:
+            return txn.state.photos.get(source_name)
+        removed = self._removed_photos.pop((source_folder, source_name), None)
+        if removed is not None:
+            return removed
+        return FolderStore(source_folder).load().photos.get(source_name) or \
+            self._plan_states.get(source_folder, {}).get(source_name)
+
     def _take_moves(self, txn: Transaction, plan: FolderPlan, report: ScanReport) -> None:
         for name, (source_folder, source_name) in plan.moved_in.items():
-            source = txn.state if source_folder == plan.folder else None
-            photo = (source.photos.get(source_name) if source else
-                     FolderStore(source_folder).load().photos.get(source_name))
+            photo = self._moved_photo(txn, source_folder, source_name)
             if photo is None:
                 continue
             info = plan.on_disk[name]
@@ -455,7 +466,7 @@ class Scanner:
     def _remove_missing(self, txn: Transaction, plan: FolderPlan, report: ScanReport) -> None:
         for name in plan.missing:
             if name in txn.state.photos and not (txn.folder / name).exists():
-                del txn.state.photos[name]
+                self._removed_photos[(txn.folder, name)] = txn.state.photos.pop(name)
                 report.removed += 1
 
     # -- guesses ------------------------------------------------------------------------------

@@ -198,3 +198,17 @@ def test_hostile_pickle_in_a_scanned_folder_is_rebuilt_and_names_survive(library
     assert list(obama.glob("faces.pkl.bad-*"))
     assert names_of(obama, "1.jpg") == ["Barack Obama"]
     assert FolderStore(obama).load().photos["1.jpg"].faces[0].name == "Barack Obama"
+
+
+def test_a_photo_moved_to_a_folder_processed_later_keeps_its_name(library, engine):
+    """Whatever order the folders are processed in, a moved photo's faces and names follow it."""
+    scanner, _ = scanner_for(library, engine)
+    scanner.scan_paths([library])
+    type_name(library / "barack_obama", "2.jpg", 1, "Barack Obama")
+    scanner.scan_paths([library])
+    (library / "zz-later").mkdir()
+    shutil.move(library / "barack_obama" / "2.jpg", library / "zz-later" / "2.jpg")
+    scanner2, counting = scanner_for(library, engine)
+    scanner2.process_folders([library / "barack_obama", library / "zz-later"])
+    assert names_of(library / "zz-later", "2.jpg") == ["Barack Obama"]
+    assert counting.detections == 0, "a moved photo is not decoded again"
