@@ -243,3 +243,72 @@ class Proxy:
 
 def env_without(*names: str) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in names}
+
+
+# -- a private server the test may kill ---------------------------------------------------------
+
+
+class PrivateMariaDB:
+    """A MariaDB of the test's own (own data folder and port), to kill -9 and start again."""
+
+    def __init__(self, base: Path):
+        self.base = base
+        self.datadir = base / "data"
+        with socket.socket() as probe:
+            probe.bind((HOST, 0))
+            self.port = probe.getsockname()[1]
+        self.process: subprocess.Popen | None = None
+
+    @staticmethod
+    def available() -> bool:
+        return Path("/usr/sbin/mariadbd").exists() and shutil.which("mariadb-install-db") is not None
+
+    def install(self) -> None:
+        self.base.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={self.datadir}", "--user=root",
+                        "--auth-root-authentication-method=normal", "--skip-test-db"],
+                       check=True, capture_output=True)
+
+    def start(self) -> None:
+        log = open(self.base / "server.log", "ab")  # noqa: SIM115 - handed to the server process
+        self.process = subprocess.Popen(
+            ["/usr/sbin/mariadbd", "--no-defaults", f"--datadir={self.datadir}", "--user=root", f"--port={self.port}",
+             "--bind-address=127.0.0.1", f"--socket={self.base / 'sock'}", f"--pid-file={self.base / 'pid'}",
+             "--skip-log-bin", "--innodb-buffer-pool-size=16M"],
+            stdout=log, stderr=log)
+        log.close()
+        import mysql.connector
+
+        for _ in range(120):
+            with contextlib.suppress(Exception):
+                mysql.connector.connect(host=HOST, port=self.port, user="root", password="", use_pure=True,
+                                        connection_timeout=1).close()
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.25)
+        raise RuntimeError(f"the private MariaDB did not start: {(self.base / 'server.log').read_text()[-2000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL, like a crash or an OOM kill."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def settings(self, database: str = "facesidecar") -> MysqlSettings:
+        import mysql.connector
+
+        conn = mysql.connector.connect(host=HOST, port=self.port, user="root", password="", use_pure=True,
+                                       autocommit=True)
+        conn.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4")
+        conn.close()
+        return MysqlSettings(enabled=True, host=HOST, port=self.port, user="root", database=database,
+                             password_env="FACESIDECAR_TEST_EMPTY_PASSWORD", connect_timeout=2)

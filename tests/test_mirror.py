@@ -28,6 +28,7 @@ from facesidecar.store.merge import set_name
 from tests.dbhelpers import (  # noqa: F401 - fixtures
     PASSWORD_ENV,
     ColorEngine,
+    PrivateMariaDB,
     Proxy,
     color_vector,
     make_photo,
@@ -244,6 +245,56 @@ class TestOutage:
         mirror.folder_changed(tmp_path / "y", None)
         assert len(mirror.outbox) == 2
         assert sum("outbox" in r.getMessage() for r in caplog.records) == 1
+
+
+class TestRealServerKilled:
+    def test_kill_9_mid_scan_and_restart_loses_nothing(self, tmp_path, monkeypatch):
+        if not PrivateMariaDB.available():
+            pytest.skip("NO MARIADB BINARIES: mariadbd/mariadb-install-db missing; the kill -9 test did NOT run")
+        server = PrivateMariaDB(tmp_path / "mariadb")
+        server.install()
+        server.start()
+        monkeypatch.setenv("FACESIDECAR_TEST_EMPTY_PASSWORD", "")
+        clock = Clock()
+        root = library(tmp_path)
+        try:
+            mysql = server.settings()
+            scanner, mirror = scanner_with_mirror(root, mysql, clock=clock)
+            scanner.scan_paths([root])
+            assert_clean(scanner, mirror)
+
+            # the server is killed while the next scan runs (at its first photo)
+            scanner.progress = lambda step: server.kill() if step < 0 else None
+            make_photo(root / "c" / "four.png", "gold", "blue")
+            make_photo(root / "c" / "five.png", "red")
+            report = scanner.scan_paths([root])
+            assert report.scanned == 2 and not report.errors
+            scanner.progress = None
+            name_face(scanner, root / "a" / "one.png", 2, "Bob")
+            assert len(mirror.outbox) >= 2
+
+            server.start()
+            clock.now += 1000
+            scanner.scan_paths([root])
+            assert len(mirror.outbox) == 0
+            assert_clean(scanner, mirror)
+            assert ("Bob",) in query_port(mysql, "SELECT name FROM people")
+            scanner.close()
+        finally:
+            server.stop()
+
+
+def query_port(mysql, sql: str) -> list[tuple]:
+    import mysql.connector as connector
+
+    conn = connector.connect(host=mysql.host, port=mysql.port, user="root", password="", database=mysql.database,
+                             use_pure=True)
+    try:
+        cur = conn.cursor()
+        cur.execute(sql)
+        return cur.fetchall()
+    finally:
+        conn.close()
 
 
 class TestCredentials:
