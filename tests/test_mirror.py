@@ -158,6 +158,15 @@ class TestMirrorEqualsSidecars:
         rows = query(mysql_db, "SELECT f.face_id, p.file FROM faces f JOIN photos p ON p.id = f.photo_id "
                                "WHERE p.file = 'moved.png'")
         assert {fid for fid, _ in rows} == before
+        before = {f.face_id for f in FolderStore(root / "a").load().photos["two.png"].faces}
+        shutil.move(root / "a" / "two.png", root / "b" / "back.png")  # into a folder processed later
+        scanner.scan_paths([root])
+        assert_clean(scanner, mirror)
+        rows = query(mysql_db, "SELECT f.face_id FROM faces f JOIN photos p ON p.id = f.photo_id "
+                               "WHERE p.file = 'back.png'")
+        assert {fid for (fid,) in rows} == before
+        shutil.move(root / "b" / "back.png", root / "a" / "two.png")
+        scanner.scan_paths([root])
 
         # a removed photo and a removed folder vanish from the database
         (root / "a" / "one.png").unlink()
