@@ -292,6 +292,7 @@ class Worker:
                 job = self.queue.get(timeout=LOOP_SECONDS, on_take=self._idle.clear)
                 self.heartbeat = self.clock()
                 if job is None:
+                    self._flush_mirror()
                     continue
                 self._relieve_memory()
                 self._apply_new_settings()
@@ -299,6 +300,12 @@ class Worker:
         finally:
             self._close_scanner()
             self._idle.set()
+
+    def _flush_mirror(self) -> None:
+        """While idle, let the database mirror catch up after an outage (it backs off by itself)."""
+        mirror = getattr(self._scanner, "mirror", None)
+        if mirror is not None:
+            mirror.flush()
 
     def _process(self, job: Job) -> None:
         self.current, self._preempted = job, False

@@ -250,14 +250,10 @@ def check_inotify(settings: Settings, limit: int | None = None,
 
 # -- database --------------------------------------------------------------------------------------
 def mysql_password(settings: Settings) -> str:
-    """From the password file, else the environment: never from the command line or the config."""
-    mysql = settings.mysql
-    if mysql.password_file:
-        try:
-            return Path(mysql.password_file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise FacesidecarError(f"cannot read mysql.password_file {mysql.password_file}: {exc.strerror}") from None
-    return os.environ.get(mysql.password_env, "")
+    """From the password file (owner-only, as the mirror demands), else the environment."""
+    from .mirror import read_password
+
+    return read_password(settings.mysql) or ""
 
 
 def check_database(settings: Settings, connect: Callable | None = None,
