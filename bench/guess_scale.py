@@ -1,9 +1,9 @@
 """Guessing at scale: 1 000 new faces against 100 000 and 1 000 000 confirmed faces.
 
 Generated 128-d vectors shaped like dlib's: people with heavy-tailed photo counts (a few with
-thousands of faces, many with a handful), faces of one person about 0.3-0.55 apart, different
-people about 0.9 apart, and 5 % look-alikes (0.5-0.6 from another person). The probes are 80 %
-new faces of known people and 20 % strangers.
+thousands of faces, many with a handful), 1-4 "looks" per person (modes 0.35 from the person's
+centre), faces of one look 0.3-0.55 apart, different people about 0.9 apart, and 5 % look-alikes
+(0.5-0.6 from another person). The probes are 80 % new faces of known people, 20 % strangers.
 
 For each size, in a fresh process: build the gallery (float16) and its cell index, time the
 guess of 1 000 probes (best of 3), read the peak memory (max RSS of the process), then compare
@@ -31,7 +31,7 @@ from facesidecar.naming import Gallery  # noqa: E402
 
 DIM = 128
 THRESHOLD, MARGIN = 0.6, 0.05
-CHUNK = 65_536
+CHUNK = 16_384
 SIGMA_CENTRE = 0.9 / np.sqrt(2 * DIM)
 
 
@@ -57,16 +57,27 @@ class World:
             offset = rng.normal(0, 1, DIM).astype(np.float32)
             self.centres[twin] = self.centres[other] + offset / np.linalg.norm(offset) * rng.uniform(0.5, 0.6)
         self.spread = rng.uniform(0.3, 0.55, people).astype(np.float32) / np.sqrt(2 * DIM)
+        # 1-4 looks per person (age, glasses, light): modes about 0.35 from the person's centre
+        self.looks = rng.integers(1, 5, people)
+        directions = rng.normal(0, 1, (people, 4, DIM)).astype(np.float32)
+        directions /= np.linalg.norm(directions, axis=2, keepdims=True)
+        self.modes = self.centres[:, None, :] + directions * 0.35
+        self.modes[self.looks == 1, 0] = self.centres[self.looks == 1]
         self.seed = seed
         self.names = [f"person{i}" for i in range(people)]
+
+    def faces_of(self, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        look = (rng.random(len(labels)) * self.looks[labels]).astype(np.int64)
+        faces = rng.standard_normal((len(labels), DIM), dtype=np.float32)
+        faces *= self.spread[labels, None]
+        faces += self.modes[labels, look]
+        return faces
 
     def chunks(self):
         """(row offset, float32 faces) for all faces in label order."""
         for lo in range(0, len(self.labels), CHUNK):
             labels = self.labels[lo:lo + CHUNK]
-            rng = np.random.default_rng((self.seed, lo))
-            noise = rng.normal(0, 1, (len(labels), DIM)).astype(np.float32)
-            yield lo, self.centres[labels] + noise * self.spread[labels, None]
+            yield lo, self.faces_of(labels, np.random.default_rng((self.seed, lo)))
 
     def faces16(self) -> np.ndarray:
         out = np.empty((len(self.labels), DIM), np.float16)
@@ -79,7 +90,7 @@ class World:
         rng = np.random.default_rng(self.seed + 1)
         known = int(count * 0.8)
         who = rng.integers(len(self.centres), size=known)
-        faces = self.centres[who] + rng.normal(0, 1, (known, DIM)).astype(np.float32) * self.spread[who, None]
+        faces = self.faces_of(who, rng)
         strangers = rng.normal(0, SIGMA_CENTRE, (count - known, DIM)).astype(np.float32)
         strangers += rng.normal(0, 1, strangers.shape).astype(np.float32) * (0.45 / np.sqrt(2 * DIM))
         return np.vstack([faces, strangers]).astype(np.float32), np.concatenate([who, np.full(count - known, -1)])
@@ -124,9 +135,6 @@ def measure(known: int, count: int) -> dict:
         times.append(time.perf_counter() - started)
         cpu.append(time.process_time() - started_cpu)
     peak = rss_mb()
-    naming.COUNT_CERTIFIED = True
-    index.certified = index.probes = 0
-    gallery.guess(probes)
     decided = [int(g.name[6:]) if g else -1 for g in guesses]
     exact = exact_decisions(world, probes)
     agree = sum(a == b for a, b in zip(decided, exact, strict=True))
@@ -135,7 +143,6 @@ def measure(known: int, count: int) -> dict:
         "known": known, "people": len(world.centres), "largest_person": int(world.sizes.max()),
         "cells": len(index.cell_starts), "probes": count, "build_s": build, "guess_s": min(times), "guess_cpu_s": min(cpu),
         "peak_rss_mb": peak, "baseline_rss_mb": base, "gallery_mb": gallery.vectors.nbytes / 2**20,
-        "certified": index.certified / max(index.probes, 1),
         "agreement": agree / count, "guessed": sum(d >= 0 for d in decided),
         "guessed_exact": sum(d >= 0 for d in exact), "right": right,
         "wrong": sum(d >= 0 and d != t for d, t in zip(decided, truth, strict=True)),
@@ -164,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['probes']} probes vs {r['known']:>9,} faces of {r['people']:,} people (largest {r['largest_person']:,}, "
               f"{r['cells']:,} cells): guess {r['guess_s']:.3f} s (cpu {r['guess_cpu_s']:.3f} s; limit {limit} s), build {r['build_s']:.1f} s, "
               f"peak RSS {r['peak_rss_mb']:.0f} MB (gallery {r['gallery_mb']:.0f} MB, before {r['baseline_rss_mb']:.0f} MB)")
-        print(f"    same decision as exact float32 search: {r['agreement']:.2%} (certified exact {r['certified']:.1%}); "
+        print(f"    same decision as an exact float32 search over all faces: {r['agreement']:.2%}; "
               f"guessed {r['guessed']} (exact: {r['guessed_exact']}), right {r['right']}, wrong {r['wrong']}, "
               f"strangers guessed {r['strangers_guessed']}", flush=True)
     return 1 if failed else 0

@@ -19,17 +19,21 @@ from .model import IGNORE
 CHUNK = 65_536
 """Gallery rows compared at once: bounds memory to probes x CHUNK floats."""
 INDEX_MIN = 20_000
-"""From this many confirmed faces on, guessing goes through a CellIndex (float16, prefilter)."""
+"""From this many confirmed faces on, guessing goes through a CellIndex (centroid prefilter)."""
 CELL_SIZE = 32
-"""At most this many faces of one person per cell (bigger people are split by k-means)."""
-CANDIDATE_CELLS = 8
+"""About this many faces of one person per cell (people with more are split by k-means)."""
+CANDIDATE_CELLS = 6
 """Cells compared face by face per probe (those with the nearest centroids)."""
-COUNT_CERTIFIED = False
-"""Count answers that are provably exact (costs time; bench/guess_scale.py turns it on)."""
 FLOAT16_MIN = 400_000
 """From this many faces on the gallery keeps float16 (half the memory); below, float32 (faster)."""
-PROBE_CHUNK = 128
-"""Probes searched at once in the index: bounds the gathered rows to about PROBE_CHUNK x 16 x 32."""
+BLOCK = 64
+"""Cells per block when picking the nearest cells (see _smallest)."""
+SCORE_CELLS = 4_000_000
+"""Probes x cells compared with centroids at once (16 MB of float32): as many probes per round as fit,
+at least MIN_PROBE_CHUNK and at most MAX_PROBE_CHUNK (bigger rounds keep the BLAS threads busy)."""
+MIN_PROBE_CHUNK, MAX_PROBE_CHUNK = 64, 1024
+EXACT_CHUNK = 64
+"""Probes compared face by face at once (their gathered faces stay in the CPU cache)."""
 
 
 UNNAMED_CLUSTER = re.compile(r"u[0-9]+")
@@ -61,10 +65,12 @@ def guess_columns(guess: Guess | None) -> tuple[str, float | None]:
 class Gallery:
     """The confirmed faces of one model, as one matrix sorted by person.
 
-    Up to ``INDEX_MIN`` faces every probe is compared with every face (exact). Larger galleries
-    keep their faces in float16 (half the memory) and guess through a :class:`CellIndex`: the
-    faces of each person are grouped into small cells of similar faces, a probe is compared with
-    the cells' centroids first and then exactly with the faces of its nearest cells only.
+    Below ``INDEX_MIN`` faces every probe is compared with every face (exact). Larger galleries
+    guess through a :class:`CellIndex`: the faces of each person are grouped into small cells of
+    similar faces, a probe is compared with every cell centroid first and then exactly with the
+    faces of its ``CANDIDATE_CELLS`` nearest cells only. From ``FLOAT16_MIN`` faces on the
+    vectors are kept in float16 (half the memory). bench/guess_scale.py measures speed, memory
+    and how often the answer differs from the exact search.
     """
 
     def __init__(self, names: list[str], vectors: np.ndarray, metric: str, threshold: float, margin: float):
@@ -185,8 +191,8 @@ class Gallery:
     def _nearest_indexed(self, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Nearest person, its distance and the second person's distance (metric units) via the index."""
         index = self.index
-        cap = _to_euclidean(self.metric, self.threshold + self.margin)
-        parts = [index.nearest_two(probes[lo:lo + PROBE_CHUNK], cap) for lo in range(0, len(probes), PROBE_CHUNK)]
+        step = min(max(SCORE_CELLS // len(index.cell_starts), MIN_PROBE_CHUNK), MAX_PROBE_CHUNK)
+        parts = [index.nearest_two(probes[lo:lo + step]) for lo in range(0, len(probes), step)]
         best = np.concatenate([p[0] for p in parts])
         best_dist = _from_euclidean(self.metric, np.concatenate([p[1] for p in parts]))
         second = _from_euclidean(self.metric, np.concatenate([p[2] for p in parts]))
@@ -201,25 +207,19 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
 
 
-def _to_euclidean(metric: str, distance: float) -> float:
-    """A distance of ``metric`` as the euclidean distance the index works in (unit vectors for cosine)."""
-    return float(np.sqrt(2.0 * max(distance, 0.0))) if metric == "cosine" else distance
-
-
 def _from_euclidean(metric: str, distance: np.ndarray) -> np.ndarray:
+    """The index's euclidean distance (between unit vectors for cosine) in units of ``metric``."""
     return distance * distance / 2.0 if metric == "cosine" else distance
 
 
 class CellIndex:
-    """Small cells of one person's similar faces, with centroids and radii, for fast nearest-person search.
+    """Small cells of one person's similar faces, with centroids, for fast nearest-person search.
 
     A person with more than ``CELL_SIZE`` faces is split by a few k-means rounds (the rows of
     ``vectors`` are reordered within the person, in place). A probe is compared with every cell
-    centroid; the ``CANDIDATE_CELLS`` cells with the smallest lower bound (centroid distance minus
-    radius) are compared face by face. A probe's answer is *certified* exact when no other cell's
-    lower bound could beat the second-best person within ``cap``; otherwise the candidates widen
-    (up to ``MAX_CANDIDATE_CELLS``), and what is still uncertified is the approximation whose cost
-    bench/guess_scale.py measures. ``certified``/``probes`` count that over the index's life.
+    centroid, then face by face with the faces of its ``CANDIDATE_CELLS`` nearest cells. That is
+    the approximation: a face whose cell's centroid is not among the nearest is not seen.
+    bench/guess_scale.py measures how often that changes a decision against the exact search.
     """
 
     def __init__(self, vectors: np.ndarray, person_starts: np.ndarray, unit: bool):
@@ -245,14 +245,11 @@ class CellIndex:
         self.cell_person = np.concatenate(cell_person)[order].astype(np.int64)
         self.cell_sizes = np.diff(np.append(self.cell_starts, rows))
         self._summarise()
-        self.probes = 0
-        self.certified = 0
 
     def _summarise(self) -> None:
-        """Centroids, radii and squared row norms, block by block (float32 only per block)."""
+        """Centroids and squared row norms, block by block (float32 only per block)."""
         count, dim = len(self.cell_starts), self.vectors.shape[1]
         self.centroids = np.zeros((count, dim), np.float32)
-        self.radius = np.zeros(count, np.float32)
         self.sqnorm = np.zeros(len(self.vectors), np.float32)
         marks = np.unique(np.searchsorted(self.cell_starts, np.arange(0, len(self.vectors), CHUNK), side="left"))
         bounds = [*marks.tolist(), count]
@@ -264,19 +261,12 @@ class CellIndex:
             block = self.vectors[r0:r1].astype(np.float32)
             local = self.cell_starts[c0:c1] - r0
             sizes = self.cell_sizes[c0:c1]
-            centroids = np.add.reduceat(block, local, axis=0) / sizes[:, None]
-            spread = np.linalg.norm(block - np.repeat(centroids, sizes, axis=0), axis=1)
-            self.centroids[c0:c1] = centroids
-            self.radius[c0:c1] = np.maximum.reduceat(spread, local)
+            self.centroids[c0:c1] = np.add.reduceat(block, local, axis=0) / sizes[:, None]
             self.sqnorm[r0:r1] = np.einsum("ij,ij->i", block, block)
         self.centroid_sqnorm = np.einsum("ij,ij->i", self.centroids, self.centroids)
 
-    def nearest_two(self, probes: np.ndarray, cap: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per probe: nearest person, distance to it, distance to the second-nearest person (euclidean).
-
-        ``cap`` (threshold + margin) only serves the ``certified`` count: an answer is provably exact
-        when no other cell's lower bound (centroid distance minus radius) is below min(second, cap).
-        """
+    def nearest_two(self, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per probe: nearest person, distance to it, distance to the second-nearest person (euclidean)."""
         if self.unit:
             probes = _unit(probes)
         probe_sq = np.einsum("ij,ij->i", probes, probes)
@@ -284,15 +274,21 @@ class CellIndex:
         score *= -2.0
         score += self.centroid_sqnorm
         cells = _smallest(score, min(CANDIDATE_CELLS, len(self.cell_starts)))
-        best, best_dist, second = self._exact(probes, probe_sq, cells)
-        if COUNT_CERTIFIED:
-            bound = np.sqrt(np.maximum(score + probe_sq[:, None], 0.0)) - self.radius[None, :]
-            bound[np.arange(len(probes))[:, None], cells] = np.inf
-            self.certified += int(np.count_nonzero(bound.min(axis=1) >= np.minimum(second, cap)))
-        self.probes += len(probes)
-        return best, best_dist, second
+        return self._exact(probes, probe_sq, cells)
 
     def _exact(self, probes: np.ndarray, probe_sq: np.ndarray, cells: np.ndarray):
+        """Nearest and second-nearest person among ``cells`` (probes x k), face by face."""
+        cell_min = np.vstack([self._cell_minima(probes[lo:lo + EXACT_CHUNK], probe_sq[lo:lo + EXACT_CHUNK],
+                                                cells[lo:lo + EXACT_CHUNK])
+                              for lo in range(0, len(probes), EXACT_CHUNK)])
+        person = self.cell_person[cells]
+        pick = np.argmin(cell_min, axis=1)
+        line = np.arange(len(probes))
+        best, best_dist = person[line, pick], cell_min[line, pick]
+        second = np.where(person == best[:, None], np.inf, cell_min).min(axis=1)
+        return best, best_dist, second
+
+    def _cell_minima(self, probes: np.ndarray, probe_sq: np.ndarray, cells: np.ndarray) -> np.ndarray:
         m, k = cells.shape
         starts = self.cell_starts[cells].ravel()
         sizes = self.cell_sizes[cells].ravel()
@@ -300,47 +296,57 @@ class CellIndex:
         rows = np.arange(int(sizes.sum())) - np.repeat(offsets - starts, sizes)
         owner = np.repeat(np.arange(m), sizes.reshape(m, k).sum(axis=1))
         gathered = self.vectors[rows].astype(np.float32)
-        dots = np.einsum("ij,ij->i", gathered, probes[owner])
-        dist = np.sqrt(np.maximum(self.sqnorm[rows] + probe_sq[owner] - 2.0 * dots, 0.0))
-        cell_min = np.minimum.reduceat(dist, offsets).reshape(m, k)
-        person = self.cell_person[cells]
-        pick = np.argmin(cell_min, axis=1)
-        line = np.arange(m)
-        best, best_dist = person[line, pick], cell_min[line, pick]
-        second = np.where(person == best[:, None], np.inf, cell_min).min(axis=1)
-        return best, best_dist, second
+        dist = self.sqnorm[rows] + probe_sq[owner] - 2.0 * np.einsum("ij,ij->i", gathered, probes[owner])
+        return np.sqrt(np.maximum(np.minimum.reduceat(dist, offsets), 0.0)).reshape(m, k)
 
 
 def _smallest(values: np.ndarray, k: int) -> np.ndarray:
-    """Column indices of the ``k`` smallest values per row (rows x k)."""
-    if k >= values.shape[1]:
-        return np.tile(np.arange(values.shape[1]), (len(values), 1))
-    if k <= 16:  # k passes of argmin beat argpartition for small k
-        values = values.copy()
-        line = np.arange(len(values))
-        picked = np.empty((len(values), k), np.int64)
-        for i in range(k):
-            picked[:, i] = np.argmin(values, axis=1)
-            values[line, picked[:, i]] = np.inf
-        return picked
-    return np.argpartition(values, k, axis=1)[:, :k]
+    """Column indices of the ``k`` smallest values per row (rows x k), in no particular order.
+
+    Wide rows go through blocks: the k smallest values lie in the k blocks with the smallest
+    minima, so one pass over the row (block minima) and k passes over the few chosen blocks give
+    the same answer as k passes over everything.
+    """
+    count = values.shape[1]
+    if k >= count:
+        return np.tile(np.arange(count), (len(values), 1))
+    if count <= BLOCK * k * 2:
+        return _k_argmin(values, k)
+    starts = np.arange(0, count, BLOCK)
+    blocks = _k_argmin(np.minimum.reduceat(values, starts, axis=1), k)
+    columns = (blocks[:, :, None] * BLOCK + np.arange(BLOCK)[None, None, :]).reshape(len(values), -1)
+    valid = columns < count
+    columns = np.where(valid, columns, 0)
+    chosen = np.take_along_axis(values, columns, axis=1)
+    chosen[~valid] = np.inf
+    return np.take_along_axis(columns, _k_argmin(chosen, k), axis=1)
 
 
-def _split(rows: np.ndarray, size: int, rounds: int = 5) -> tuple[np.ndarray, np.ndarray]:
+def _k_argmin(values: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` smallest per row by k passes of argmin (faster than argpartition for small k)."""
+    if k > 16:
+        return np.argpartition(values, k, axis=1)[:, :k]
+    values = values.copy()
+    line = np.arange(len(values))
+    picked = np.empty((len(values), k), np.int64)
+    for i in range(k):
+        picked[:, i] = np.argmin(values, axis=1)
+        values[line, picked[:, i]] = np.inf
+    return picked
+
+
+def _split(rows: np.ndarray, size: int, rounds: int = 4) -> tuple[np.ndarray, np.ndarray]:
     """k-means of one person's faces into about ``len(rows) / size`` cells: (row order, cell sizes)."""
     k = -(-len(rows) // size)
     centroids = rows[np.linspace(0, len(rows) - 1, k).astype(np.int64)]
-    row_sq = np.einsum("ij,ij->i", rows, rows)
-    for _ in range(rounds):
-        assign = np.argmin(row_sq[:, None] + np.einsum("ij,ij->i", centroids, centroids)[None, :] - 2.0 * rows @ centroids.T, axis=1)
-        sums = np.zeros_like(centroids)
-        np.add.at(sums, assign, rows)
-        counts = np.bincount(assign, minlength=k)
-        filled = counts > 0
-        centroids[filled] = sums[filled] / counts[filled, None]
-    order = np.argsort(assign, kind="stable")
-    sizes = np.bincount(assign, minlength=k)
-    return order, sizes[sizes > 0]
+    for _ in range(rounds + 1):
+        assign = np.argmin(np.einsum("ij,ij->i", centroids, centroids)[None, :] - 2.0 * rows @ centroids.T, axis=1)
+        order = np.argsort(assign, kind="stable")
+        sizes = np.bincount(assign, minlength=k)
+        filled = np.nonzero(sizes)[0]
+        sums = np.add.reduceat(rows[order], np.cumsum(sizes)[filled] - sizes[filled], axis=0)
+        centroids[filled] = sums / sizes[filled, None]
+    return order, sizes[filled]
 
 
 def _group_starts(sorted_names: list[str]) -> tuple[list[str], np.ndarray]:

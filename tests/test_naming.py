@@ -146,3 +146,11 @@ class TestIndex:
         b = Gallery.build(((names[i], f) for i, f in zip(labels, faces, strict=True)), "euclidean", 0.6, 0.05)
         assert a.people == b.people
         assert [x and x.name for x in a.guess(probes)] == [x and x.name for x in b.guess(probes)]
+
+
+@pytest.mark.parametrize("columns,k", [(10, 3), (1000, 8), (5000, 8), (5001, 20), (64 * 40 + 7, 1)])
+def test_smallest_picks_the_k_smallest(columns, k):
+    values = np.random.default_rng(columns).normal(size=(37, columns)).astype(np.float32)
+    picked = naming._smallest(values, k)
+    assert picked.shape == (37, min(k, columns))
+    assert np.array_equal(np.sort(np.take_along_axis(values, picked, axis=1), axis=1), np.sort(values, axis=1)[:, :k])
