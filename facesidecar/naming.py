@@ -74,52 +74,62 @@ class Gallery:
     """
 
     def __init__(self, names: list[str], vectors: np.ndarray, metric: str, threshold: float, margin: float):
-        order = np.argsort(np.asarray(names, dtype=object).astype(str), kind="stable")
-        sorted_names = [names[i] for i in order]
-        indexed = len(names) >= INDEX_MIN
-        dtype = np.float16 if len(names) >= FLOAT16_MIN else np.float32
-        if names:
-            vectors = np.asarray(vectors).reshape(len(names), -1)[order]
-            if indexed and metric in UNIT_METRICS:
-                vectors = _unit(vectors)
-            self.vectors = vectors.astype(dtype, copy=False)
-        else:
-            self.vectors = np.zeros((0, 0), dtype)
-        self.people, self.starts = _group_starts(sorted_names)
-        self.metric, self.threshold, self.margin = metric, threshold, margin
-        self._index: CellIndex | None = None
-        self.indexed = indexed
+        people, labels = _labels(names)
+        self._setup(people, labels, np.asarray(vectors).reshape(len(names), -1) if names else None,
+                    metric, threshold, margin)
 
     @classmethod
     def from_arrays(cls, people: list[str], labels: np.ndarray, vectors: np.ndarray, metric: str,
                     threshold: float, margin: float) -> Gallery:
-        """A gallery from ``labels`` (index into ``people`` per row): no list of a million names needed."""
+        """A gallery from ``labels`` (index into ``people`` per row): no list of a million names needed.
+
+        The gallery takes ``vectors`` over: when they are already sorted by label and of the final
+        precision they are used (and reordered by the index) in place, without a copy.
+        """
         gallery = cls.__new__(cls)
-        labels = np.asarray(labels)
-        gallery.indexed = len(labels) >= INDEX_MIN
-        dtype = np.float16 if len(labels) >= FLOAT16_MIN else np.float32
-        if len(labels) and np.all(labels[1:] >= labels[:-1]):
-            order, rows = np.arange(len(labels)), np.asarray(vectors)  # already sorted: no copy
-        else:
-            order = np.argsort(labels, kind="stable")
-            rows = np.asarray(vectors)[order]
-        if gallery.indexed and metric in UNIT_METRICS:
-            rows = _unit(rows)
-        gallery.vectors = rows.astype(dtype, copy=False)
-        sorted_labels = labels[order]
-        present = np.unique(sorted_labels)
-        gallery.people = [people[i] for i in present]
-        gallery.starts = np.searchsorted(sorted_labels, present).astype(np.int64)
-        gallery.metric, gallery.threshold, gallery.margin = metric, threshold, margin
-        gallery._index = None
+        gallery._setup(people, np.asarray(labels), np.asarray(vectors), metric, threshold, margin)
         return gallery
 
     @classmethod
     def build(cls, entries: Iterable[tuple[str, np.ndarray]], metric: str, threshold: float, margin: float) -> Gallery:
+        """A gallery of the (name, vector) pairs; empty names and ``-ignore-`` are left out.
+
+        The vectors are copied once, straight into their sorted place and final precision.
+        """
         pairs = [(n, v) for n, v in entries if n and n != IGNORE]
-        names = [n for n, _ in pairs]
-        vectors = np.stack([v for _, v in pairs]) if pairs else np.zeros((0, 0), np.float32)
-        return cls(names, vectors, metric, threshold, margin)
+        people, labels = _labels([n for n, _ in pairs])
+        gallery = cls.__new__(cls)
+        if not pairs:
+            gallery._setup(people, labels, None, metric, threshold, margin)
+            return gallery
+        order = np.argsort(labels, kind="stable")
+        vectors = np.empty((len(pairs), len(pairs[0][1])), _dtype(len(pairs)))
+        for row, i in enumerate(order.tolist()):
+            vectors[row] = pairs[i][1]
+        gallery._setup(people, labels[order], vectors, metric, threshold, margin)
+        return gallery
+
+    def _setup(self, people: list[str], labels: np.ndarray, vectors: np.ndarray | None, metric: str,
+               threshold: float, margin: float) -> None:
+        self.metric, self.threshold, self.margin = metric, threshold, margin
+        self._index: CellIndex | None = None
+        self.indexed = len(labels) >= INDEX_MIN
+        dtype = _dtype(len(labels))
+        if vectors is None or not len(labels):
+            self.vectors, self.people, self.starts = np.zeros((0, 0), dtype), [], np.zeros(0, np.int64)
+            return
+        if np.all(labels[1:] >= labels[:-1]):
+            rows = vectors  # already sorted by person: no copy
+        else:
+            order = np.argsort(labels, kind="stable")
+            labels, rows = labels[order], vectors[order]
+        rows = rows.astype(dtype, copy=False)
+        if self.indexed and metric in UNIT_METRICS:
+            rows = _unit_rows(rows)
+        self.vectors = rows
+        present = np.unique(labels)
+        self.people = [people[i] for i in present]
+        self.starts = np.searchsorted(labels, present).astype(np.int64)
 
     @property
     def index(self) -> CellIndex:
@@ -349,14 +359,24 @@ def _split(rows: np.ndarray, size: int, rounds: int = 4) -> tuple[np.ndarray, np
     return order, sizes[filled]
 
 
-def _group_starts(sorted_names: list[str]) -> tuple[list[str], np.ndarray]:
-    people: list[str] = []
-    starts: list[int] = []
-    for i, name in enumerate(sorted_names):
-        if not people or people[-1] != name:
-            people.append(name)
-            starts.append(i)
-    return people, np.asarray(starts, dtype=np.int64)
+def _labels(names: list[str]) -> tuple[list[str], np.ndarray]:
+    """The distinct names, sorted, and each name's index among them."""
+    people = sorted(set(names))
+    code = {p: i for i, p in enumerate(people)}
+    return people, np.fromiter((code[n] for n in names), np.int64, len(names))
+
+
+def _dtype(rows: int):
+    return np.float16 if rows >= FLOAT16_MIN else np.float32
+
+
+def _unit_rows(rows: np.ndarray) -> np.ndarray:
+    """``rows`` scaled to unit length, in place and block by block (no float32 copy of float16 rows)."""
+    if not rows.flags.writeable:
+        rows = rows.copy()
+    for lo in range(0, len(rows), CHUNK):
+        rows[lo:lo + CHUNK] = _unit(rows[lo:lo + CHUNK])
+    return rows
 
 
 def cluster(vectors: np.ndarray, metric: str, threshold: float, min_size: int) -> list[int]:
