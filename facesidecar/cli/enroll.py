@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 from ..people import enroll, enroll_photos, library_settings, roots_for_photos
 from .common import scanner_for, settings_from
+
+log = logging.getLogger(__name__)
 
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     raw = [Path(p) for p in args.photos]
     photos = enroll_photos(raw, settings.extensions)
+    outside = [p for p in photos if settings.roots and not any(p.is_relative_to(r.resolve()) for r in settings.root_paths())]
+    for path in outside[:5]:
+        log.warning("%s is outside the configured roots: its name is kept, but guesses elsewhere do not use it", path)
     settings = library_settings(settings, roots_for_photos(photos))
     with scanner_for(settings) as scanner:
         outcome = enroll(scanner, args.name, raw, force=args.force)

@@ -7,14 +7,14 @@ import json
 from pathlib import Path
 
 from ..people import library_settings, match_photos
-from .common import existing_paths, scanner_for, settings_from
+from ..scan import Scanner
+from .common import existing_paths, settings_from
 
 
 def run(args: argparse.Namespace) -> int:
     settings = library_settings(settings_from(args), existing_paths(args.library))
-    with scanner_for(settings) as scanner:
-        scanner.metadata = scanner.mirror = None
-        results = match_photos(scanner, [Path(i) for i in args.images])
+    scanner = Scanner(settings)  # no metadata, no mirror: match writes nothing
+    results = match_photos(scanner, [Path(i) for i in args.images])
     if args.json:
         print(json.dumps([r.to_json() for r in results], ensure_ascii=False, indent=2))
     else:
