@@ -43,13 +43,22 @@ class WeightFile:
     sha256: str | None = None
     source: str = DEEPFACE_RELEASES  # a download page, or how to get the file offline
 
-    def how_to_get(self) -> str:
-        if self.source.startswith("https://"):
-            return (
-                f"download it from {self.source} on any machine, then `facesidecar models import DIR`;"
-                " or set engine.allow_downloads = true"
-            )
-        return self.source
+    @property
+    def downloadable(self) -> bool:
+        return self.source.startswith("https://")
+
+
+def how_to_get(files: Iterable[WeightFile]) -> str:
+    """The fix for missing files: where to download them, or what installs them."""
+    files = list(files)
+    pages = list(dict.fromkeys(wf.source for wf in files if wf.downloadable))
+    hints = list(dict.fromkeys(wf.source for wf in files if not wf.downloadable))
+    if pages:
+        hints.append(
+            f"download from {', '.join(pages)} on any machine, then `facesidecar models import DIR`;"
+            " or set engine.allow_downloads = true"
+        )
+    return "; ".join(hints)
 
 
 @dataclass(frozen=True)
@@ -228,7 +237,6 @@ DETECTORS: dict[str, ModelSpec] = {
     )
 }
 
-RUNTIME_PACKAGES = {"tensorflow": ("tensorflow",), "pytorch": ("torch",), "onnx": ("onnxruntime",)}
 RUNTIME_MODULES = {"tensorflow": "tensorflow", "pytorch": "torch", "onnx": "onnxruntime"}
 
 
@@ -336,8 +344,7 @@ class Availability:
             parts.append(f"needs the Python package(s) {', '.join(self.missing_packages)} (pip install {packages})")
         if self.missing_files:
             names = ", ".join(wf.name for wf in self.missing_files)
-            hints = "; ".join(dict.fromkeys(wf.how_to_get() for wf in self.missing_files))
-            parts.append(f"needs {names} in {weights_path(home)} ({hints})")
+            parts.append(f"needs {names} in {weights_path(home)} ({how_to_get(self.missing_files)})")
         return f"deepface {self.spec.kind} {self.spec.name!r} " + " and ".join(parts) if parts else ""
 
     def as_dict(self, home: Path) -> dict:
@@ -359,7 +366,7 @@ def check(spec: ModelSpec, home: Path, runtime: str | None = None) -> Availabili
     runtime = runtime or deepface_runtime()
     packages = list(spec.packages)
     if ANY not in spec.files:
-        packages += RUNTIME_PACKAGES.get(runtime or "", ("tensorflow or torch or onnxruntime",))
+        packages.append(RUNTIME_MODULES.get(runtime or "", "onnxruntime"))
     if runtime == "tensorflow" and ANY not in spec.files:
         packages.append("tf_keras")  # deepface refuses keras 3 without it
     missing_packages = tuple(p for p in dict.fromkeys(packages) if not is_importable(p))
