@@ -169,7 +169,8 @@ class Protocol:
     noface_guesses: int = 0
     group_faces: int = 0
     group_guesses: int = 0
-    group_wrong: list[tuple[str, str]] = field(default_factory=list)
+    group_wrong: list[tuple[str, str, str]] = field(default_factory=list)
+    """(photo, guessed name, distance) for names of people not in the photo."""
     group_unjudged: int = 0
     named: int = 0
     wrong_list: list[tuple[str, str, str, float]] = field(default_factory=list)
@@ -278,12 +279,12 @@ def count(faces: Path, library: Path) -> Protocol:
     for photo, allowed in sorted(labels.groups.items()):
         rows = faces_of(library, photo)
         result.group_faces += len(rows)
-        guesses = [r["guess"] for r in rows if r["guess"]]
-        result.group_guesses += len(guesses)
+        guessed = [r for r in rows if r["guess"]]
+        result.group_guesses += len(guessed)
         if allowed is None:
-            result.group_unjudged += len(guesses)
+            result.group_unjudged += len(guessed)
             continue
-        result.group_wrong.extend((photo, g) for g in guesses if g not in allowed)
+        result.group_wrong.extend((photo, r["guess"], r["distance"]) for r in guessed if r["guess"] not in allowed)
     return result
 
 
@@ -332,7 +333,7 @@ def report(ver: Verification | None, proto: Protocol | None) -> str:
             f"not present, {p.group_unjudged} where presence is not stated",
         ]
         lines += [f"  wrong: {photo} is {who}, guessed {guess} ({dist})" for photo, who, guess, dist in p.wrong_list]
-        lines += [f"  wrong in group: {photo}: {guess}" for photo, guess in p.group_wrong]
+        lines += [f"  wrong in group: {photo}: {guess} ({dist})" for photo, guess, dist in p.group_wrong]
         lines += [f"  missed: {m}" for m in p.missed_list]
     return "\n".join(lines)
 

@@ -63,7 +63,7 @@ def test_no_guess_without_a_face(protocol_run):
 
 def test_group_photos_rarely_name_someone_absent(protocol_run):
     _, result = protocol_run
-    # reached: 1 of 31 guesses (a 46-pixel face in group/5.jpg at distance 0.595, just inside 0.6)
+    # reached: 1 of 31 guesses (a look-alike in group/5.jpg at distance 0.595, just inside 0.6)
     assert len(result.group_wrong) <= 1, result.group_wrong
     assert result.group_guesses >= 25
 
