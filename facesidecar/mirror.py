@@ -894,18 +894,24 @@ class Mirror:
         with self._lock:
             return self._check_folder(folder, state)
 
-    def _check_folder(self, folder: Path | str, state: FolderState) -> dict[str, TableDiff]:
+    def _read(self, query: Callable):
+        """Run ``query(cursor)`` in a short read transaction; any failure becomes a MirrorError
+        whose text never holds the password."""
         try:
             conn = self.connection()
             cur = conn.cursor()
-            actual = read_db_rows(cur, folder_text(folder))
+            result = query(cur)
             conn.commit()
             cur.close()
         except MirrorError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - every driver error means: the database is not usable now
             self._drop_connection()
             raise MirrorError(f"database {self.where}: {self._describe(exc)}") from None
+        return result
+
+    def _check_folder(self, folder: Path | str, state: FolderState) -> dict[str, TableDiff]:
+        actual = self._read(lambda cur: read_db_rows(cur, folder_text(folder)))
         return diff_rows(folder_rows(state), actual)
 
     def known_folders(self) -> list[str]:
@@ -914,19 +920,11 @@ class Mirror:
             return self._known_folders()
 
     def _known_folders(self) -> list[str]:
-        try:
-            conn = self.connection()
-            cur = conn.cursor()
+        def query(cur) -> list[str]:
             cur.execute("SELECT DISTINCT folder FROM photos")
-            folders = [row[0] for row in cur.fetchall()]
-            conn.commit()
-            cur.close()
-        except MirrorError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            self._drop_connection()
-            raise MirrorError(f"database {self.where}: {self._describe(exc)}") from None
-        return folders
+            return [row[0] for row in cur.fetchall()]
+
+        return self._read(query)
 
 
 def erase_person_rows(conn, *, name: str | None = None, name_sha: str | None = None) -> dict[str, int]:

@@ -33,6 +33,8 @@ from facesidecar.scan import Scanner
 from facesidecar.store import folder as folder_module
 from facesidecar.store.csvfile import parse_csv
 
+from .csvedit import type_name
+
 ALICE = (200, 0, 0)
 ALICE2 = (210, 10, 0)
 ALICE3 = (190, 0, 12)
@@ -86,17 +88,6 @@ def rows(folder: Path) -> dict[tuple[str, int], dict]:
 
     with (folder / "faces.csv").open(newline="", encoding="utf-8") as handle:
         return {(r["file"], int(r["face_nr"])): r for r in csv.DictReader(handle)}
-
-
-def type_name(folder: Path, file: str, face_nr: int, name: str) -> None:
-    """Edit faces.csv the way a person in a text editor would."""
-    lines = (folder / "faces.csv").read_text().split("\n")
-    for i, line in enumerate(lines):
-        cells = line.split(",")
-        if cells[:2] == [file, str(face_nr)]:
-            cells[6] = name
-            lines[i] = ",".join(cells)
-    (folder / "faces.csv").write_text("\n".join(lines))
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,8 @@ from facesidecar.store import folder as folder_module
 from facesidecar.store.csvfile import parse_csv
 from facesidecar.store.folder import FolderStore
 
+from .csvedit import type_name
+
 
 @pytest.fixture(autouse=True)
 def no_settle(monkeypatch):
@@ -67,17 +69,6 @@ def scanner_for(root: Path, engine) -> tuple[Scanner, CountingEngine]:
 
 def rows(folder: Path):
     return parse_csv((folder / "faces.csv").read_bytes())
-
-
-def type_name(folder: Path, file: str, face_nr: int, name: str) -> None:
-    """Edit faces.csv the way a person in a text editor would."""
-    lines = (folder / "faces.csv").read_text().split("\n")
-    for i, line in enumerate(lines):
-        cells = line.split(",")
-        if cells[:2] == [file, str(face_nr)]:
-            cells[6] = name
-            lines[i] = ",".join(cells)
-    (folder / "faces.csv").write_text("\n".join(lines))
 
 
 def names_of(folder: Path, file: str) -> list[str]:
