@@ -55,6 +55,9 @@ IPTC_CHARSET = "IPTC:CodedCharacterSet"
 UTF8_ESCAPE = "\x1b%G"
 """The raw IPTC CodedCharacterSet value of UTF-8 (read with ``-n``)."""
 
+IPTC_DIGEST = "Photoshop:IPTCDigest"
+"""Photoshop/Lightroom compare it with the IPTC block to tell whether IPTC or XMP is newer: a
+digest left stale after we change keywords makes them warn that "XMP may be out of sync"."""
 IPTC_KEYWORD_BYTES = 64
 """IPTC limits a keyword to 64 bytes; exiftool would truncate longer ones, so they are left out."""
 
@@ -229,6 +232,7 @@ class _State:
     mp_regions: dict = field(default_factory=dict)
     has_iptc: bool = False
     iptc_utf8: bool = False
+    has_iptc_digest: bool = False
 
     @classmethod
     def from_json(cls, data: dict) -> _State:
@@ -241,6 +245,7 @@ class _State:
             mp_regions=mp_regions if isinstance(mp_regions, dict) else {},
             has_iptc=any(key.startswith("IPTC:") for key in data),
             iptc_utf8=data.get(IPTC_CHARSET) == UTF8_ESCAPE,
+            has_iptc_digest=IPTC_DIGEST in data,
         )
 
     @property
@@ -249,7 +254,7 @@ class _State:
 
 
 _READ_ARGS = ("-struct", "-G1", "-n", f"-{SUBJECT}", f"-{HIERARCHY}", f"-{PERSONS}", f"-{REGIONS}",
-              f"-{MP_REGIONS}", "-IPTC:All")
+              f"-{MP_REGIONS}", "-IPTC:All", f"-{IPTC_DIGEST}")
 
 
 def _as_list(value: object) -> list:
@@ -429,6 +434,8 @@ class _Plan:
         self.region_names = [p.name for p in wanted_regions]
         self.expected_regions: list | None = None
         self._plan_regions(current, wanted_regions, orientation, stored_size, set(previous.get("regions", [])))
+        if IPTC_KEYWORDS in self.expected and current.has_iptc_digest:
+            self.args.append(f"-{IPTC_DIGEST}=new")
 
     def _plan_list(self, tag: str, current: list[str], wanted: list[str], owned: Iterable[str]) -> None:
         remove = [v for v in dict.fromkeys(owned) if v not in wanted and v in current]

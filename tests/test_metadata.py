@@ -132,6 +132,18 @@ def test_iptc_only_where_present_and_utf8(writer, tmp_path):
     assert region_names(data) == ["Zoë Ñúñez", "李小龍"]
 
 
+def test_iptc_digest_stays_current(writer, tmp_path):
+    """Lightroom/Photoshop warn "XMP may be out of sync" when IPTCDigest no longer matches IPTC."""
+    photo = make_photo(tmp_path / "a.jpg")
+    run_exiftool("-IPTC:Keywords=Holiday", "-Photoshop:IPTCDigest=new", str(photo))
+    record = writer.sync(photo, [ZOE], 1, STORED, {})
+    for _ in range(2):
+        out = subprocess.run(["exiftool", "-s3", "-IPTCDigest", "-CurrentIPTCDigest", str(photo)],
+                             capture_output=True, text=True, check=True).stdout.split()
+        assert len(out) == 2 and out[0] == out[1]
+        record = writer.sync(photo, [], 1, STORED, record)
+
+
 def test_latin1_iptc_is_reencoded_not_garbled(writer, tmp_path):
     photo = make_photo(tmp_path / "a.jpg")
     run_exiftool("-IPTC:Keywords=Café", "-IPTC:Caption-Abstract=Crème brûlée", str(photo))  # Latin-1, no charset
