@@ -7,6 +7,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+
 from ..library import walk_folders
 from ..scan import state_counts
 from ..store.folder import FolderStore
@@ -43,6 +45,32 @@ def collect_status(paths: list[Path], exclude: list[str]) -> dict:
     }
 
 
+def collect_model_agreement(paths: list[Path], settings) -> list[dict]:
+    """Per configured model: how its encodings name the confirmed faces (leave-one-out)."""
+    from ..agreement import agreement
+    from ..engines import get_engine
+
+    engines = [get_engine(settings.engine)] + [get_engine(settings.engine, model=m) for m in settings.engine.extra_models]
+    confirmed = [face for folder in walk_folders(paths, settings.exclude) if FolderStore(folder).pkl_path.exists()
+                 for _photo, face in FolderStore(folder).load().faces() if face.visible and face.confirmed]
+    results = []
+    for engine in {e.model_name: e for e in engines}.values():
+        faces = [f for f in confirmed if engine.model_name in f.encodings]
+        vectors = np.stack([f.encodings[engine.model_name] for f in faces]) if faces else np.zeros((0, 1))
+        threshold = engine.threshold
+        results.append(agreement(engine.model_name, [f.name for f in faces], vectors, engine.metric, threshold).as_dict())
+    return results
+
+
+def print_models(models: list[dict]) -> None:
+    print("\nmodels on the confirmed faces (leave-one-out: nearest other confirmed face within the threshold)")
+    print(f"{'model':<28} {'faces':>6} {'named':>6} {'right':>6} {'precision':>9} {'recall':>7}")
+    for m in models:
+        precision = "-" if m["precision"] is None else f"{m['precision']:.3f}"
+        recall = "-" if m["recall"] is None else f"{m['recall']:.3f}"
+        print(f"{m['model']:<28} {m['faces']:>6} {m['predicted']:>6} {m['correct']:>6} {precision:>9} {recall:>7}")
+
+
 def print_status(status: dict) -> None:
     print(f"{status['folders']} folders, {status['photos']} photos, {status['faces']} faces: "
           f"{status['confirmed']} confirmed, {status['guessed']} guessed, {status['ignored']} ignored, "
@@ -64,10 +92,14 @@ def run(args: argparse.Namespace) -> int:
     if not paths:
         paths = [Path.cwd()]
     status = collect_status(paths, settings.exclude)
+    if args.models:
+        status["models"] = collect_model_agreement(paths, settings)
     if args.json:
         print(json.dumps(status, ensure_ascii=False, indent=2))
     else:
         print_status(status)
+        if args.models:
+            print_models(status["models"])
     return 0
 
 
@@ -78,4 +110,6 @@ def register(subparsers, parent: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("paths", nargs="*", metavar="PATH")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--models", action="store_true",
+                        help="how each configured model (engine.model + engine.extra_models) names the confirmed faces")
     parser.set_defaults(func=run)

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from ..config import EngineSettings
 from ..errors import ConfigError
 from .base import FaceEngine, PixelBox, pairwise_distances
 
 BACKENDS = ("dlib", "deepface")
+DLIB_MODEL = "dlib_resnet_v1"
 
 
 def get_engine(settings: EngineSettings, model: str | None = None) -> FaceEngine:
-    """The configured engine (or the one for ``model``, for side-by-side models).
+    """The configured engine, or the one for ``model`` (one of ``engine.extra_models``).
 
-    Unknown backends fail loudly with the valid choices.
+    An extra model only encodes the boxes the primary engine found, whatever backend that is:
+    ``dlib_resnet_v1`` is the plain dlib engine, any other name a deepface model. Unknown
+    backends fail loudly with the valid choices.
     """
+    if model is not None and model != settings.model:
+        return _extra_engine(settings, model)
     if settings.backend == "dlib":
         from .dlib_engine import DlibEngine
 
@@ -23,6 +30,17 @@ def get_engine(settings: EngineSettings, model: str | None = None) -> FaceEngine
 
         return DeepfaceEngine(settings, model_name=model)
     raise ConfigError(f"engine.backend {settings.backend!r} is not known; choose one of {', '.join(BACKENDS)}")
+
+
+def _extra_engine(settings: EngineSettings, model: str) -> FaceEngine:
+    if model == DLIB_MODEL:
+        from .dlib_engine import DlibEngine
+
+        return DlibEngine(dataclasses.replace(settings, backend="dlib", model=DLIB_MODEL, detector="hog",
+                                              metric="", threshold=0.0))
+    from .deepface_engine import DeepfaceEngine
+
+    return DeepfaceEngine(settings, model_name=model)
 
 
 __all__ = ["FaceEngine", "PixelBox", "pairwise_distances", "get_engine", "BACKENDS"]
