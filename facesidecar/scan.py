@@ -153,7 +153,7 @@ class Scanner:
     @property
     def engine(self) -> FaceEngine:
         if self._engine is None:
-            self._engine = get_engine(self.settings.engine)
+            self._engine = get_engine(self.settings.engine, state_dir=self.settings.state_path())
         return self._engine
 
     @property
@@ -162,7 +162,7 @@ class Scanner:
 
     def extra_engines(self) -> dict[str, FaceEngine]:
         if self._extra_engines is None:
-            engines = (get_engine(self.settings.engine, model=m) for m in self.settings.engine.extra_models)
+            engines = (get_engine(self.settings.engine, model=m, state_dir=self.settings.state_path()) for m in self.settings.engine.extra_models)
             self._extra_engines = {e.model_name: e for e in engines if e.model_name != self.model}
         return self._extra_engines
 

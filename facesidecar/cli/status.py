@@ -50,7 +50,9 @@ def collect_model_agreement(paths: list[Path], settings) -> list[dict]:
     from ..agreement import agreement
     from ..engines import get_engine
 
-    engines = [get_engine(settings.engine)] + [get_engine(settings.engine, model=m) for m in settings.engine.extra_models]
+    state = settings.state_path()
+    engines = [get_engine(settings.engine, state_dir=state)] + [
+        get_engine(settings.engine, model=m, state_dir=state) for m in settings.engine.extra_models]
     confirmed = [face for folder in walk_folders(paths, settings.exclude) if FolderStore(folder).pkl_path.exists()
                  for _photo, face in FolderStore(folder).load().faces() if face.visible and face.confirmed]
     results = []
