@@ -1,0 +1,24 @@
+"""Edit survival, quick variant: 20 seeded rounds of bench/edit_survival.py against the real daemon.
+
+A person saves faces.csv with real editors' habits (in place, temp+rename, slow truncate-then-write,
+LibreOffice, WebDAV PUT, a stale copy) while ``facesidecar watch`` rewrites it, new photos arrive,
+``facesidecar name`` sets names and the daemon is killed with SIGKILL at random moments. The long
+run (1 000 rounds) is ``bench/edit_survival.py``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import edit_survival
+
+
+@pytest.mark.slow
+def test_no_saved_edit_is_lost_while_the_daemon_is_killed(tmp_path, shared_faces, capsys):
+    figures = edit_survival.run(rounds=20, seed=7, photos=6, kill_rate=0.5, round_seconds=1.0,
+                                work=tmp_path, log=lambda line: print(line))
+    with capsys.disabled():
+        print(f"\nedit survival: {figures.line()}")
+    assert figures.rounds == 20 and figures.edits >= 20
+    assert figures.kills >= 3, "the round plan must kill the daemon a few times"
+    assert not figures.lost, "\n".join(figures.lost_details)
