@@ -189,13 +189,20 @@ class FolderStore:
         log.error("%s", txn.csv_error)
 
     def _commit(self, txn: Transaction, csv_seen: str, pkl_bytes: bytes | None) -> None:
-        """Write faces.csv (merging any save that raced us), then faces.pkl."""
+        """Write faces.pkl, then faces.csv (merging any save that raced us).
+
+        faces.pkl goes first because it records which name each ``rev`` of faces.csv stands for:
+        a process killed between the two files must never have published a generation that the
+        state does not know, or the next write would hand out the same rev with other names and a
+        copy of the first file, saved later, would look like edits of every row.
+        """
         state = txn.state
         txn.changes.extend(adopt_unmatched(state, txn.unmatched, txn.now, self._photo_exists))
         for _attempt in range(10):
             csv_seen = self._merge_disk_csv(txn, csv_seen) or csv_seen
             data = format_csv(render_rows(state))
             state.csv_sha256 = sha256(data)
+            pkl_bytes = self._write_pkl(state, pkl_bytes)
             if csv_seen == state.csv_sha256:
                 break
             swapped_out = exchange_atomic(self.csv_path, data)
@@ -204,6 +211,10 @@ class FolderStore:
             log.info("%s was saved while facesidecar wrote it; merging that save too", self.csv_path)
             self._merge_bytes(txn, swapped_out)
             csv_seen = state.csv_sha256
+        self._write_pkl(state, pkl_bytes)
+
+    def _write_pkl(self, state: FolderState, old: bytes | None) -> bytes:
         new_pkl = dumps_state(state)
-        if new_pkl != pkl_bytes:
+        if new_pkl != old:
             write_atomic(self.pkl_path, new_pkl)
+        return new_pkl

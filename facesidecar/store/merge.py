@@ -19,6 +19,7 @@ that predates a face does not reject it, and an empty or half-written file rejec
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -61,6 +62,20 @@ def match_row(photo: PhotoState, row: CsvRow) -> Face | None:
     return best
 
 
+def photo_of(state: FolderState, file: str) -> PhotoState | None:
+    """The photo a row's ``file`` names: the exact name, else the one photo equal to it in NFC
+    (an editor that re-normalized the file name); never a different photo that merely looks alike."""
+    photo = state.photos.get(file)
+    if photo is not None:
+        return photo
+    if file.isascii():
+        return None
+    wanted = unicodedata.normalize("NFC", file)
+    alike = [p for name, p in state.photos.items()
+             if not name.isascii() and unicodedata.normalize("NFC", name) == wanted]
+    return alike[0] if len(alike) == 1 else None
+
+
 def is_edit(face: Face, row: CsvRow) -> bool:
     """Whether the row's name is a person's edit rather than what facesidecar wrote (or a stale copy)."""
     base = face.name_history.get(row.rev) if row.rev is not None else None
@@ -85,8 +100,10 @@ def merge_rows(state: FolderState, rows: list[CsvRow], now: float, source: str =
     result = MergeResult()
     seen: dict[str, CsvRow] = {}
     newest_rev = -1
+    # a rev on disk that the state never recorded (faces.pkl rebuilt or restored) is used up all the same
+    state.csv_gen = max([state.csv_gen] + [row.rev for row in rows if row.rev is not None])
     for row in rows:
-        photo = state.photos.get(row.file)
+        photo = photo_of(state, row.file)
         face = match_row(photo, row) if photo else None
         if face is None:
             result.unmatched.append(row)
@@ -143,7 +160,7 @@ def adopt_unmatched(state: FolderState, rows: list[CsvRow], now: float,
                for r in state.pending_rows]
     changes = []
     for row in rows + pending:
-        photo = state.photos.get(row.file)
+        photo = photo_of(state, row.file)
         face = match_row(photo, row) if photo else None
         if face is None or face.name_history or not row.name:
             continue
