@@ -94,6 +94,10 @@ def decode_photo(
         try:
             with _open(path, source, pixel_limit) as image:
                 stored_width, stored_height = image.size
+                if image.format not in ("JPEG", "MPO"):
+                    # PNG decodes its pixels to find EXIF: a broken pixel stream must fail here, not
+                    # pass for a broken EXIF block and leave a half-black image ("no faces")
+                    image.load()
                 orientation, pre_rotated = _orientation(image)
                 if is_raw and orientation == 1:
                     orientation = _raw_orientation(path)

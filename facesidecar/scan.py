@@ -272,7 +272,8 @@ class Scanner:
         try:
             digest = file_sha256(path)
         except OSError as exc:
-            return Detection(name, info, "", error=f"cannot read: {exc.strerror}")
+            return Detection(name, info, "", error=f"{path}: cannot read ({exc.strerror}); give the user facesidecar"
+                                                   " runs read access to the file and its folder")
         engine_settings = self.settings.engine
         preview = getattr(self.metadata, "raw_preview", None)
         try:

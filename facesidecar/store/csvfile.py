@@ -66,8 +66,12 @@ def _sniff_delimiter(header: str) -> str:
 
 
 def _check_file_name(value: str, line: int, source: str) -> str:
-    """A row names a photo in *this* folder: a plain file name, never a path."""
-    name = unicodedata.normalize("NFC", value.strip())
+    """A row names a photo in *this* folder: a plain file name, never a path.
+
+    The name is kept exactly as written (not NFC-normalized): ``Zoë.jpg`` in NFC and in NFD are two
+    different files on Linux, and may sit side by side (one copied from a Mac).
+    """
+    name = value.strip()
     bad = not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name
     if bad:
         raise SidecarError(f"{source} line {line}: file {value!r} is not a file name in this folder")
