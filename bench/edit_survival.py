@@ -89,6 +89,7 @@ class Figures:
     photos_added: int = 0
     kills: int = 0
     kills_in_catchup: int = 0
+    checks: int = 0
     lost: set = field(default_factory=set)
     by_editor: dict = field(default_factory=dict)
     lost_details: list = field(default_factory=list)
@@ -97,7 +98,7 @@ class Figures:
     def line(self) -> str:
         return (f"rounds {self.rounds}, edits {self.edits}, lost {len(self.lost)} "
                 f"(cli names {self.cli_names}, photos added {self.photos_added}, kills {self.kills}, "
-                f"{self.kills_in_catchup} during catch-up; {self.seconds:.0f} s)")
+                f"{self.kills_in_catchup} during catch-up; {self.checks} mid-run checks; {self.seconds:.0f} s)")
 
 
 class DaemonRunner:
@@ -116,6 +117,12 @@ class DaemonRunner:
             self.proc = subprocess.Popen([python(), "-m", "facesidecar", "watch", "--config", str(self.config)],
                                          stdout=subprocess.DEVNULL, stderr=self.log, env=env, cwd=PROJECT)
             self.started = time.monotonic()
+        self.mark(f"started daemon pid {self.proc.pid}")
+
+    def mark(self, text: str) -> None:
+        """A line of the harness's own in the daemon's log, to read both in order."""
+        self.log.write(f"HARNESS {time.strftime('%H:%M:%S')}: {text}\n".encode())
+        self.log.flush()
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -126,7 +133,8 @@ class DaemonRunner:
                 return False
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
-            return True
+        self.mark(f"SIGKILL daemon pid {self.proc.pid}")
+        return True
 
     def stop(self) -> None:
         with self.lock:
@@ -140,11 +148,11 @@ class DaemonRunner:
         self.log.flush()
 
 
-def write_config(path: Path, root: Path, metadata: bool) -> Path:
+def write_config(path: Path, root: Path, metadata: bool, level: str = "info") -> Path:
     path.write_text(
         f'state_dir = "{path.parent / "state"}"\n'
         f'[[roots]]\npath = "{root}"\n'
-        f'[daemon]\ndebounce_seconds = 0.2\nstable_seconds = 0.3\nnice = 0\nlog_level = "info"\n'
+        f'[daemon]\ndebounce_seconds = 0.2\nstable_seconds = 0.3\nnice = 0\nlog_level = "{level}"\n'
         f'[metadata]\nenabled = {str(metadata).lower()}\n',
         encoding="utf-8",
     )
@@ -218,7 +226,7 @@ def save_office(path: Path, data: bytes, rng: random.Random) -> None:
 
 class Harness:
     def __init__(self, work: Path, seed: int, photos: int, metadata: bool, kill_rate: float,
-                 round_seconds: float, log=print):
+                 round_seconds: float, log=print, level: str = "info"):
         self.work = work
         self.rng = random.Random(seed)
         self.root = work / "photos"
@@ -230,7 +238,7 @@ class Harness:
         self.initial_photos = photos
         self.metadata = metadata
         self.kill_rate, self.round_seconds = kill_rate, round_seconds
-        self.config = write_config(work / "config.toml", self.root, metadata)
+        self.config = write_config(work / "config.toml", self.root, metadata, level)
         self.daemon = DaemonRunner(work, self.config)
         self.expected: dict[Key, tuple[str, int]] = {}  # face -> (name, id of the edit that set it)
         self.person_wrote: set[str] = set()  # hashes of files the person saved (not stale-copy material)
@@ -317,6 +325,8 @@ class Harness:
             {"inplace": save_inplace, "rename": save_rename, "slow": save_slow, "office": save_office,
              "stale": save_inplace}[editor](self.csv, out, self.rng)
         self.person_wrote.add(hashlib.sha256(out).hexdigest())
+        self.daemon.mark(f"edit {edit} by {editor}: {key[0]} {key[1:]} -> {name!r} "
+                         f"({hashlib.sha256(out).hexdigest()[:8]})")
         self.expected[key] = (name, f"{edit}:{editor}")
         self.figures.by_editor[editor] = self.figures.by_editor.get(editor, 0) + 1
 
@@ -334,6 +344,7 @@ class Harness:
             self.log(f"facesidecar name failed: {result.stderr.strip()[-300:]}")
             return
         self.figures.cli_names += 1
+        self.daemon.mark(f"cli name {row.file} {row.face_nr} -> {name!r}")
         self.expected[key] = (name, f"cli{self.figures.cli_names}")
 
     def remember_snapshot(self, data: bytes) -> None:
@@ -350,7 +361,14 @@ class Harness:
                 killer = threading.Timer(rng.uniform(0.2, 2.5), self._kill, args=(True,))
                 killer.start()
         data = self.read()
-        rows = self.check(data, f"round {self.figures.rounds + 1}")
+        self.daemon.mark(f"round {self.figures.rounds + 1}: read faces.csv {hashlib.sha256(data).hexdigest()[:8]}")
+        if hashlib.sha256(data).hexdigest() in self.person_wrote:
+            # the person's own last save (perhaps a stale copy) that facesidecar has not rewritten
+            # yet: it may lack names set meanwhile, which only the merge puts back; check later
+            rows = {key_of(r): r for r in parse_csv(data, str(self.csv))}
+        else:
+            rows = self.check(data, f"round {self.figures.rounds + 1}")
+            self.figures.checks += 1
         self.remember_snapshot(data)
         if killer is None and rng.random() < self.kill_rate:
             killer = threading.Timer(rng.uniform(0, self.round_seconds * 1.5), self._kill)
@@ -420,13 +438,14 @@ class Harness:
 
 
 def run(rounds: int = 20, seed: int = 1, photos: int = 8, metadata: bool = False, kill_rate: float = 0.35,
-        round_seconds: float = 1.2, work: Path | None = None, webdav: bool = True, log=print) -> Figures:
+        round_seconds: float = 1.2, work: Path | None = None, webdav: bool = True, log=print,
+        level: str = "info") -> Figures:
     import tempfile
 
     own = work is None
     work = Path(tempfile.mkdtemp(prefix="edit-survival-")) if own else work
     try:
-        return Harness(work, seed, photos, metadata, kill_rate, round_seconds, log).run(rounds, webdav)
+        return Harness(work, seed, photos, metadata, kill_rate, round_seconds, log, level).run(rounds, webdav)
     finally:
         if own:
             shutil.rmtree(work, ignore_errors=True)
@@ -441,12 +460,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--round-seconds", type=float, default=1.2, help="longest pause after an edit")
     parser.add_argument("--metadata", action="store_true", help="let the daemon write names into the photos too")
     parser.add_argument("--no-webdav", action="store_true")
+    parser.add_argument("--debug", action="store_true", help="the daemon logs at debug level (daemon.log)")
     parser.add_argument("--keep", type=Path, help="work in this (new) folder and keep it")
     args = parser.parse_args(argv)
     if args.keep:
         args.keep.mkdir(parents=True)
     figures = run(args.rounds, args.seed, args.photos, args.metadata, args.kill_rate, args.round_seconds,
-                  args.keep, not args.no_webdav)
+                  args.keep, not args.no_webdav, level="debug" if args.debug else "info")
     print(figures.line())
     print("saves per editor: " + ", ".join(f"{k} {v}" for k, v in sorted(figures.by_editor.items())))
     for detail in figures.lost_details:

@@ -8,9 +8,12 @@ rename survives a power cut. A reader therefore sees the old file or the new one
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 import stat
+import time
+from collections.abc import Collection
 from pathlib import Path
 
 from ..errors import SidecarError
@@ -85,13 +88,18 @@ def _renameat2_exchange(src: Path, dst: Path) -> bool:
     raise OSError(errno, os.strerror(errno), str(dst))
 
 
-def exchange_atomic(path: Path, data: bytes) -> bytes | None:
+def exchange_atomic(path: Path, data: bytes, *, known: Collection[str] = (), settle: float = 0.0,
+                    max_wait: float = 10.0) -> bytes | None:
     """Replace ``path`` with ``data`` and return what ``path`` held at the very instant of the swap.
 
     The caller compares the returned bytes with what it merged from: if a person saved the file
     between our read and our write, their bytes come back here instead of being lost. Where the
     file system cannot exchange (network mounts), this falls back to a plain atomic rename
     preceded by a last read, and returns that read.
+
+    A save may still be under way in the swapped-out file (an editor or a WebDAV server that
+    truncates and then writes in pieces keeps writing into that inode): unless its bytes hash to
+    one of ``known``, they are read once they have not changed for ``settle`` seconds.
     """
     if not path.exists():
         write_atomic(path, data)
@@ -101,7 +109,7 @@ def exchange_atomic(path: Path, data: bytes) -> bytes | None:
         write_atomic(tmp, data)
         if _renameat2_exchange(tmp, path):
             fsync_folder(path.parent)
-            previous = tmp.read_bytes()
+            previous = _read_swapped_out(tmp, known, settle, max_wait)
             tmp.unlink()
             return previous
         previous = path.read_bytes()
@@ -112,3 +120,20 @@ def exchange_atomic(path: Path, data: bytes) -> bytes | None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise SidecarError(f"cannot write {path}: {exc.strerror or exc}; the previous version is kept") from None
+
+
+def _read_swapped_out(tmp: Path, known: Collection[str], settle: float, max_wait: float) -> bytes:
+    """The bytes of the file our swap moved aside, once nobody is writing into it any more."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        before = os.stat(tmp)
+        data = tmp.read_bytes()
+        if hashlib.sha256(data).hexdigest() in known:
+            return data
+        age = time.time() - before.st_mtime
+        if age >= settle or time.monotonic() >= deadline:
+            after = os.stat(tmp)
+            if (after.st_mtime_ns, after.st_size) == (before.st_mtime_ns, before.st_size) \
+                    or time.monotonic() >= deadline:
+                return data
+        time.sleep(min(max(settle - age, 0.02), 0.25))

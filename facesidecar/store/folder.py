@@ -205,7 +205,8 @@ class FolderStore:
             pkl_bytes = self._write_pkl(state, pkl_bytes)
             if csv_seen == state.csv_sha256:
                 break
-            swapped_out = exchange_atomic(self.csv_path, data)
+            swapped_out = exchange_atomic(self.csv_path, data, known=(csv_seen, state.csv_sha256),
+                                          settle=SETTLE_SECONDS)
             if swapped_out is None or sha256(swapped_out) in (csv_seen, state.csv_sha256):
                 break
             log.info("%s was saved while facesidecar wrote it; merging that save too", self.csv_path)

@@ -6,6 +6,9 @@ After each: no file half-written, no name lost, and the next run repairs what is
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from facesidecar.store import folder as folder_module
@@ -62,11 +65,11 @@ def test_writer_killed_between_its_two_sidecars_never_publishes_an_unrecorded_re
     real_write, real_exchange = folder_module.write_atomic, folder_module.exchange_atomic
 
     def counted(real):
-        def write(path, data):
+        def write(path, data, **options):
             writes.append(path.name)
             if len(writes) == killed_at:
                 raise Killed
-            return real(path, data)
+            return real(path, data, **options)
         return write
 
     monkeypatch.setattr(folder_module, "write_atomic", counted(real_write))
@@ -96,3 +99,39 @@ def test_a_rebuilt_pkl_does_not_hand_out_revs_already_on_disk(tmp_path):
     store.pkl_path.write_bytes(b"broken")
     with store.transaction() as txn:
         assert txn.state.csv_gen >= on_disk
+
+
+def test_slow_in_place_save_racing_our_swap_is_waited_for_and_merged(tmp_path, monkeypatch):
+    """Found by bench/edit_survival.py: a WebDAV PUT (wsgidav truncates faces.csv and writes the
+    body as it arrives) was under way when the daemon swapped its new file in; the daemon read the
+    swapped-out file at once, half written, and the rest of the PUT went into a deleted file."""
+    monkeypatch.setattr(folder_module, "SETTLE_SECONDS", 0.4)
+    store = FolderStore(tmp_path)
+    with store.transaction() as txn:
+        txn.state.photos.update(state_with(a_jpg=[face(0.1)], b_jpg=[face(0.5)]).photos)
+    time.sleep(0.5)
+    saved = set_name_in(store.csv_path.read_bytes(), 2, "Slow Sam")
+    real_exchange = folder_module.exchange_atomic
+
+    def save_in_pieces():
+        with store.csv_path.open("wb") as handle:  # same inode: the one our swap moves away
+            for start in range(0, len(saved), 40):
+                handle.write(saved[start:start + 40])
+                handle.flush()
+                time.sleep(0.05)
+
+    writer = threading.Thread(target=save_in_pieces)
+
+    def racing_exchange(path, data, **options):
+        if not writer.is_alive() and writer.ident is None:
+            writer.start()
+            time.sleep(0.06)  # the save has begun: truncated, first pieces written
+        return real_exchange(path, data, **options)
+
+    monkeypatch.setattr(folder_module, "exchange_atomic", racing_exchange)
+    with store.transaction() as txn:
+        txn.state.photos["a.jpg"].faces[0].name = "Quick Quinn"
+    writer.join()
+    with store.transaction():
+        pass
+    assert names(store) == ["Quick Quinn", "Slow Sam"]

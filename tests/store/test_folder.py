@@ -104,12 +104,12 @@ def test_save_that_lands_during_our_write_is_merged(tmp_path, monkeypatch):
     original = folder_module.exchange_atomic
     calls = []
 
-    def racing_exchange(path, data):
+    def racing_exchange(path, data, **options):
         if not calls:  # a person saves an edit just before our swap
             text = path.read_text().replace("0.1000,,,,,1\n", "0.1000,Zoë,,,,1\n", 1)
             path.write_text(text)
         calls.append(1)
-        return original(path, data)
+        return original(path, data, **options)
 
     monkeypatch.setattr(folder_module, "exchange_atomic", racing_exchange)
     with store.transaction() as txn:
