@@ -161,6 +161,9 @@ class ExifTool:
                     f"cannot start exiftool ({self.executable}): {exc}; install it"
                     " (apt-get install libimage-exiftool-perl) or set its path"
                 ) from None
+            except OSError as exc:  # killed while starting (BrokenPipeError, TimeoutError)
+                _kill(helper)
+                raise MetadataError(f"exiftool failed while starting: {exc}; it is started again on the next call") from None
             self._helper = helper
         return self._helper
 

@@ -385,7 +385,7 @@ class Scanner:
 
     def _run_plan(self, plan: FolderPlan) -> ScanReport:
         report = ScanReport(folders=1, photos=len(plan.on_disk))
-        if plan.unchanged():
+        if plan.unchanged() and not self._metadata_pending(plan.known):
             report.errors.extend((str(plan.folder / p.file), p.error) for p in plan.known.values() if p.error)
             return report
         detections = self._detect_plan(plan)
@@ -577,6 +577,14 @@ class Scanner:
             photo.metadata_written = {"people": wanted, "record": record}
             self._restat(path, photo)
             report.metadata_written += 1
+
+    def _metadata_pending(self, photos: dict[str, PhotoState]) -> bool:
+        """Whether a photo still lacks the names it should carry (a write that failed: exiftool
+        killed, disk full), so that the next run retries it even though nothing else changed."""
+        if self.metadata is None or not self.settings.metadata.enabled:
+            return False
+        return any(not p.error and p.width and p.metadata_written.get("people", []) != self._wanted_people(p)
+                   for p in photos.values())
 
     def _wanted_people(self, photo: PhotoState) -> list[list]:
         guesses = self.settings.metadata.write_guesses

@@ -6,8 +6,15 @@ After each: no file half-written, no name lost, and the next run repairs what is
 
 from __future__ import annotations
 
+import contextlib
+import os
+import random
+import re
+import shutil
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +22,8 @@ from facesidecar.store import folder as folder_module
 from facesidecar.store.csvfile import parse_csv
 from facesidecar.store.folder import FolderStore
 from tests.store.helpers import face, state_with
+
+from .helpers import FACES, PROJECT, PYTHON, cli, put_photo, write_config
 
 
 @pytest.fixture(autouse=True)
@@ -135,3 +144,268 @@ def test_slow_in_place_save_racing_our_swap_is_waited_for_and_merged(tmp_path, m
     with store.transaction():
         pass
     assert names(store) == ["Quick Quinn", "Slow Sam"]
+
+
+# -- faults of the real programs ----------------------------------------------------------------------
+def leftovers(folder: Path) -> list[str]:
+    """Temporary or half-written files left in a photo folder."""
+    return sorted(p.name for p in folder.iterdir()
+                  if ".tmp-" in p.name or p.name.endswith(("_exiftool_tmp", ".part")) or p.name.startswith(".faces"))
+
+
+def decodes(photo: Path) -> bool:
+    from PIL import Image
+
+    try:
+        with Image.open(photo) as img:
+            img.load()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means the photo is damaged
+        return False
+
+
+def keywords(photo: Path) -> str:
+    return subprocess.run(["exiftool", "-s3", "-XMP-dc:Subject", str(photo)], capture_output=True, text=True).stdout
+
+
+def first_scan_with_names(root: Path, config: Path, names: dict[str, str]) -> None:
+    """Scan, then type ``names`` (photo -> name) into faces.csv as a person would."""
+    result = cli("scan", root, config=config)
+    assert result.returncode == 0, result.stderr
+    for photo, name in names.items():
+        folder = root / Path(photo).parent
+        lines = (folder / "faces.csv").read_text(encoding="utf-8").split("\n")
+        for i, line in enumerate(lines):
+            cells = line.split(",")
+            if cells[:2] == [Path(photo).name, "1"]:
+                cells[6] = name
+                lines[i] = ",".join(cells)
+        (folder / "faces.csv").write_text("\n".join(lines), encoding="utf-8")
+
+
+def csv_names(folder: Path) -> dict[str, str]:
+    return {r.file: r.name for r in parse_csv((folder / "faces.csv").read_bytes()) if r.face_nr == 1}
+
+
+def pkl_names(folder: Path) -> dict[str, str]:
+    return {p.file: p.faces[0].name for p in FolderStore(folder).load().photos.values() if p.faces}
+
+
+@contextlib.contextmanager
+def small_tmpfs(path: Path, size: str = "1m"):
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.decode().strip()}); the disk-full test did NOT run")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def fill(folder: Path) -> Path:
+    """Take every free byte of the file system holding ``folder``."""
+    filler = folder / ".filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for size in (65536, 4096, 512, 1):
+            with contextlib.suppress(OSError):
+                while True:
+                    os.write(fd, b"\0" * size)
+    finally:
+        os.close(fd)
+    return filler
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_disk_full_while_writing_sidecars_keeps_everything_and_the_next_run_repairs(tmp_path, shared_faces):
+    """A real full file system (a 1 MB tmpfs mounted by the test), the real ``facesidecar scan``."""
+    with small_tmpfs(tmp_path / "disk") as disk:
+        root = disk / "photos"
+        for n in range(3):
+            put_photo(root / "a" / f"{n}.jpg", n)
+        config = write_config(tmp_path / "config.toml", root)
+        first_scan_with_names(root, config, {"a/0.jpg": "Anna Full"})
+        assert cli("scan", root, config=config).returncode == 0
+        put_photo(root / "a" / "new.jpg", 4)  # work for the next scan: a new photo and a new name
+        text = (root / "a" / "faces.csv").read_text(encoding="utf-8").split("\n")
+        text[2] = ",".join(text[2].split(",")[:6] + ["Ben Full"] + text[2].split(",")[7:])
+        (root / "a" / "faces.csv").write_text("\n".join(text), encoding="utf-8")
+        csv_before = (root / "a" / "faces.csv").read_bytes()
+        pkl_before = (root / "a" / "faces.pkl").read_bytes()
+        photos_before = {p.name: p.read_bytes() for p in (root / "a").glob("*.jpg")}
+        filler = fill(disk)
+
+        result = cli("scan", root, config=config)
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+        assert re.search(r"cannot write .*/a/faces\.(pkl|csv).*disk full", result.stderr), result.stderr
+        assert (root / "a" / "faces.csv").read_bytes() == csv_before, "the person's file is kept as it was"
+        assert (root / "a" / "faces.pkl").read_bytes() == pkl_before
+        assert leftovers(root / "a") == []
+        for name, data in photos_before.items():
+            assert decodes(root / "a" / name), f"{name} was damaged"
+            assert (root / "a" / name).read_bytes() in (data,) or decodes(root / "a" / name)
+
+        filler.unlink()  # space again: the next run repairs
+        result = cli("scan", root, config=config)
+        assert result.returncode == 0 and "error" not in result.stderr.lower(), result.stderr
+        names = csv_names(root / "a")
+        assert names["0.jpg"] == "Anna Full" and names["1.jpg"] == "Ben Full" and "new.jpg" in names
+        assert pkl_names(root / "a")["1.jpg"] == "Ben Full"
+        assert "Ben Full" in keywords(root / "a" / "1.jpg")
+        assert leftovers(root / "a") == []
+
+
+class PhotoSwapper:
+    """The real engine, but the photo being detected is replaced (by rename or in place) meanwhile."""
+
+    def __init__(self, inner, target: Path, replacement: Path, in_place: bool):
+        self.inner, self.target, self.replacement, self.in_place = inner, target, replacement, in_place
+        self.model_name, self.metric = inner.model_name, inner.metric
+        self.threshold, self.detector_name = inner.threshold, inner.detector_name
+        self.swapped = False
+
+    def detect(self, image):
+        if not self.swapped and self.target.exists():
+            self.swapped = True
+            time.sleep(0.01)
+            if self.in_place:
+                self.target.write_bytes(self.replacement.read_bytes())
+            else:
+                tmp = self.target.with_name(".incoming.part")
+                shutil.copyfile(self.replacement, tmp)
+                os.replace(tmp, self.target)
+        return self.inner.detect(image)
+
+    def encode(self, image, boxes):
+        return self.inner.encode(image, boxes)
+
+    def distances(self, gallery, probes):
+        return self.inner.distances(gallery, probes)
+
+
+@pytest.fixture(scope="module")
+def dlib_engine():
+    from facesidecar.config import Settings
+    from facesidecar.engines.dlib_engine import DlibEngine
+
+    return DlibEngine(Settings().engine)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("in_place", [False, True], ids=["renamed-over", "rewritten-in-place"])
+def test_photo_replaced_while_it_is_scanned_is_scanned_again(tmp_path, shared_faces, dlib_engine, in_place):
+    from facesidecar.config import Settings, with_roots
+    from facesidecar.scan import Scanner, file_sha256
+
+    root = tmp_path / "photos"
+    put_photo(root / "a" / "1.jpg", 0)
+    put_photo(root / "a" / "2.jpg", 1)
+    settings = with_roots(Settings(), [str(root)])
+    settings.metadata.enabled = False
+    replacement = FACES / "colin_powell" / "1.jpg"
+    swapper = PhotoSwapper(dlib_engine, root / "a" / "1.jpg", replacement, in_place)
+    Scanner(settings, engine=swapper).scan_paths([root])
+    assert swapper.swapped
+    state = FolderStore(root / "a").load()
+    recorded = state.photos.get("1.jpg")
+    assert recorded is None or recorded.sha256 == file_sha256(root / "a" / "1.jpg"), \
+        "faces of the old content were recorded for the new content"
+    assert leftovers(root / "a") == []
+
+    Scanner(settings, engine=dlib_engine).scan_paths([root])  # the next run
+    photo = FolderStore(root / "a").load().photos["1.jpg"]
+    assert photo.sha256 == file_sha256(root / "a" / "1.jpg") and not photo.error
+    direct = Scanner(settings, engine=dlib_engine)._detect(root / "a", "1.jpg", (root / "a" / "1.jpg").stat())
+    assert [f.box.rounded() for f in photo.faces] == [f.box.rounded() for f in direct.faces]
+
+
+@pytest.mark.slow
+def test_exiftool_killed_again_and_again_during_a_scan_damages_no_photo(tmp_path, shared_faces):
+    """The real ``facesidecar scan`` writing names into photos while its exiftool is SIGKILLed."""
+    import psutil
+
+    root = tmp_path / "photos"
+    names = {f"a/{n}.jpg": f"Person {n}" for n in range(6)}
+    for n in range(6):
+        put_photo(root / "a" / f"{n}.jpg", n)
+    config = write_config(tmp_path / "config.toml", root)
+    first_scan_with_names(root, config, names)
+    killed = []
+    stop = threading.Event()
+
+    def killer(proc: subprocess.Popen):
+        while not stop.is_set() and proc.poll() is None:
+            with contextlib.suppress(psutil.Error):
+                for child in psutil.Process(proc.pid).children(recursive=True):
+                    if "exiftool" in " ".join(child.cmdline()):
+                        child.kill()
+                        killed.append(child.pid)
+            time.sleep(0.05)
+
+    command = [str(PYTHON), "-m", "facesidecar", "scan", "--config", str(config), str(root)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT)
+    thread = threading.Thread(target=killer, args=(proc,))
+    thread.start()
+    try:
+        out, err = proc.communicate(timeout=300)
+    finally:
+        stop.set()
+        thread.join()
+    assert killed, "exiftool was never seen running"
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    for n in range(6):
+        assert decodes(root / "a" / f"{n}.jpg"), f"{n}.jpg was left half-written"
+    assert csv_names(root / "a") == {f"{n}.jpg": f"Person {n}" for n in range(6)}
+
+    result = cli("scan", root, config=config)  # the next run finishes what the kills interrupted
+    assert result.returncode == 0, result.stderr
+    for n in range(6):
+        assert f"Person {n}" in keywords(root / "a" / f"{n}.jpg")
+    assert leftovers(root / "a") == []
+    print(f"\nexiftool killed {len(killed)} times during one scan; no photo damaged, every name written after")
+
+
+@pytest.mark.slow
+def test_daemon_killed_again_and_again_during_its_catch_up_loses_nothing(tmp_path, shared_faces):
+    from bench.edit_survival import DaemonRunner
+
+    root = tmp_path / "photos"
+    for folder in ("a", "b"):
+        for n in range(3):
+            put_photo(root / folder / f"{n}.jpg", n)
+    config = write_config(tmp_path / "config.toml", root, metadata=True)
+    first_scan_with_names(root, config, {"a/0.jpg": "Anna Catch", "b/1.jpg": "Ben Catch"})
+    for folder in ("a", "b"):  # new photos for the catch-up while the daemon was down
+        for n in range(3, 8):
+            put_photo(root / folder / f"{n}.jpg", n)
+    runner = DaemonRunner(tmp_path, config)
+    rng = random.Random(5)
+    kills = 0
+    try:
+        for _ in range(6):
+            runner.start()
+            time.sleep(rng.uniform(0.3, 2.5))
+            kills += runner.kill()
+            for folder in ("a", "b"):
+                if (root / folder / "faces.csv").exists():
+                    parse_csv((root / folder / "faces.csv").read_bytes())  # never half-written
+                    FolderStore(root / folder).load()
+        runner.start()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if all(len(csv_names(root / f)) == 8 for f in ("a", "b")):
+                break
+            time.sleep(0.3)
+        runner.stop()
+    finally:
+        runner.kill()
+    assert kills >= 4
+    for folder in ("a", "b"):
+        assert sorted(csv_names(root / folder)) == [f"{n}.jpg" for n in range(8)]
+        assert leftovers(root / folder) == []
+        assert all(decodes(p) for p in (root / folder).glob("*.jpg"))
+    assert csv_names(root / "a")["0.jpg"] == "Anna Catch" and csv_names(root / "b")["1.jpg"] == "Ben Catch"
+    assert pkl_names(root / "a")["0.jpg"] == "Anna Catch" and pkl_names(root / "b")["1.jpg"] == "Ben Catch"
+    assert "Anna Catch" in keywords(root / "a" / "0.jpg")
