@@ -409,3 +409,65 @@ def test_daemon_killed_again_and_again_during_its_catch_up_loses_nothing(tmp_pat
     assert csv_names(root / "a")["0.jpg"] == "Anna Catch" and csv_names(root / "b")["1.jpg"] == "Ben Catch"
     assert pkl_names(root / "a")["0.jpg"] == "Anna Catch" and pkl_names(root / "b")["1.jpg"] == "Ben Catch"
     assert "Anna Catch" in keywords(root / "a" / "0.jpg")
+
+
+@pytest.mark.slow
+@pytest.mark.mysql
+def test_mariadb_stopped_while_the_daemon_works_and_the_mirror_catches_up(tmp_path, shared_faces, monkeypatch):
+    """A private MariaDB (tests/dbhelpers.py) is shut down while the real daemon takes new photos and
+    a typed name, and started again: the sidecars never wait for it, the database catches up."""
+    from bench.edit_survival import DaemonRunner
+    from tests.dbhelpers import PrivateMariaDB
+    from tests.test_mirror import query_port
+
+    if not PrivateMariaDB.available():
+        pytest.skip("NO MARIADB BINARIES: mariadbd/mariadb-install-db missing; the MariaDB fault did NOT run")
+    monkeypatch.setenv("FACESIDECAR_TEST_EMPTY_PASSWORD", "")
+    server = PrivateMariaDB(tmp_path / "mariadb")
+    server.install()
+    server.start()
+    runner = None
+    try:
+        mysql = server.settings()
+        root = tmp_path / "photos"
+        for n in range(3):
+            put_photo(root / "a" / f"{n}.jpg", n)
+        config = write_config(tmp_path / "config.toml", root, extra=(
+            f'[mysql]\nenabled = true\nhost = "{mysql.host}"\nport = {mysql.port}\nuser = "root"\n'
+            f'database = "{mysql.database}"\npassword_env = "FACESIDECAR_TEST_EMPTY_PASSWORD"\nconnect_timeout = 2.0\n'))
+        first_scan_with_names(root, config, {})
+        assert len(query_port(mysql, "SELECT file FROM photos")) == 3
+        runner = DaemonRunner(tmp_path, config)
+        runner.start()
+        time.sleep(3)
+        server.stop()  # a clean shutdown, as for an upgrade of the database host
+        for n in (3, 4):
+            put_photo(root / "a" / f"{n}.jpg", n)
+        lines = (root / "a" / "faces.csv").read_text(encoding="utf-8").split("\n")
+        cells = lines[1].split(",")
+        cells[6] = "Dora Down"
+        lines[1] = ",".join(cells)
+        (root / "a" / "faces.csv").write_text("\n".join(lines), encoding="utf-8")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            names = csv_names(root / "a")
+            if len(names) == 5 and "Dora Down" in names.values():
+                break
+            time.sleep(0.3)
+        assert len(csv_names(root / "a")) == 5 and "Dora Down" in csv_names(root / "a").values(), \
+            "the sidecars must not wait for the database"
+        server.start()
+        confirmed = "SELECT p.name FROM names n JOIN people p ON p.id = n.person_id WHERE n.kind = 'confirmed'"
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if len(query_port(mysql, "SELECT file FROM photos")) == 5 and ("Dora Down",) in query_port(mysql, confirmed):
+                break
+            time.sleep(1)
+        assert sorted(r[0] for r in query_port(mysql, "SELECT file FROM photos")) == [f"{n}.jpg" for n in range(5)]
+        assert ("Dora Down",) in query_port(mysql, confirmed)
+        assert "Traceback" not in (tmp_path / "daemon.log").read_text(errors="replace")
+    finally:
+        if runner is not None:
+            runner.stop()
+            runner.kill()
+        server.stop()
