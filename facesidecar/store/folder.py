@@ -41,6 +41,13 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 def timestamp() -> str:
     return time.strftime("%Y%m%d-%H%M%S")
 
@@ -130,10 +137,36 @@ class FolderStore:
         with folder_lock(self.folder):
             state, pkl_bytes = self._load_pkl(set_aside=True)
             txn = Transaction(self.folder, state, pkl_error="" if pkl_bytes is not None or not self.pkl_path.exists() else "rebuilt")
+            self._merge_leftovers(txn)
             csv_seen = self._merge_disk_csv(txn, state.csv_sha256)
             yield txn
             if write:
                 self._commit(txn, csv_seen, pkl_bytes)
+
+    def _merge_leftovers(self, txn: Transaction) -> None:
+        """Temporary files of a writer that was killed (we hold the lock: no live writer owns them).
+
+        A ``.faces.csv.tmp-*`` may be a person's save that the swap of a writer killed right after
+        it moved the save aside (while it waited for the save to settle): its edits are merged
+        before faces.csv, which is newer. Rows missing from it reject nothing (it may be cut short).
+        """
+        leftovers = sorted(self.folder.glob(f".{CSV_NAME}.tmp-*"), key=_mtime)
+        for tmp in leftovers:
+            try:
+                data = tmp.read_bytes()
+                rows = parse_csv(data, str(tmp)) if data and sha256(data) != txn.state.csv_sha256 else []
+            except (OSError, SidecarError):
+                rows = []
+            if rows:
+                result = merge_rows(txn.state, rows, txn.now, reject_missing=False)
+                txn.record(result)
+                keep_pending(txn.state, result.unmatched, self._photo_exists)
+                if result.changes:
+                    log.warning("%s: merged %d name(s) from a save left behind by a writer that was stopped",
+                                self.csv_path, len(result.changes))
+        for tmp in leftovers + list(self.folder.glob(f".{PKL_NAME}.tmp-*")):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
     def _photo_exists(self, file: str) -> bool:
         return (self.folder / file).is_file()

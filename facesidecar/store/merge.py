@@ -95,7 +95,8 @@ def set_name(photo: PhotoState, face: Face, name: str, source: str, now: float) 
     return change
 
 
-def merge_rows(state: FolderState, rows: list[CsvRow], now: float, source: str = "csv") -> MergeResult:
+def merge_rows(state: FolderState, rows: list[CsvRow], now: float, source: str = "csv",
+               reject_missing: bool = True) -> MergeResult:
     """Apply the edits found in ``rows`` (faces.csv as read from disk) to ``state``."""
     result = MergeResult()
     seen: dict[str, CsvRow] = {}
@@ -119,7 +120,8 @@ def merge_rows(state: FolderState, rows: list[CsvRow], now: float, source: str =
             change = set_name(photo, face, row.name, source, now)
             if change:
                 result.changes.append(change)
-    _reject_deleted_rows(state, seen, newest_rev, result)
+    if reject_missing:
+        _reject_deleted_rows(state, seen, newest_rev, result)
     return result
 
 

@@ -471,3 +471,22 @@ def test_mariadb_stopped_while_the_daemon_works_and_the_mirror_catches_up(tmp_pa
             runner.stop()
             runner.kill()
         server.stop()
+
+
+def test_save_moved_aside_by_a_writer_killed_before_merging_it_is_merged_by_the_next(tmp_path):
+    """The swap moved a person's save aside (``.faces.csv.tmp-*``) and the writer was killed while
+    it waited for that save to settle: the next transaction merges the leftover, rejects nothing
+    that a cut-short leftover lacks, and removes it."""
+    store = FolderStore(tmp_path)
+    with store.transaction() as txn:
+        txn.state.photos.update(state_with(a_jpg=[face(0.1)], b_jpg=[face(0.5)], c_jpg=[face(0.3)]).photos)
+    ours = store.csv_path.read_bytes()
+    saved = set_name_in(ours, 1, "Left Behind")
+    cut_short = b"\n".join(saved.split(b"\n")[:2]) + b"\n"  # header and the edited row only
+    (tmp_path / ".faces.csv.tmp-999999-0a0b0c0d").write_bytes(cut_short)
+    (tmp_path / ".faces.pkl.tmp-999999-0a0b0c0e").write_bytes(b"half a pickle")
+    with store.transaction():
+        pass
+    assert names(store) == ["Left Behind", "", ""]
+    assert [f.name for _, f in store.load().faces()] == ["Left Behind", "", ""]
+    assert not [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name]
