@@ -285,7 +285,7 @@ class Harness:
                 self.log(f"LOST {self.figures.lost_details[-1]}")
         return rows
 
-    def merged_rows(self, keys: list[Key], timeout: float = 15.0) -> dict[Key, object]:
+    def merged_rows(self, keys: list[Key], timeout: float = 60.0) -> dict[Key, object]:
         """faces.csv as facesidecar writes it once it has merged what it has been given."""
         deadline = time.monotonic() + timeout
         while True:
