@@ -78,6 +78,17 @@ def _check_file_name(value: str, line: int, source: str) -> str:
     return name
 
 
+def _check_swallowed_rows(name: str, line: int, source: str) -> None:
+    """A quote typed at the start of a name and never closed makes the rest of the file one name:
+    the rows after it (and the edits in them) would vanish into a garbage name. Refuse the file."""
+    later_lines = name.splitlines()[1:]
+    if any(max(text.count(d) for d in ",;\t") >= 5 for text in later_lines):
+        raise SidecarError(
+            f"{source} line {line}: the name starts with a quote (\") that is never closed, so the rest"
+            " of the file reads as one name; remove the quote (or close it) and save again"
+        )
+
+
 def _number(value: str, column: str, line: int, source: str) -> float:
     text = value.strip().replace(",", ".")
     try:
@@ -130,6 +141,7 @@ def _parse_row(cells: list[str], index: dict[str, int], line: int, source: str) 
     coords = [_number(cell(c), c, line, source) for c in ("x", "y", "w", "h")]
     if not all(-0.01 <= v <= 1.01 for v in coords):
         raise SidecarError(f"{source} line {line}: x, y, w, h must be fractions between 0 and 1")
+    _check_swallowed_rows(cell("name"), line, source)
     rev_text = cell("rev").strip()
     try:
         rev = int(float(rev_text.replace(",", "."))) if rev_text else None

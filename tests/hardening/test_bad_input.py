@@ -147,6 +147,18 @@ def big_csv(folder: Path, megabytes: int = 50) -> bytes:
     return head + "".join(row.format(i) for i in range(count)).encode()
 
 
+def stray_quote(folder: Path) -> bytes:
+    """A quote typed before a name and never closed, with a real edit in a later row."""
+    table = csv_table(folder)
+    text = csv_bytes(table).decode()
+    lines = text.split("\n")
+    cells = lines[1].split(",")
+    cells[6] = '"Eve'
+    lines[1] = ",".join(cells)
+    lines.append("1.jpg,2,0.6000,0.6000,0.1000,0.1000,Swallowed Edit,,,,1")
+    return "\n".join(lines).encode()
+
+
 BAD_CSVS = {
     # folder: (bytes maker, message the output must hold, kept as .bad file)
     "csv-dotdot": (lambda f: with_row(f, "../good/1.jpg"), r"line 3: file '\.\./good/1\.jpg' is not a file name", True),
@@ -159,6 +171,7 @@ BAD_CSVS = {
                          r"line 2: column face_nr must be a number", True),
     "csv-binary": (lambda f: b"\x00\x81\x8d\x8f\x90\x9d" * 200, r"not UTF-8", True),
     "csv-huge-field": (lambda f: csv_bytes(renamed(f, "x" * 300_000)), r"line \d+: field larger than field limit", True),
+    "csv-stray-quote": (lambda f: stray_quote(f), r"line 2: the name starts with a quote .* never closed", True),
     # a quote left open in the last row swallows only that row: a photo that does not exist
     "csv-unclosed-quote": (lambda f: csv_bytes(csv_table(f)) + b'2.jpg,1,0.1,0.1,0.1,0.1,"Eve\n', "", False),
     "csv-cp1252": (lambda f: csv_bytes(renamed(f, "Zoë Müller"), "cp1252"), r"not UTF-8; read it as Windows-1252", False),
@@ -453,3 +466,17 @@ def test_png_with_a_broken_pixel_stream_is_an_error_not_a_half_black_photo(tmp_p
     path.write_bytes(corrupt_png())
     with pytest.raises(ImageError, match=r"corrupt\.png: the image data is corrupt or truncated"):
         decode_photo(path, 4_000_000, 200_000_000)
+
+
+def test_a_quote_never_closed_does_not_swallow_the_rows_after_it():
+    """Found here: '"Eve' typed into a name made every later row part of that name (a 150-character
+    'name' confirmed and written into the photo, the later rows' edits gone)."""
+    from facesidecar.errors import SidecarError
+
+    tried("csv-stray-quote-unit")
+    data = (b"file,face_nr,x,y,w,h,name,guess,distance,cluster,rev\n"
+            b'a.jpg,1,0.1000,0.1000,0.1000,0.1000,"Eve,,,,1\n'
+            b"b.jpg,1,0.5000,0.1000,0.1000,0.1000,Bob,,,,1\n")
+    with pytest.raises(SidecarError, match="line 2: the name starts with a quote"):
+        parse_csv(data, "faces.csv")
+    assert parse_csv(b'file,face_nr,x,y,w,h,name\na.jpg,1,0.1,0.1,0.1,0.1,"Line\nBreak"\n')[0].name == "Line Break"
