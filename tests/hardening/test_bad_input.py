@@ -50,9 +50,10 @@ ODD_FILES = {  # file name -> the name a person types for it
 @pytest.fixture(autouse=True, scope="module")
 def report_cases(request):
     yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None and CASES:
-        reporter.write_line(f"\nbad input: {len(CASES)} cases tried ({', '.join(sorted(set(CASES)))})")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if CASES and capture is not None:
+        with capture.global_and_fixture_disabled():
+            print(f"\nbad input: {len(set(CASES))} cases tried ({', '.join(sorted(set(CASES)))})")
 
 
 def tried(*names: str) -> None:
