@@ -22,7 +22,7 @@ from ..test_people import root as root  # noqa: F401 - fixture
 
 @pytest.fixture(autouse=True)
 def color_engine(monkeypatch):
-    monkeypatch.setattr(scan_module, "get_engine", lambda settings, model=None: ColorEngine())
+    monkeypatch.setattr(scan_module, "get_engine", lambda settings, model=None, state_dir=None: ColorEngine())
 
 
 @pytest.fixture
