@@ -187,8 +187,7 @@ class Scanner:
     # -- entry points ---------------------------------------------------------------------------
     def scan_paths(self, paths: list[Path]) -> ScanReport:
         """One pass over the trees below ``paths``."""
-        folders = [f for f in walk_folders(paths, self.settings.exclude) if self._has_photos_or_sidecars(f)]
-        return self.process_folders(folders)
+        return self.process_folders(list(walk_folders(paths, self.settings.exclude)))
 
     def process_folders(self, folders: list[Path], csv_only: bool = False) -> ScanReport:
         """Bring the given folders up to date; moves between them keep their faces."""
@@ -211,13 +210,6 @@ class Scanner:
         return report
 
     # -- planning -------------------------------------------------------------------------------
-    def _has_photos_or_sidecars(self, folder: Path) -> bool:
-        try:
-            return FolderStore(folder).exists() or bool(list_photos(folder, self.settings.extensions))
-        except OSError as exc:
-            log.error("cannot read folder %s: %s; skipped", folder, exc.strerror)
-            return False
-
     def _plan(self, folder: Path, csv_only: bool, report: ScanReport) -> FolderPlan | None:
         store = FolderStore(folder)
         if not folder.is_dir():
@@ -234,6 +226,8 @@ class Scanner:
             report.errors.append((str(folder), f"cannot read folder: {exc.strerror}"))
             log.error("cannot read folder %s: %s (check its permissions); its sidecars are left as they are", folder, exc.strerror)
             return None
+        if not on_disk and not store.exists():
+            return None  # a folder without photos gets no sidecars
         state = store.load()
         known = state.photos
         self._plan_states[folder] = known
