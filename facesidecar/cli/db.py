@@ -7,6 +7,7 @@ or cannot be reached.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -140,11 +141,8 @@ def print_check(result: CheckResult) -> None:
 
 def run_sync(args: argparse.Namespace) -> int:
     settings = library_roots(settings_from(args), args.paths)
-    mirror = open_mirror(settings)
-    try:
+    with contextlib.closing(open_mirror(settings)) as mirror:
         done = db_sync(settings, mirror)
-    finally:
-        mirror.close()
     print(f"{done['pushed']} folders written to the database ({done['folders']} with sidecars, "
           f"{done['vanished']} gone from disk), {done['failed']} failed, {done['pending']} still waiting")
     return 0 if not done["failed"] and not done["pending"] else 1
@@ -152,11 +150,8 @@ def run_sync(args: argparse.Namespace) -> int:
 
 def run_check(args: argparse.Namespace) -> int:
     settings = library_roots(settings_from(args), args.paths)
-    mirror = open_mirror(settings)
-    try:
+    with contextlib.closing(open_mirror(settings)) as mirror:
         result = db_check(settings, mirror)
-    finally:
-        mirror.close()
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
     else:
