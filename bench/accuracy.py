@@ -39,7 +39,7 @@ from facesidecar.config import EngineSettings  # noqa: E402
 from facesidecar.engines import FaceEngine, get_engine  # noqa: E402
 from facesidecar.errors import FacesidecarError  # noqa: E402
 
-DEFAULT_FACES = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "faces"
+DEFAULT_FACES = Path(__file__).resolve().parents[1] / "tests" / "data" / "faces"
 DATA_FILES = ("labels.csv", "pairs.csv", "face_annotations.csv", "README.md")
 
 ALIASES = {

@@ -45,7 +45,7 @@ if str(PROJECT) not in sys.path:
 from facesidecar.store.csvfile import parse_csv  # noqa: E402
 
 PYTHON = PROJECT / ".venv" / "bin" / "python"
-FACES = PROJECT.parent / "shared" / "testdata" / "faces"
+FACES = PROJECT / "tests" / "data" / "faces"
 # 250 x 250 photos with one frontal face each: HOG finds them in a few ms
 SOURCES = ("arnold_schwarzenegger", "colin_powell", "george_w_bush", "donald_rumsfeld", "gerhard_schroeder",
            "jacques_chirac", "tom_hanks", "tony_blair", "anthony_hopkins", "tom_cruise", "steve_carell")

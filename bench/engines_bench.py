@@ -32,7 +32,7 @@ from facesidecar.engines.deepface_engine import DeepfaceEngine  # noqa: E402
 from facesidecar.errors import FacesidecarError  # noqa: E402
 from facesidecar.imaging import decode_photo  # noqa: E402
 
-DEFAULT_FACES = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "faces"
+DEFAULT_FACES = Path(__file__).resolve().parents[1] / "tests" / "data" / "faces"
 DEEPFACE_MODELS = ("Dlib", "SFace", "Facenet512", "ArcFace", "Facenet", "VGG-Face", "OpenFace", "GhostFaceNet")
 DEEPFACE_DETECTORS = ("dlib", "opencv", "yunet", "ssd", "centerface", "retinaface", "mtcnn", "mediapipe")
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 PROJECT = Path(__file__).resolve().parents[1]
-SHARED = PROJECT.parent / "shared" / "testdata" / "faces"
+SHARED = PROJECT / "tests" / "data" / "faces"
 sys.path.insert(0, str(PROJECT))
 
 

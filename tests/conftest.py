@@ -1,4 +1,4 @@
-"""Shared fixtures: where the shared photos are, a thread-leak check."""
+"""Shared fixtures: where the test photos are, a thread-leak check."""
 
 from __future__ import annotations
 
@@ -8,16 +8,15 @@ from pathlib import Path
 import pytest
 
 PROJECT = Path(__file__).resolve().parents[1]
-SHARED_FACES = PROJECT.parent / "shared" / "testdata" / "faces"
 TEST_DATA = Path(__file__).resolve().parent / "data"
+FACES = TEST_DATA / "faces"
 
 
 @pytest.fixture(scope="session")
 def shared_faces() -> Path:
-    """The shared photo set with ground truth; tests that need all of it skip loudly without it."""
-    if not (SHARED_FACES / "labels.csv").is_file():
-        pytest.skip(f"shared test photos not found at {SHARED_FACES}")
-    return SHARED_FACES
+    """The photo set with ground truth, carried in the repository (tests/data/faces, see SOURCES.md)."""
+    assert (FACES / "labels.csv").is_file(), f"test photos missing at {FACES}: the checkout is incomplete"
+    return FACES
 
 
 @pytest.fixture(autouse=True)

@@ -338,7 +338,7 @@ def test_reload_switches_roots_and_catches_up_the_new_one(running, tmp_path):
 
 
 # -- the real daemon as a subprocess ---------------------------------------------------------------
-OBAMA = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "faces" / "barack_obama"
+OBAMA = Path(__file__).resolve().parent / "data" / "faces" / "barack_obama"
 
 
 def copy_photo(number: int, target: Path) -> Path:

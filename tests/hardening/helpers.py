@@ -9,7 +9,7 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[2]
 PYTHON = PROJECT / ".venv" / "bin" / "python"
-FACES = PROJECT.parent / "shared" / "testdata" / "faces"
+FACES = PROJECT / "tests" / "data" / "faces"
 # 250 x 250 photos with one face each: the real dlib engine needs a few ms for them
 SMALL = [FACES / "george_w_bush" / f"{n}.jpg" for n in range(1, 6)] + [FACES / "colin_powell" / "1.jpg"]
 
