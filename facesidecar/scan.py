@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -465,19 +465,28 @@ class Scanner:
                 report.removed += 1
 
     # -- guesses ------------------------------------------------------------------------------
+    def gallery(self) -> Gallery:
+        """The gallery guesses are made from (for callers outside the scan, such as ``serve``)."""
+        self._index_roots()
+        return self._gallery()
+
+    def gallery_of(self, entries: Iterable[tuple[str, np.ndarray]]) -> Gallery:
+        """A gallery of only these (name, vector) pairs, deciding by the same rule and settings as guessing."""
+        engine = self.engine
+        threshold = self.settings.engine.threshold or engine.threshold
+        return Gallery.build(entries, engine.metric, threshold, self.settings.engine.margin)
+
     def _gallery(self) -> Gallery:
         """The gallery of confirmed faces; rebuilt only when a confirmed face changed somewhere."""
         shared = self.mirror is not None and self.settings.mysql.shared_gallery
         key = self.library.confirmed_version
         if self._gallery_cache is not None and self._gallery_cache[0] == key and not shared:
             return self._gallery_cache[1]
-        engine = self.engine
-        threshold = self.settings.engine.threshold or engine.threshold
         entries = [(f.name, f.vector) for f in self.library.confirmed()]
         if shared:
             local = {f.face_id for f in self.library.all_faces()}
             entries += self.mirror.confirmed_faces(self.model, exclude=local)
-        gallery = Gallery.build(entries, engine.metric, threshold, self.settings.engine.margin)
+        gallery = self.gallery_of(entries)
         self._gallery_cache = (key, gallery)
         return gallery
 

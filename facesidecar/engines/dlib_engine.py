@@ -93,19 +93,36 @@ class DlibEngine(FaceEngine):
         if not boxes:
             return []
         image = _check_image(image)
-        height, width = image.shape[:2]
         with self._lock:
             models = self._load()
             shapes = models.dlib.full_object_detections()
-            for box in boxes:
-                box = _clip(box.left, box.top, box.right, box.bottom, width, height)
-                rect = models.dlib.rectangle(box.left, box.top, max(box.left, box.right - 1), max(box.top, box.bottom - 1))
-                shapes.append(models.shape_predictor(image, rect))
+            for shape in self._shapes(models, image, boxes):
+                shapes.append(shape)
             try:
                 vectors = models.encoder.compute_face_descriptor(image, shapes, num_jitters=1)
             except RuntimeError as exc:
                 raise EngineError(f"dlib face encoding failed: {exc}") from None
         return [np.asarray(v, dtype=np.float32) for v in vectors]
+
+    def landmarks(self, image: np.ndarray, boxes: list[PixelBox]) -> list[list[tuple[int, int]]]:
+        """The 5 points (eye corners, nose) the encoder aligns each face with."""
+        if not boxes:
+            return []
+        image = _check_image(image)
+        with self._lock:
+            shapes = self._shapes(self._load(), image, boxes)
+        return [[(shape.part(i).x, shape.part(i).y) for i in range(shape.num_parts)] for shape in shapes]
+
+    @staticmethod
+    def _shapes(models: _Models, image: np.ndarray, boxes: list[PixelBox]) -> list:
+        """The 5-point shape of each box (clipped to the image), as the encoder needs it."""
+        height, width = image.shape[:2]
+        shapes = []
+        for box in boxes:
+            box = _clip(box.left, box.top, box.right, box.bottom, width, height)
+            rect = models.dlib.rectangle(box.left, box.top, max(box.left, box.right - 1), max(box.top, box.bottom - 1))
+            shapes.append(models.shape_predictor(image, rect))
+        return shapes
 
     def _load(self) -> _Models:
         """Import dlib and read the weights once; errors say which file or package and the fix."""
