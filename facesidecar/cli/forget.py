@@ -6,7 +6,8 @@ import argparse
 import json
 
 from ..errors import FacesidecarError
-from ..gdpr import ErasureReport, forget_person, forget_photo, report_json
+from ..gdpr import ErasureReport, check_person, forget_person, forget_photo, report_json
+from ..serve.learning import delete_learned, learned_photos
 from .common import scanner_for, settings_from
 from .db import library_roots
 
@@ -45,17 +46,25 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.name) == bool(args.photo):
         raise FacesidecarError("give either NAME or --photo FILE")
     settings = library_roots(settings_from(args), args.paths)
+    learned: list = []
     with scanner_for(settings) as scanner:
         if args.photo:
             report = forget_photo(scanner, args.photo, dry_run=args.dry_run)
             what = args.photo
         else:
+            learned = learned_photos(settings, check_person(args.name))
             report = forget_person(scanner, settings.root_paths(), args.name, dry_run=args.dry_run)
             what = repr(report.subject)
+            if learned and not args.dry_run:
+                delete_learned(scanner, learned)
     if args.json:
-        print(json.dumps(report_json(report), ensure_ascii=False, indent=2, default=str))
+        print(json.dumps({**report_json(report), "learned_photos": [str(p) for p in learned]},
+                         ensure_ascii=False, indent=2, default=str))
     else:
         print_report(report, what)
+        if learned:
+            print(f"{'would delete' if args.dry_run else 'deleted'} {len(learned)} photos that 'serve' kept for "
+                  f"learning: {', '.join(str(p) for p in learned)}")
     return 1 if report.errors or report.leftovers else 0
 
 

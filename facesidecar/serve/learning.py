@@ -21,6 +21,7 @@ import fnmatch
 import hashlib
 import math
 import os
+import re
 import secrets
 import stat
 import threading
@@ -36,12 +37,14 @@ from ..config import Settings
 from ..errors import ConfigError
 from ..faces import FoundFace, box_to_pixels, find_faces
 from ..imaging import DecodedPhoto
+from ..library import list_photos
 from ..librarysync import LibrarySync
 from ..model import IGNORE
 from ..naming import Gallery
 from ..review.actions import ActionError, clean_name
 from ..scan import Scanner
-from ..store.folder import Transaction
+from ..store import SIDECAR_NAMES
+from ..store.folder import FolderStore, Transaction
 from ..store.merge import set_name
 from .errors import ServeError
 from .uploads import Upload
@@ -51,6 +54,8 @@ DEFAULT_DIRECTORY = "default"
 """Where ``learn`` puts people when the client names no directory."""
 MAX_FOLDER_NAME = 100
 FORMAT_EXTENSIONS = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif", "HEIF": ".heic"}
+LEARNED_FILE = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{16}\.[a-z]+")
+"""How ``learn`` names the photos it keeps (``<time>-<hash><ext>``)."""
 PROBABILITY_SCALE = 0.1
 """Width of the distance-to-probability curve, as a fraction of the threshold (see ``probability``)."""
 
@@ -260,6 +265,45 @@ def _confirm(txn: Transaction, file: str, person: str, problems: list[str]) -> N
         txn.changes.append(change)
 
 
+# -- GDPR: what forget removes besides the names ---------------------------------------------------
+def learned_photos(settings: Settings, person: str) -> list[Path]:
+    """The photos ``learn`` kept for ``person`` (confirmed as them, in their folders below the learn
+    folder). Call before the person's names are erased: the names are how they are found."""
+    try:
+        root = learn_root(settings)
+    except ConfigError:
+        return []
+    if root is None or not root.is_dir():
+        return []
+    found = []
+    for directory in sorted(root.iterdir()):
+        folder = directory / folder_name(person)
+        if directory.is_symlink() or folder.is_symlink() or not folder.is_dir():
+            continue
+        for photo in FolderStore(folder).load().photos.values():
+            if LEARNED_FILE.fullmatch(photo.file) and any(f.name == person for f in photo.faces):
+                found.append(folder / photo.file)
+    return found
+
+
+def delete_learned(scanner: Scanner, photos: list[Path]) -> None:
+    """Delete the kept photos, bring their folders' sidecars (and the mirror) up to date, and remove
+    the folders that hold nothing else any more."""
+    for path in photos:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    folders = sorted({p.parent for p in photos})
+    scanner.process_folders(folders)
+    for folder in folders:
+        if list_photos(folder, scanner.settings.extensions):
+            continue
+        for name in SIDECAR_NAMES:
+            with contextlib.suppress(FileNotFoundError):
+                (folder / name).unlink()
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
 # -- files below the learn folder, never following a link out of it ----------------------------
 def _keep_learned(root: Path, parts: list[str], source: Path, extension: str) -> tuple[Path, str, bool]:
     """Copy the upload to ``root/part/part…/<time>-<hash><ext>``: (folder, file name, whether new).
@@ -314,4 +358,5 @@ def _write_once(fd: int, data: bytes, extension: str) -> tuple[str, bool]:
     return name, True
 
 
-__all__ = ["Learning", "Recognized", "learn_root", "folder_name", "score", "probability", "DEFAULT_DIRECTORY"]
+__all__ = ["Learning", "Recognized", "learn_root", "folder_name", "score", "probability", "DEFAULT_DIRECTORY",
+           "learned_photos", "delete_learned"]
