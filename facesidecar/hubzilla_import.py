@@ -99,6 +99,7 @@ class SeenFace:
 def import_hubzilla(scanner: Scanner, paths: Iterable[Path], dry_run: bool = False) -> ImportReport:
     """Import the add-on's names below ``paths`` (see the module docstring)."""
     report = ImportReport(dry_run)
+    work: list[tuple[FolderImport, list[AddonName]]] = []
     for folder in walk_folders(list(paths), scanner.settings.exclude):
         found = addon_source(folder)
         if found is None:
@@ -108,11 +109,20 @@ def import_hubzilla(scanner: Scanner, paths: Iterable[Path], dry_run: bool = Fal
         report.folders.append(item)
         try:
             names = latest_per_face(parse_addon_csv(data, str(folder / source)))
-            if dry_run:
-                _plan_folder(scanner, item, names, own_state=source != CSV_NAME)
-            else:
-                _import_folder(scanner, item, names, data)
+            if source == CSV_NAME and not dry_run:
+                item.kept = keep_addon_files(folder, data)
         except (AddonFormatError, FacesidecarError) as exc:
+            item.error = str(exc)
+            continue
+        work.append((item, names))
+    # every folder's add-on files are kept first: the scan of one folder reads the others' faces.pkl
+    for item, names in work:
+        try:
+            if dry_run:
+                _plan_folder(scanner, item, names, own_state=item.source != CSV_NAME)
+            else:
+                _import_folder(scanner, item, names)
+        except FacesidecarError as exc:
             item.error = str(exc)
     if not dry_run and report.count(IMPORTED):
         scanner.refresh()
@@ -293,9 +303,7 @@ def _no_photo(items: list[AddonName], why: str) -> list[Outcome]:
 
 
 # -- a real import ---------------------------------------------------------------------------------
-def _import_folder(scanner: Scanner, item: FolderImport, names: list[AddonName], data: bytes) -> None:
-    if item.source == CSV_NAME:
-        item.kept = keep_addon_files(item.folder, data)
+def _import_folder(scanner: Scanner, item: FolderImport, names: list[AddonName]) -> None:
     scanner.process_folders([item.folder])
 
     def change(txn: Transaction) -> None:

@@ -24,6 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from ..review.app import is_loopback
     from ..serve.app import close_app, create_app
     from ..serve.auth import load_api_key
+    from ..serve.learning import learn_root
 
     settings = settings_from(args)
     if not settings.roots and not args.paths:
@@ -34,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     serve.port = serve.port if args.port is None else args.port
     settings = dataclasses.replace(settings, serve=serve)
     api_key = load_api_key(serve)
+    learn_root(settings)  # a misplaced learn folder is an error now, not at the first /learn
 
     class Handler(WSGIRequestHandler):
         timeout = serve.request_timeout  # a client that stops sending is dropped, not waited for
