@@ -115,7 +115,9 @@ def import_hubzilla(scanner: Scanner, paths: Iterable[Path], dry_run: bool = Fal
             item.error = str(exc)
             continue
         work.append((item, names))
-    # every folder's add-on files are kept first: the scan of one folder reads the others' faces.pkl
+    if not dry_run and work:
+        # one scan of every folder (once all add-on files are kept: it reads the whole library)
+        scanner.process_folders([item.folder for item, _ in work])
     for item, names in work:
         try:
             if dry_run:
@@ -304,8 +306,6 @@ def _no_photo(items: list[AddonName], why: str) -> list[Outcome]:
 
 # -- a real import ---------------------------------------------------------------------------------
 def _import_folder(scanner: Scanner, item: FolderImport, names: list[AddonName]) -> None:
-    scanner.process_folders([item.folder])
-
     def change(txn: Transaction) -> None:
         item.outcomes = []
         for file, wanted in _by_file(names).items():

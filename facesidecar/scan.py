@@ -466,15 +466,14 @@ class Scanner:
 
     # -- guesses ------------------------------------------------------------------------------
     def gallery(self) -> Gallery:
-        """The gallery guesses are made from (for callers outside the scan, such as ``serve``)."""
+        """The gallery guesses are made from (for callers that name faces outside the library: ``serve``)."""
         self._index_roots()
         return self._gallery()
 
     def gallery_of(self, entries: Iterable[tuple[str, np.ndarray]]) -> Gallery:
-        """A gallery of only these (name, vector) pairs, deciding by the same rule and settings as guessing."""
-        engine = self.engine
-        threshold = self.settings.engine.threshold or engine.threshold
-        return Gallery.build(entries, engine.metric, threshold, self.settings.engine.margin)
+        """A gallery of only these (name, vector) pairs that decides by the same rule and settings as guessing."""
+        engine, settings = self.engine, self.settings.engine
+        return Gallery.build(entries, engine.metric, settings.threshold or engine.threshold, settings.margin)
 
     def _gallery(self) -> Gallery:
         """The gallery of confirmed faces; rebuilt only when a confirmed face changed somewhere."""
@@ -482,11 +481,13 @@ class Scanner:
         key = self.library.confirmed_version
         if self._gallery_cache is not None and self._gallery_cache[0] == key and not shared:
             return self._gallery_cache[1]
+        engine = self.engine
+        threshold = self.settings.engine.threshold or engine.threshold
         entries = [(f.name, f.vector) for f in self.library.confirmed()]
         if shared:
             local = {f.face_id for f in self.library.all_faces()}
             entries += self.mirror.confirmed_faces(self.model, exclude=local)
-        gallery = self.gallery_of(entries)
+        gallery = Gallery.build(entries, engine.metric, threshold, self.settings.engine.margin)
         self._gallery_cache = (key, gallery)
         return gallery
 

@@ -6,7 +6,8 @@ import argparse
 
 from ..hubzilla_import import ALREADY, CONFLICT, IMPORTED, NO_PHOTO, REFUSED, UNMATCHED, ImportReport, import_hubzilla
 from ..people import library_settings
-from .common import existing_paths, scanner_for, settings_from
+from .common import existing_paths, is_terminal, scanner_for, settings_from
+from .scan import Progress
 
 SHOWN = {IMPORTED: "would import", ALREADY: "already named", CONFLICT: "not imported", UNMATCHED: "no face found",
          REFUSED: "refused", NO_PHOTO: "no photo"}
@@ -33,8 +34,12 @@ def print_report(report: ImportReport) -> None:
 def run(args: argparse.Namespace) -> int:
     paths = existing_paths(args.paths)
     settings = library_settings(settings_from(args), paths)
-    with scanner_for(settings) as scanner:
-        report = import_hubzilla(scanner, paths, dry_run=args.dry_run)
+    progress = Progress(is_terminal() and not args.quiet)
+    try:
+        with scanner_for(settings, progress=progress) as scanner:
+            report = import_hubzilla(scanner, paths, dry_run=args.dry_run)
+    finally:
+        progress.close()
     print_report(report)
     return 1 if report.errors else 0
 

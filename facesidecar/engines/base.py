@@ -71,10 +71,10 @@ class FaceEngine(ABC):
     def encode(self, image: np.ndarray, boxes: list[PixelBox]) -> list[np.ndarray]:
         """One vector per box, in the same order."""
 
-    def landmarks(self, image: np.ndarray, boxes: list[PixelBox]) -> list[list[tuple[int, int]]]:
-        """The facial landmarks the encoder aligns each box with, as (x, y) pixels; empty lists
-        where the engine has none to show (the external-model protocol reports them)."""
-        return [[] for _ in boxes]
+    def encode_with_landmarks(self, image: np.ndarray, boxes: list[PixelBox]) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+        """``encode`` plus the 5 landmarks (two corners of each eye, the nose; pixels of ``image``)
+        the engine aligned each face with, for its quality (see quality.py); None where it has none."""
+        return self.encode(image, boxes), [None] * len(boxes)
 
     def distances(self, gallery: np.ndarray, probes: np.ndarray) -> np.ndarray:
         return pairwise_distances(self.metric, gallery, probes)

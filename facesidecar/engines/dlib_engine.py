@@ -90,39 +90,26 @@ class DlibEngine(FaceEngine):
         return [b for b in boxes if b.width > 0 and b.height > 0]
 
     def encode(self, image: np.ndarray, boxes: list[PixelBox]) -> list[np.ndarray]:
+        return self.encode_with_landmarks(image, boxes)[0]
+
+    def encode_with_landmarks(self, image: np.ndarray, boxes: list[PixelBox]) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
         if not boxes:
-            return []
+            return [], []
         image = _check_image(image)
+        height, width = image.shape[:2]
         with self._lock:
             models = self._load()
             shapes = models.dlib.full_object_detections()
-            for shape in self._shapes(models, image, boxes):
-                shapes.append(shape)
+            for box in boxes:
+                box = _clip(box.left, box.top, box.right, box.bottom, width, height)
+                rect = models.dlib.rectangle(box.left, box.top, max(box.left, box.right - 1), max(box.top, box.bottom - 1))
+                shapes.append(models.shape_predictor(image, rect))
             try:
                 vectors = models.encoder.compute_face_descriptor(image, shapes, num_jitters=1)
             except RuntimeError as exc:
                 raise EngineError(f"dlib face encoding failed: {exc}") from None
-        return [np.asarray(v, dtype=np.float32) for v in vectors]
-
-    def landmarks(self, image: np.ndarray, boxes: list[PixelBox]) -> list[list[tuple[int, int]]]:
-        """The 5 points (eye corners, nose) the encoder aligns each face with."""
-        if not boxes:
-            return []
-        image = _check_image(image)
-        with self._lock:
-            shapes = self._shapes(self._load(), image, boxes)
-        return [[(shape.part(i).x, shape.part(i).y) for i in range(shape.num_parts)] for shape in shapes]
-
-    @staticmethod
-    def _shapes(models: _Models, image: np.ndarray, boxes: list[PixelBox]) -> list:
-        """The 5-point shape of each box (clipped to the image), as the encoder needs it."""
-        height, width = image.shape[:2]
-        shapes = []
-        for box in boxes:
-            box = _clip(box.left, box.top, box.right, box.bottom, width, height)
-            rect = models.dlib.rectangle(box.left, box.top, max(box.left, box.right - 1), max(box.top, box.bottom - 1))
-            shapes.append(models.shape_predictor(image, rect))
-        return shapes
+            landmarks = [np.array([[p.x, p.y] for p in shape.parts()], np.float32) for shape in shapes]
+        return [np.asarray(v, dtype=np.float32) for v in vectors], landmarks
 
     def _load(self) -> _Models:
         """Import dlib and read the weights once; errors say which file or package and the fix."""

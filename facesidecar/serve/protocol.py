@@ -95,11 +95,12 @@ class ExternalModel:
         """Landmarks and descriptor per box. Each box is encoded on its own: dlib's batched encoding
         differs from the single one by up to ~0.004, and /compute of a rectangle must give back what
         /detect gave for it."""
-        vectors = [vector for box in boxes for vector in self.engine.encode(photo.rgb, [box])]
-        points = self.engine.landmarks(photo.rgb, boxes)
-        return [{"landmarks": [{"x": int(x), "y": int(y)} for x, y in marks],
-                 "descriptor": [float(v) for v in vector]}
-                for marks, vector in zip(points, vectors, strict=True)]
+        described = []
+        for box in boxes:
+            (vector,), (marks,) = self.engine.encode_with_landmarks(photo.rgb, [box])
+            described.append({"landmarks": [] if marks is None else [{"x": int(x), "y": int(y)} for x, y in marks],
+                              "descriptor": [float(v) for v in vector]})
+        return described
 
 
 def _rectangle(box: PixelBox) -> dict:
