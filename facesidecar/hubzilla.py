@@ -54,6 +54,8 @@ class AddonName:
 
     def box(self, width: int, height: int) -> Box:
         """The face as fractions of the photo as displayed (``width`` x ``height`` pixels)."""
+        if width <= 0 or height <= 0:
+            return Box(0.0, 0.0, 0.0, 0.0)
         if self.pixels:
             x, y, w, h = self.position
             return _clipped(x / width, y / height, w / width, h / height)

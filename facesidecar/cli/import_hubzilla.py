@@ -13,14 +13,19 @@ SHOWN = {IMPORTED: "would import", ALREADY: "already named", CONFLICT: "not impo
          REFUSED: "refused", NO_PHOTO: "no photo"}
 
 
-def print_report(report: ImportReport) -> None:
+def print_report(report: ImportReport, every_name: bool) -> None:
+    """Per folder where the names came from and, one per line, every name that was not imported
+    (or, with ``every_name``, every name); then the totals."""
     for item in report.folders:
         if item.error:
             print(f"{item.folder}: error: {item.error}")
             continue
         kept = f"; kept the add-on's files as {', '.join(item.kept)}" if item.kept else ""
-        print(f"{item.folder} (names from {item.source}{kept})")
+        print(f"{item.folder}: {item.count(IMPORTED)} names {'to import' if report.dry_run else 'imported'}, "
+              f"{item.count(ALREADY)} already there (names from {item.source}{kept})")
         for outcome in item.outcomes:
+            if outcome.result in (IMPORTED, ALREADY) and not every_name:
+                continue
             verb = "imported" if outcome.result == IMPORTED and not report.dry_run else SHOWN[outcome.result]
             detail = f" ({outcome.detail})" if outcome.detail else ""
             print(f"  {outcome.file} face {outcome.face_nr}: {outcome.name}: {verb}{detail}")
@@ -40,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
             report = import_hubzilla(scanner, paths, dry_run=args.dry_run)
     finally:
         progress.close()
-    print_report(report)
+    print_report(report, every_name=args.dry_run or args.verbose > 0)
     return 1 if report.errors else 0
 
 
@@ -52,7 +57,8 @@ def register(subparsers, parent: argparse.ArgumentParser) -> None:
         "facesidecar detects at the same place. The add-on's faces.csv and faces.pkl are kept, unchanged, as "
         "faces.hubzilla.csv and faces.hubzilla.pkl before facesidecar writes its own faces.csv and faces.pkl; the "
         "add-on's faces.pkl is never unpickled. Faces already named keep their name (reported as conflicts); "
-        "names whose place matches no face are reported. Exit status 1 when a folder could not be imported.",
+        "names whose place matches no face are reported (with --dry-run or -v: every name). Exit status 1 when a "
+        "folder could not be imported.",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH")
     parser.add_argument("--dry-run", action="store_true", help="show what would be imported; write nothing")
