@@ -127,7 +127,7 @@ def _row(cells: list[str], index: dict[str, int], line: int) -> AddonName | None
         face_nr = int(float(cell("face_nr") or 0))
     except ValueError:
         face_nr = 0
-    if not name or name.lower() == "nan" or not file or len(position) != 4 or face_nr == 0:
+    if not name or not file or len(position) != 4 or face_nr == 0:
         return None
     return AddonName(line, file, face_nr, position, name, cell("time_named"))
 
