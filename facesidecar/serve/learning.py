@@ -193,14 +193,14 @@ class Learning:
         """Every face of ``photo``, named by the gallery's rule where it names one."""
         directory = _directory(raw_directory, self.settings.exclude) if raw_directory else None
         found = self._faces(photo)
-        with self.lock:
+        vectors = np.stack([f.encoding for f in found]) if found else None
+        with self.lock:  # the gallery changes when the library does (a learn, another process's edits)
             self._sync.sync(self.scanner.library, self.settings.root_paths(), self.settings.exclude)
             gallery = self.scanner.gallery() if directory is None else self._directory_gallery(directory)
-        if not found:
-            return []
-        vectors = np.stack([f.encoding for f in found])
-        guesses = gallery.guess(vectors)
-        nearest = gallery.person_distances(vectors).min(axis=1) if gallery.people else [None] * len(found)
+            if vectors is None:
+                return []
+            guesses = gallery.guess(vectors)  # all faces of the photo in one call: one name per photo
+            nearest = gallery.person_distances(vectors).min(axis=1) if gallery.people else [None] * len(found)
         return [Recognized(guess.name if guess else None, pixel_box(photo, face),
                            guess.distance if guess and guess.distance is not None else _plain(near),
                            gallery.threshold)
