@@ -161,11 +161,38 @@ def _build(cls, data: dict, where: str, source: str):
     for key, value in data.items():
         if key not in fields:
             allowed = ", ".join(sorted(fields))
-            prefix = f"[{where}] " if where else ""
-            raise ConfigError(f"{source}: unknown key {prefix}{key!r}; allowed keys: {allowed}")
+            prefix = f"[{where.split('[')[0]}] " if where else ""
+            raise ConfigError(f"{source}: unknown key {prefix}{key!r}; allowed keys: {allowed}"
+                              + _misplaced_hint(key, where))
         name = f"{where}.{key}" if where else key
         kwargs[key] = _coerce(value, hints[key], name, source)
     return cls(**kwargs)
+
+
+def _tables_with(key: str) -> list[str]:
+    """The tables (``""`` for the top level) where ``key`` is a valid key."""
+    hints = typing.get_type_hints(Settings)
+    places = [""] if key in hints and key != "source" else []
+    for name, tp in hints.items():
+        inner = typing.get_args(tp)[0] if typing.get_origin(tp) is list else tp
+        if dataclasses.is_dataclass(inner) and key in {f.name for f in dataclasses.fields(inner)}:
+            places.append(name)
+    return places
+
+
+def _misplaced_hint(key: str, where: str) -> str:
+    """Why a valid key may have landed in the wrong table: in TOML every key after a ``[table]``
+    header belongs to that table, so a top-level key written below ``[[roots]]`` is a roots key."""
+    table = where.split("[")[0]
+    places = [p for p in _tables_with(key) if p != table]
+    if not where or not places:
+        return ""
+    header = f"[[{table}]]" if "[" in where else f"[{table}]"
+    landed = f"TOML put it into {header} because it comes after that table's header"
+    if "" in places:
+        return f". '{key}' is a top-level key, but {landed}: move it above the first [table] of the file"
+    belongs = " or ".join(f"[{p}]" for p in places)
+    return f". '{key}' belongs in {belongs}, but {landed}: move it below {belongs.split(' or ')[0]}"
 
 
 def parse_settings(text: str, source: str) -> Settings:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..library import walk_folders
+from ..people import no_roots_error
 from ..scan import state_counts
 from ..store.folder import FolderStore
 from .common import existing_paths, settings_from
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     paths = existing_paths(args.paths) if args.paths else settings.root_paths()
     if not paths:
-        paths = [Path.cwd()]
+        raise no_roots_error(settings)
     status = collect_status(paths, settings.exclude)
     if args.models:
         status["models"] = collect_model_agreement(paths, settings)
@@ -108,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers, parent: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "status", parents=[parent], help="photos, faces, confirmed, guessed, errors; per-person counts",
-        description="Summarise the sidecars below PATH (default: the configured roots, else the current folder).",
+        description="Summarise the sidecars below PATH (default: the configured roots).",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH")
     parser.add_argument("--json", action="store_true", help="machine-readable output")

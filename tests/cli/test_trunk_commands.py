@@ -45,6 +45,42 @@ def test_bad_config_is_a_clear_error_without_traceback(tmp_path):
     assert result.stderr.startswith("error: ") and "threshhold" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("before", [True, False])
+def test_global_options_work_before_and_after_the_command(tmp_path, before):
+    config = tmp_path / "c.toml"
+    config.write_text("[engine]\nmargin = 0.1\n")
+    options = ["--config", str(config), "-v"]
+    args = [*options, "status", str(tmp_path)] if before else ["status", str(tmp_path), *options]
+    parsed = build_parser().parse_args(args)
+    from facesidecar.cli.main import merge_global_options
+
+    merged = merge_global_options(build_parser(), parsed)
+    assert merged.config == str(config) and merged.verbose == 1
+    missing = [a.replace(str(config), str(tmp_path / "missing.toml")) for a in args]
+    result = run_cli(*missing, check=False)
+    assert result.returncode == 1 and "missing.toml not found" in result.stderr
+
+
+def test_verbose_counts_on_both_sides_and_two_configs_are_refused(tmp_path, capsys):
+    from facesidecar.cli.main import merge_global_options
+
+    parser = build_parser()
+    assert merge_global_options(parser, parser.parse_args(["-v", "status", "-v"])).verbose == 2
+    with pytest.raises(SystemExit):
+        merge_global_options(parser, parser.parse_args(["--config", "a.toml", "status", "--config", "b.toml"]))
+    assert "--config given twice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["status", "people", "clusters", "confirm", "rename Old New", "review"])
+def test_no_roots_and_no_path_is_an_error_not_a_walk_of_the_current_folder(tmp_path, command):
+    config = tmp_path / "c.toml"
+    config.write_text("[metadata]\nenabled = false\n")
+    result = subprocess.run([*CLI, *command.split(), "--config", str(config)], capture_output=True, text=True,
+                            timeout=300, cwd="/")
+    assert result.returncode == 1, result.stdout
+    assert "no photo folders: none given and no [[roots]] in " + str(config) in result.stderr
+
+
 def test_missing_path_is_an_error(tmp_path):
     result = run_cli("scan", str(tmp_path / "nope"), check=False)
     assert result.returncode == 1 and "no such file or folder" in result.stderr

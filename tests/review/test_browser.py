@@ -1,16 +1,15 @@
 """A real browser (Debian's chromium, driven by selenium through chromedriver) on a scanned copy of
 the shared photos: confirm a guess, name a cluster, then check faces.csv and the photo's keywords.
 
-chromium and chromium-driver are installed with apt-get when missing (nothing else is downloaded:
-selenium gets the driver's path explicitly, so Selenium Manager never runs). Without them the test
-is skipped with the reason.
+chromium and chromium-driver are Debian's, installed by the README's test command (scripts/test.sh);
+nothing else is downloaded: selenium gets the driver's path explicitly, so Selenium Manager never
+runs. Where they cannot be installed the test is skipped loudly with the reason.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shutil
 import subprocess
 import threading
@@ -40,22 +39,10 @@ def _loud_skip(reason: str):
 
 @pytest.fixture(scope="session")
 def chromium() -> tuple[Path, Path]:
-    """Debian's chromium and chromedriver, installed with apt-get if missing."""
+    """Debian's chromium and chromedriver, which the README's test command (scripts/test.sh) installs."""
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        if shutil.which("apt-get") is None or os.geteuid() != 0:
-            _loud_skip("chromium/chromium-driver missing and apt-get is not usable here "
-                       "(install them: apt-get install chromium chromium-driver)")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", "chromium-driver"]
-        try:
-            done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900)
-            if done.returncode != 0:
-                subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=600)
-                done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            _loud_skip(f"apt-get install chromium chromium-driver failed: {exc}")
-        if done.returncode != 0 or not CHROMEDRIVER.exists():
-            _loud_skip(f"apt-get install chromium chromium-driver failed: {done.stderr.strip()[-500:]}")
+        _loud_skip("chromium/chromium-driver are not installed: run bash scripts/test.sh, which installs them "
+                   "(as root: apt-get install chromium chromium-driver)")
     return CHROMIUM, CHROMEDRIVER
 
 
