@@ -23,6 +23,7 @@ from .errors import EngineError, ImageError, MetadataError, SidecarError
 from .library import Library, list_photos, walk_folders
 from .model import IGNORE, Box, Face, FolderState, PhotoState, new_face_id
 from .naming import Gallery, cluster, guess_columns
+from .progress import Progress
 from .store.folder import FolderStore, Transaction
 from .store.merge import NameChange, set_name
 
@@ -135,14 +136,14 @@ class Scanner:
     """Runs the pipeline over folders; adapters (engine, metadata, mirror) are injected."""
 
     def __init__(self, settings: Settings, *, engine: FaceEngine | None = None, metadata=None, mirror=None,
-                 should_stop: Callable[[], bool] = lambda: False, progress: Callable[[int], object] | None = None):
+                 should_stop: Callable[[], bool] = lambda: False, progress: Progress | None = None):
         self.settings = settings
         self._engine = engine
         self._extra_engines: dict[str, FaceEngine] | None = None
         self.metadata = metadata
         self.mirror = mirror
         self.should_stop = should_stop
-        self.progress = progress
+        self.progress = progress if progress is not None else Progress("scan")
         self._library: Library | None = None
         self._plan_states: dict[Path, dict[str, PhotoState]] = {}
         self._roots_indexed = False
@@ -194,17 +195,26 @@ class Scanner:
         report = ScanReport()
         self._plan_states = {}
         self._removed_photos = {}
-        plans = [p for p in (self._plan(Path(f), csv_only, report) for f in folders) if p is not None]
+        progress = self.progress
+        progress.checking(len(folders))
+        plans = []
+        for folder in folders:
+            plan = self._plan(Path(folder), csv_only, report)
+            progress.checked()
+            if plan is not None:
+                plans.append(plan)
         self._index_roots()
         self._match_moves(plans, report)
-        if self.progress is not None:
-            self.progress(sum(len(p.to_scan) for p in plans))
+        progress.planned(len(plans), sum(len(p.to_scan) for p in plans))
         for plan in plans:
             if self.should_stop():
                 break
+            progress.folder(plan.folder)
             report.add(self._run_plan(plan))
+            progress.folder_done()
         if not self.should_stop():
             self._refresh_guesses(report)
+            progress.done()
         if self.mirror is not None:
             self.mirror.flush()
         return report
@@ -327,8 +337,7 @@ class Scanner:
                 log.info("%s changed while it was scanned; it will be scanned again", plan.folder / name)
             else:
                 results.append(detection)
-            if self.progress is not None:
-                self.progress(-1)
+            self.progress.photo()
         return results
 
     @staticmethod

@@ -1,19 +1,26 @@
-"""``facesidecar status [PATH] [--json]``: counts, per-person numbers and photos that failed."""
+"""``facesidecar status [PATH] [--json]``: what a running daemon is doing, counts, per-person numbers
+and photos that failed."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
+from ..daemonstatus import overlaps, running_daemons
 from ..library import walk_folders
 from ..people import no_roots_error
+from ..progress import duration
 from ..scan import state_counts
 from ..store.folder import FolderStore
 from .common import existing_paths, settings_from
+
+log = logging.getLogger(__name__)
 
 
 def collect_status(paths: list[Path], exclude: list[str]) -> dict:
@@ -89,17 +96,55 @@ def print_status(status: dict) -> None:
             print(f"  {item['error'] if item['file'] in item['error'] else item['file'] + ': ' + item['error']}")
 
 
+def collect_daemons(state_dir: Path, paths: list[Path]) -> list[dict]:
+    """The running daemons (``watch``) working on ``paths``, from their status files."""
+    try:
+        return [d for d in running_daemons(state_dir) if overlaps(d.get("roots", []), paths)]
+    except PermissionError:
+        log.warning("cannot read the daemon's status in %s (permission denied): run status as root or as "
+                    "the service's user", state_dir)
+        return []
+
+
+def print_daemons(daemons: list[dict]) -> None:
+    for daemon in daemons:
+        up = duration(time.time() - float(daemon.get("started", time.time())))
+        print(f"daemon: {daemon.get('state', '?')} (pid {daemon['pid']}: {daemon.get('command', '?')}; up {up})")
+        catchup = daemon.get("catchup")
+        if catchup and not daemon.get("catchup_finished"):
+            print(f"  {catchup['line']}")
+        elif catchup:
+            print(f"  start-up {catchup['line']}")
+        if daemon.get("folder"):
+            print(f"  now in: {daemon['folder']}")
+        print(f"  queue: {daemon.get('queued', 0)} folders waiting, {daemon.get('pending', 0)} settling; "
+              f"{daemon.get('errors', 0)} errors since start")
+        recent = daemon.get("recent_errors") or []
+        if recent:
+            print("  last errors:")
+            for item in recent[-10:]:
+                stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(item.get("time", 0))))
+                print(f"    {stamp} {item.get('message', '')}")
+        if daemon.get("age", 0) > 60:
+            print(f"  (its status is {duration(daemon['age'])} old: the daemon may be stuck; see its log)")
+    if daemons:
+        print()
+
+
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     paths = existing_paths(args.paths) if args.paths else settings.root_paths()
     if not paths:
         raise no_roots_error(settings)
+    daemons = collect_daemons(settings.state_path(), [p.resolve() for p in paths])
     status = collect_status(paths, settings.exclude)
+    status["daemons"] = daemons
     if args.models:
         status["models"] = collect_model_agreement(paths, settings)
     if args.json:
         print(json.dumps(status, ensure_ascii=False, indent=2))
     else:
+        print_daemons(daemons)
         print_status(status)
         if args.models:
             print_models(status["models"])
@@ -108,8 +153,11 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers, parent: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
-        "status", parents=[parent], help="photos, faces, confirmed, guessed, errors; per-person counts",
-        description="Summarise the sidecars below PATH (default: the configured roots).",
+        "status", parents=[parent],
+        help="what the daemon is doing; photos, faces, confirmed, guessed, errors; per-person counts",
+        description="Show what a running daemon (facesidecar watch) is doing for PATH: its catch-up's progress, "
+        "the folder it works on, its queue and its last errors; then summarise the sidecars below PATH "
+        "(default: the configured roots).",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH")
     parser.add_argument("--json", action="store_true", help="machine-readable output")

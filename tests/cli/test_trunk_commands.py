@@ -94,6 +94,8 @@ def test_scan_status_reset(tmp_path, shared_faces):
     config.write_text("[metadata]\nenabled = false\n")
     scan = run_cli("scan", "--config", str(config), str(root))
     assert "3 photos" in scan.stdout and "1 errors" in scan.stdout
+    assert "INFO: scan: 1 folders to bring up to date, 3 photos to scan" in scan.stderr, "progress without a terminal"
+    assert "INFO: scan: 1/1 folders, 3/3 photos, done in" in scan.stderr
     status = json.loads(run_cli("status", "--config", str(config), "--json", str(root)).stdout)
     assert status["photos"] == 3 and status["faces"] >= 2 and status["errors"] == 1
     assert status["error_list"][0]["file"].endswith("broken.jpg")
