@@ -17,6 +17,9 @@ from pathlib import Path
 from .errors import ConfigError
 
 CONFIG_ENV = "FACESIDECAR_CONFIG"
+STATE_ENV = "FACESIDECAR_STATE_DIR"
+"""The state folder when the config names none (the test suite points it at a temporary folder)."""
+DEFAULT_STATE_DIR = "/var/lib/facesidecar"
 DEFAULT_CONFIG_PATHS = (Path("/etc/facesidecar/config.toml"),)
 
 
@@ -103,7 +106,7 @@ class Settings:
             ".cr2", ".nef", ".arw", ".dng", ".orf", ".raf",
         ]
     )
-    state_dir: str = "/var/lib/facesidecar"
+    state_dir: str = field(default_factory=lambda: os.environ.get(STATE_ENV) or DEFAULT_STATE_DIR)
     engine: EngineSettings = field(default_factory=EngineSettings)
     metadata: MetadataSettings = field(default_factory=MetadataSettings)
     mysql: MysqlSettings = field(default_factory=MysqlSettings)
@@ -253,5 +256,5 @@ def settings_to_dict(settings: Settings) -> dict:
 __all__ = [
     "Settings", "RootSettings", "EngineSettings", "MetadataSettings", "MysqlSettings",
     "DaemonSettings", "ReviewSettings", "load_settings", "parse_settings", "with_roots",
-    "settings_to_dict", "CONFIG_ENV",
+    "settings_to_dict", "CONFIG_ENV", "STATE_ENV",
 ]

@@ -42,6 +42,7 @@ from .config import RootSettings, Settings
 from .daemonstatus import remove_status, status_path, write_status
 from .errors import FacesidecarError
 from .progress import LogLines, Progress, Snapshot
+from .runlock import RootLocks
 from .sdnotify import Notifier
 from .watcher import Classifier, Debouncer, FolderEventHandler, Job, Priority, skip_folder, stored_echoes
 
@@ -365,8 +366,20 @@ class Worker:
         if job.folders:
             reports.append(scanner.process_folders(job.ordered_folders(), csv_only=job.csv_only))
         if job.trees and not self.should_stop():
-            reports.append(scanner.scan_paths(sorted(job.trees)))
+            with RootLocks(self.settings.state_path(), "catch-up") as locks:
+                locks.acquire(sorted(job.trees), on_wait=self._tell_waiting, should_stop=self._waited)
+                if not self._stop.is_set():
+                    reports.append(scanner.scan_paths(sorted(job.trees)))
         return reports
+
+    def _tell_waiting(self, holders: list) -> None:
+        for holder in holders:
+            log.info("waiting for %s before catching up: it works through the same photos", holder.describe())
+
+    def _waited(self) -> bool:
+        """While waiting for another run's roots: alive for the watchdog, and stoppable."""
+        self.heartbeat = self.clock()
+        return self._stop.is_set()
 
     def _log_reports(self, job: Job, reports: list, seconds: float) -> None:
         errors = [e for r in reports for e in getattr(r, "errors", [])]

@@ -391,6 +391,30 @@ def test_catch_up_progress_in_status_text_and_status_report(tmp_path):
     assert not daemon.status_file.exists(), "a stopped daemon leaves no status behind"
 
 
+def test_the_catch_up_waits_for_a_scan_of_the_same_root(tmp_path):
+    from .test_runlock import OtherProcess
+
+    root = tmp_path / "photos"
+    (root / "a").mkdir(parents=True)
+    calls: list = []
+    settings = settings_for(tmp_path, root)
+    scan = OtherProcess(Path(settings.state_dir), root)
+    daemon = Daemon(settings, scanner_factory=lambda s, stop: CatchUpScanner(calls, stop, photos=3),
+                    notifier=Notifier(None))
+    daemon.start()
+    try:
+        time.sleep(2.0)
+        assert not [c for c in calls if c[0] == "scan"], "no catch-up while the scan works through the root"
+        assert daemon.worker.alive and time.monotonic() - daemon.worker.heartbeat < 2, "alive for the watchdog"
+        scan.release()
+        wait_for(lambda: ("scan", (root,)) in calls)
+        assert daemon.worker.wait_idle(10)
+    finally:
+        daemon.stop()
+        if scan.proc.poll() is None:
+            scan.kill()
+
+
 # -- the real daemon as a subprocess ---------------------------------------------------------------
 OBAMA = Path(__file__).resolve().parent / "data" / "faces" / "barack_obama"
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..config import with_roots
 from ..progress import LogLines, Progress, Snapshot
+from ..runlock import Holder, RootLocks
 from ..scan import ScanReport
 from .common import existing_paths, is_terminal, scanner_for, settings_from
 
@@ -55,6 +56,12 @@ def scan_progress(terminal: bool, quiet: bool) -> tuple[Progress, Bar | None]:
     return Progress("scan", [LogLines(log)]), None
 
 
+def tell_waiting(holders: list[Holder]) -> None:
+    for holder in holders:
+        log.warning("waiting for %s: it works through the same photos, so this scan goes on when it is done "
+                    "(its progress: facesidecar status; Ctrl-C stops waiting)", holder.describe())
+
+
 def run_scan(settings, paths, progress=None) -> ScanReport:
     with scanner_for(settings, progress=progress) as scanner:
         return scanner.scan_paths(paths)
@@ -69,11 +76,13 @@ def run(args: argparse.Namespace) -> int:
     if not settings.roots:
         settings = with_roots(settings, [str(p) for p in paths])
     progress, bar = scan_progress(is_terminal(), args.quiet)
-    try:
-        report = run_scan(settings, paths, progress)
-    finally:
-        if bar is not None:
-            bar.close()
+    with RootLocks(settings.state_path(), "scan") as locks:
+        locks.acquire(paths, wait=not args.no_wait, on_wait=tell_waiting)
+        try:
+            report = run_scan(settings, paths, progress)
+        finally:
+            if bar is not None:
+                bar.close()
     print(report.summary())
     if report.errors:
         print("photos that failed are retried when they change; 'facesidecar status' lists them")
@@ -88,4 +97,7 @@ def register(subparsers, parent: argparse.ArgumentParser) -> None:
         "Exit status is non-zero only for fatal errors; photos that fail are listed and retried when they change.",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="folders or photos (default: the configured roots)")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="when another scan or the daemon's catch-up works through these folders, say which "
+                        "process it is and stop (exit 1) instead of waiting for it")
     parser.set_defaults(func=run)
