@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import pwd
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,6 +102,35 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def unwritable_reason(folder: Path) -> str:
+    """Why the sidecars of ``folder`` cannot be written, with what to do ("" when they can).
+
+    Checked before any photo of the folder is decoded: a folder that cannot take its sidecars would
+    otherwise cost a full decode on every pass and end in an error about a file that never existed.
+    """
+    if os.access(folder, os.W_OK):
+        return ""
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    if read_only:
+        return (f"{folder}: cannot write its sidecars: the folder is on a read-only file system (under systemd: "
+                "not in the unit's ReadWritePaths=; run scripts/install-service.sh again with this root). Its "
+                "photos are scanned once it is writable; to skip it, add its name to exclude in the config")
+    user = _user_name()
+    return (f"{folder}: cannot write its sidecars: user {user} has no write permission there. Give it access "
+            f"(setfacl -m u:{user}:rwX {shlex.quote(str(folder))}, or the folder's group), or put a file named "
+            ".nofaces in the folder to skip it")
+
+
+def _user_name() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return f"uid {os.geteuid()}"
 
 
 def needs_scan(photo: PhotoState | None, info: os.stat_result, model: str) -> bool:
@@ -246,6 +277,11 @@ class Scanner:
         plan.missing = [name for name in known if name not in on_disk]
         if not csv_only:
             plan.to_scan = [n for n, info in sorted(on_disk.items()) if needs_scan(known.get(n), info, self.model)]
+        problem = unwritable_reason(folder) if plan.to_scan or plan.missing else ""
+        if problem:
+            report.errors.append((str(folder), problem))
+            log.error("%s", problem)
+            return None
         return plan
 
     def _match_moves(self, plans: list[FolderPlan], report: ScanReport) -> None:

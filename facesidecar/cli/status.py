@@ -12,24 +12,36 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import Settings
 from ..daemonstatus import overlaps, running_daemons
-from ..library import walk_folders
+from ..library import list_photos, walk_folders
 from ..people import no_roots_error
 from ..progress import duration
-from ..scan import state_counts
+from ..scan import state_counts, unwritable_reason
 from ..store.folder import FolderStore
 from .common import existing_paths, settings_from
 
 log = logging.getLogger(__name__)
 
 
-def collect_status(paths: list[Path], exclude: list[str]) -> dict:
+def _has_photos(folder: Path, extensions: list[str]) -> bool:
+    try:
+        return bool(list_photos(folder, extensions))
+    except OSError:
+        return False
+
+
+def collect_status(paths: list[Path], exclude: list[str], extensions: list[str] | None = None) -> dict:
     totals: Counter = Counter()
     confirmed: Counter = Counter()
     guessed: Counter = Counter()
     errors = []
+    unwritable = []
     folders = 0
     for folder in walk_folders(paths, exclude):
+        problem = unwritable_reason(folder)
+        if problem and _has_photos(folder, extensions or Settings().extensions):
+            unwritable.append({"folder": str(folder), "error": problem})
         store = FolderStore(folder)
         if not store.pkl_path.exists():
             continue
@@ -50,6 +62,7 @@ def collect_status(paths: list[Path], exclude: list[str]) -> dict:
         **{k: totals.get(k, 0) for k in ("photos", "faces", "confirmed", "guessed", "ignored", "errors")},
         "people": [{"name": n, "confirmed": confirmed[n], "guessed": guessed[n]} for n in people],
         "error_list": errors,
+        "unwritable_folders": unwritable,
     }
 
 
@@ -90,6 +103,10 @@ def print_status(status: dict) -> None:
         print(f"\n{'person':<{width}}  confirmed  guessed")
         for person in status["people"]:
             print(f"{person['name']:<{width}}  {person['confirmed']:>9}  {person['guessed']:>7}")
+    if status["unwritable_folders"]:
+        print("\nfolders whose sidecars cannot be written (their photos are not scanned):")
+        for item in status["unwritable_folders"]:
+            print(f"  {item['error']}")
     if status["error_list"]:
         print("\nphotos that could not be read (retried when they change):")
         for item in status["error_list"]:
@@ -137,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     if not paths:
         raise no_roots_error(settings)
     daemons = collect_daemons(settings.state_path(), [p.resolve() for p in paths])
-    status = collect_status(paths, settings.exclude)
+    status = collect_status(paths, settings.exclude, settings.extensions)
     status["daemons"] = daemons
     if args.models:
         status["models"] = collect_model_agreement(paths, settings)

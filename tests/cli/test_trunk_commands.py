@@ -11,6 +11,8 @@ import pytest
 
 from facesidecar.cli.main import COMMAND_MODULES, build_parser, main
 
+from ..conftest import FACES
+
 CLI = [sys.executable, "-m", "facesidecar"]
 
 
@@ -106,3 +108,53 @@ def test_scan_status_reset(tmp_path, shared_faces):
     assert "1 scanned" in again.stdout
     result = run_cli("reset", "--config", str(config), "--names", str(root), check=False)
     assert result.returncode == 1 and "--names only goes with --all" in result.stderr
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder with a photo on a read-only bind mount: what a read-only share or a folder outside the
+    unit's ReadWritePaths= looks like (root ignores permission bits, not a read-only mount)."""
+    folder = tmp_path / "photos" / "readonly"
+    folder.mkdir(parents=True)
+    shutil.copy(FACES / "barack_obama" / "1.jpg", folder / "1.jpg")
+    mount = subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True, text=True)
+    if mount.returncode != 0:
+        message = f"READ-ONLY FOLDER TEST SKIPPED: cannot bind-mount here ({mount.stderr.strip()})"
+        print(f"\n{'!' * 20} {message}", flush=True)
+        pytest.skip(message)
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(folder)], check=True, capture_output=True)
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], capture_output=True)
+
+
+def test_a_read_only_folder_is_one_clear_error_listed_by_status_and_not_decoded_again(tmp_path, read_only_folder):
+    from facesidecar.errors import SidecarError
+    from facesidecar.store.atomic import write_atomic
+
+    root = tmp_path / "photos"
+    shutil.copytree(FACES / "joe_biden", root / "biden")
+    config = tmp_path / "c.toml"
+    config.write_text(f'state_dir = "{tmp_path / "state"}"\n[metadata]\nenabled = false\n')
+    for attempt in (1, 2):
+        scan = run_cli("scan", "--config", str(config), str(root))
+        errors = [line for line in scan.stderr.splitlines() if line.startswith("ERROR")]
+        assert errors == [f"ERROR: {read_only_folder}: cannot write its sidecars: the folder is on a read-only "
+                          "file system (under systemd: not in the unit's ReadWritePaths=; run "
+                          "scripts/install-service.sh again with this root). Its photos are scanned once it is "
+                          "writable; to skip it, add its name to exclude in the config"], scan.stderr
+        assert "previous version" not in scan.stdout + scan.stderr
+        assert "1 errors" in scan.stdout
+        scanned = 2 if attempt == 1 else 0
+        assert f"({scanned} scanned," in scan.stdout, "the read-only folder's photo is never decoded"
+    assert (root / "biden" / "faces.csv").exists()
+
+    status = run_cli("status", "--config", str(config), str(root))
+    assert "folders whose sidecars cannot be written" in status.stdout
+    assert f"{read_only_folder}: cannot write its sidecars" in status.stdout
+    listed = json.loads(run_cli("status", "--json", "--config", str(config), str(root)).stdout)
+    assert [f["folder"] for f in listed["unwritable_folders"]] == [str(read_only_folder)]
+
+    with pytest.raises(SidecarError, match="Read-only file system; nothing was written"):
+        write_atomic(read_only_folder / "faces.csv", b"x")
