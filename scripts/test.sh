@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Set everything up (the package with the deepface backend and the test tools, Debian's chromium and
-# chromium-driver for the browser tests, acl for the service-install test), start the local MariaDB
-# if it is installed but down, and run the whole test suite. Arguments go to pytest.
+# Set everything up (the package with the deepface backend and the test tools; Debian's chromium and
+# chromium-driver for the browser tests, acl and systemd's systemd-analyze for the service tests), start
+# the local MariaDB if it is installed but down, and run the whole test suite, listing the reason of
+# every skipped test at the end. Arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test --deepface
@@ -10,6 +11,7 @@ bash scripts/setup.sh --test --deepface
 missing=()
 [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || missing+=(chromium chromium-driver)
 command -v setfacl >/dev/null 2>&1 || missing+=(acl)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "test: installing ${missing[*]} (apt) for the browser and service tests"
@@ -27,4 +29,4 @@ if [ -x /usr/sbin/mariadbd ] && ! (echo > /dev/tcp/127.0.0.1/3306) 2>/dev/null; 
     start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
     for _ in $(seq 1 30); do (echo > /dev/tcp/127.0.0.1/3306) 2>/dev/null && break; sleep 1; done
 fi
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+exec .venv/bin/python -m pytest -q -rs -p no:cacheprovider "$@"

@@ -91,12 +91,19 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           timeout=300, cwd=cwd)
 
 
-def test_a_second_scan_waits_for_the_first_or_names_it(tmp_path, holder):
+@pytest.fixture
+def library(tmp_path) -> tuple[Path, Path]:
+    """A root with one photo and a config (state in tmp_path/state, the root configured)."""
     root = tmp_path / "photos"
     (root / "a").mkdir(parents=True)
     (root / "a" / "1.jpg").write_bytes((PROJECT / "tests" / "data" / "faces" / "barack_obama" / "1.jpg").read_bytes())
     config = tmp_path / "c.toml"
-    config.write_text(f'state_dir = "{tmp_path / "state"}"\n[metadata]\nenabled = false\n')
+    config.write_text(f'state_dir = "{tmp_path / "state"}"\n[[roots]]\npath = "{root}"\n[metadata]\nenabled = false\n')
+    return root, config
+
+
+def test_a_second_scan_waits_for_the_first_or_names_it(tmp_path, holder, library):
+    root, config = library
     other = holder(root)
     refused = run_cli("scan", "--no-wait", "--config", str(config), str(root / "a"), cwd=tmp_path)
     assert refused.returncode == 1 and f"(pid {other.proc.pid}, scan of {root}" in refused.stderr
@@ -116,12 +123,8 @@ def test_a_second_scan_waits_for_the_first_or_names_it(tmp_path, holder):
     assert (root / "a" / "faces.csv").exists()
 
 
-def test_naming_works_while_a_scan_holds_the_root(tmp_path, holder):
-    root = tmp_path / "photos"
-    (root / "a").mkdir(parents=True)
-    (root / "a" / "1.jpg").write_bytes((PROJECT / "tests" / "data" / "faces" / "barack_obama" / "1.jpg").read_bytes())
-    config = tmp_path / "c.toml"
-    config.write_text(f'state_dir = "{tmp_path / "state"}"\n[[roots]]\npath = "{root}"\n[metadata]\nenabled = false\n')
+def test_naming_works_while_a_scan_holds_the_root(tmp_path, holder, library):
+    root, config = library
     assert run_cli("scan", "--config", str(config), cwd=tmp_path).returncode == 0
     holder(root)
     named = run_cli("name", "--config", str(config), str(root / "a" / "1.jpg"), "1", "Barack Obama", cwd=tmp_path)

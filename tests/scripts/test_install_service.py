@@ -10,6 +10,7 @@ import json
 import os
 import pwd
 import shlex
+import shutil
 import signal
 import socket
 import stat
@@ -88,6 +89,10 @@ def test_files_permissions_and_doctor(installation):
 
 
 def test_systemd_analyze_verify_is_clean(installation):
+    if shutil.which("systemd-analyze") is None:
+        message = "SYSTEMD-ANALYZE MISSING: the installed unit was NOT verified (scripts/test.sh installs systemd)"
+        print(f"\n{'!' * 20} {message}", flush=True)
+        pytest.skip(message)
     result = subprocess.run(["systemd-analyze", "verify", str(installation.unit)], capture_output=True, text=True,
                             timeout=120)
     problems = [line for line in result.stderr.splitlines()
