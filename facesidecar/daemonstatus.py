@@ -64,6 +64,8 @@ def running_daemons(state_dir: Path) -> list[dict]:
     """The status of every daemon whose status file is in ``state_dir`` and whose process runs.
 
     Raises PermissionError when the state folder cannot be read (the caller says so)."""
+    if state_dir.is_dir() and not os.access(state_dir, os.R_OK | os.X_OK):
+        raise PermissionError(13, "Permission denied", str(state_dir))  # glob would only see nothing
     found = []
     for path in sorted(state_dir.glob(f"watch-*{SUFFIX}")):
         try:

@@ -377,9 +377,10 @@ def test_catch_up_progress_in_status_text_and_status_report(tmp_path):
         assert report["state"] == "catching up" and report["folder"] == str(root / "a")
         assert report["catchup"]["photos_total"] == 60 and report["pid"] == os.getpid()
         write_status(daemon.status_file, report)
-        found = collect_daemons(Path(daemon.settings.state_dir), [root / "a"])
+        state = Path(daemon.settings.state_dir)
+        found = collect_daemons([state, state], [root / "a"])
         assert [d["pid"] for d in found] == [os.getpid()]
-        assert collect_daemons(Path(daemon.settings.state_dir), [tmp_path / "elsewhere"]) == []
+        assert collect_daemons([state], [tmp_path / "elsewhere"]) == []
         assert daemon.worker.wait_idle(20)
         assert daemon.status_text() == "0 queued, 1 errors"
         report = daemon.status_report()

@@ -113,14 +113,19 @@ def print_status(status: dict) -> None:
             print(f"  {item['error'] if item['file'] in item['error'] else item['file'] + ': ' + item['error']}")
 
 
-def collect_daemons(state_dir: Path, paths: list[Path]) -> list[dict]:
-    """The running daemons (``watch``) working on ``paths``, from their status files."""
-    try:
-        return [d for d in running_daemons(state_dir) if overlaps(d.get("roots", []), paths)]
-    except PermissionError:
-        log.warning("cannot read the daemon's status in %s (permission denied): run status as root or as "
-                    "the service's user", state_dir)
-        return []
+def collect_daemons(state_dirs: list[Path], paths: list[Path]) -> list[dict]:
+    """The running daemons (``watch``) working on ``paths``, from their status files in ``state_dirs``
+    (the configured state folder, and the one this user falls back to when that is not theirs)."""
+    found: dict[int, dict] = {}
+    for state_dir in dict.fromkeys(state_dirs):
+        try:
+            daemons = running_daemons(state_dir)
+        except PermissionError:
+            log.warning("cannot read the daemon's status in %s (permission denied): run status as root, as the "
+                        "service's user or as a member of its group", state_dir)
+            continue
+        found.update((d["pid"], d) for d in daemons if overlaps(d.get("roots", []), paths))
+    return list(found.values())
 
 
 def print_daemons(daemons: list[dict]) -> None:
@@ -153,7 +158,8 @@ def run(args: argparse.Namespace) -> int:
     paths = existing_paths(args.paths) if args.paths else settings.root_paths()
     if not paths:
         raise no_roots_error(settings)
-    daemons = collect_daemons(settings.state_path(), [p.resolve() for p in paths])
+    state_dirs = [Path(settings.state_dir), settings.state_path()] if settings.state_dir else [settings.state_path()]
+    daemons = collect_daemons(state_dirs, [p.resolve() for p in paths])
     status = collect_status(paths, settings.exclude, settings.extensions)
     status["daemons"] = daemons
     if args.models:
