@@ -117,13 +117,13 @@ def unwritable_reason(folder: Path) -> str:
     except OSError:
         read_only = False
     if read_only:
-        return (f"{folder}: cannot write its sidecars: the folder is on a read-only file system (under systemd: "
-                "not in the unit's ReadWritePaths=; run scripts/install-service.sh again with this root). Its "
-                "photos are scanned once it is writable; to skip it, add its name to exclude in the config")
+        return (f"cannot write {folder / 'faces.csv'}: Read-only file system (under systemd: the folder is not in "
+                "the unit's ReadWritePaths=; run scripts/install-service.sh again with this root). Its photos are "
+                "scanned once it is writable; to skip it, add its name to exclude in the config")
     user = _user_name()
-    return (f"{folder}: cannot write its sidecars: user {user} has no write permission there. Give it access "
-            f"(setfacl -m u:{user}:rwX {shlex.quote(str(folder))}, or the folder's group), or put a file named "
-            ".nofaces in the folder to skip it")
+    return (f"cannot write {folder / 'faces.csv'}: Permission denied (user {user} may not write in that folder). "
+            f"Give it access (setfacl -m u:{user}:rwX {shlex.quote(str(folder))}, or the folder's group), or put "
+            "a file named .nofaces in the folder to skip it; its photos are scanned once it is writable")
 
 
 def _user_name() -> str:

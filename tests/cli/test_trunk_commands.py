@@ -140,10 +140,10 @@ def test_a_read_only_folder_is_one_clear_error_listed_by_status_and_not_decoded_
     for attempt in (1, 2):
         scan = run_cli("scan", "--config", str(config), str(root))
         errors = [line for line in scan.stderr.splitlines() if line.startswith("ERROR")]
-        assert errors == [f"ERROR: {read_only_folder}: cannot write its sidecars: the folder is on a read-only "
-                          "file system (under systemd: not in the unit's ReadWritePaths=; run "
-                          "scripts/install-service.sh again with this root). Its photos are scanned once it is "
-                          "writable; to skip it, add its name to exclude in the config"], scan.stderr
+        assert errors == [f"ERROR: cannot write {read_only_folder}/faces.csv: Read-only file system (under "
+                          "systemd: the folder is not in the unit's ReadWritePaths=; run scripts/install-service.sh "
+                          "again with this root). Its photos are scanned once it is writable; to skip it, add its "
+                          "name to exclude in the config"], scan.stderr
         assert "previous version" not in scan.stdout + scan.stderr
         assert "1 errors" in scan.stdout
         scanned = 2 if attempt == 1 else 0
@@ -152,7 +152,7 @@ def test_a_read_only_folder_is_one_clear_error_listed_by_status_and_not_decoded_
 
     status = run_cli("status", "--config", str(config), str(root))
     assert "folders whose sidecars cannot be written" in status.stdout
-    assert f"{read_only_folder}: cannot write its sidecars" in status.stdout
+    assert f"cannot write {read_only_folder}/faces.csv: Read-only file system" in status.stdout
     listed = json.loads(run_cli("status", "--json", "--config", str(config), str(root)).stdout)
     assert [f["folder"] for f in listed["unwritable_folders"]] == [str(read_only_folder)]
 
