@@ -17,6 +17,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from facesidecar.engines.base import FaceEngine, PixelBox
+from facesidecar.model import Box
+
+EMPTY_XMP = (b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
+             b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about=""/>'
+             b'</rdf:RDF></x:xmpmeta><?xpacket end="w"?>')
+"""An XMP packet with nothing in it, as phones and converters put into HEIC files (see
+``save_oriented``: libexiv2 reads a HEIC's XMP only where the file had a packet before)."""
+
 FORMATS = (".jpg", ".png", ".webp", ".tif", ".heic")
 """The formats facesidecar writes names into (a RAW file gets a sidecar: see ``make_raw``)."""
 
@@ -104,5 +113,44 @@ def noise_picture(size: tuple[int, int] = (300, 200), seed: int = 7) -> Image.Im
     return Image.fromarray(np.random.default_rng(seed).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
 
 
-__all__ = ["FORMATS", "TO_DISPLAYED", "exif_with_orientation", "face_picture", "make_raw", "noise_picture",
+class FixedBoxEngine(FaceEngine):
+    """Finds the same faces in every photo, where detection is not the point of a test.
+
+    ``boxes`` are fractions of the displayed photo. A face is encoded by where it is, so the face
+    in the same place of two photos is the same person and faces in different places are not.
+    """
+
+    model_name = "fixed_boxes"
+    detector_name = "fixed"
+    metric = "euclidean"
+    threshold = 0.6
+
+    def __init__(self, boxes: list[Box]) -> None:
+        self.boxes = boxes
+        self.detections = 0
+
+    def detect(self, image: np.ndarray) -> list[PixelBox]:
+        self.detections += 1
+        height, width = image.shape[:2]
+        return [PixelBox(round(b.x * width), round(b.y * height), round((b.x + b.w) * width), round((b.y + b.h) * height))
+                for b in self.boxes]
+
+    def encode(self, image: np.ndarray, boxes: list[PixelBox]) -> list[np.ndarray]:
+        height, width = image.shape[:2]
+        return [np.array([10 * (b.left + b.right) / 2 / width, 10 * (b.top + b.bottom) / 2 / height], np.float32)
+                for b in boxes]
+
+
+def immich_displayed_box(area: dict, orientation: int) -> Box:
+    """Where Immich shows an MWG area read by exiftool: ``orientRegionInfo`` in its
+    ``metadata.service.ts`` moves the centre for the EXIF orientation and swaps W/H when sideways."""
+    x, y, w, h = (float(area[k]) for k in ("X", "Y", "W", "H"))
+    x, y = {1: (x, y), 2: (1 - x, y), 3: (1 - x, 1 - y), 4: (x, 1 - y), 5: (y, x), 6: (1 - y, x),
+            7: (1 - y, 1 - x), 8: (y, 1 - x)}.get(orientation, (x, y))
+    if orientation in (5, 6, 7, 8):
+        w, h = h, w
+    return Box(x - w / 2, y - h / 2, w, h)
+
+
+__all__ = ["FixedBoxEngine", "immich_displayed_box", "FORMATS", "TO_DISPLAYED", "exif_with_orientation", "face_picture", "make_raw", "noise_picture",
            "save_oriented", "stored_pixels"]
