@@ -2,7 +2,7 @@
 
 Both sides do the same job on their own copies of the same photos: write two names as keywords
 (Subject, HierarchicalSubject, PersonInImage) and as MWG face regions. The persistent side is
-:class:`facesidecar.metadata.MetadataWriter` with everything it does (read, plan, write a copy,
+:class:`facesidecar.adapters.exiftool.writer.MetadataWriter` with everything it does (read, plan, write a copy,
 read it back, copy in place). The per-photo side is the naive plan: one ``exiftool`` command per
 photo with the same tag arguments and ``-overwrite_original_in_place -P``, no reading or checking.
 
@@ -26,9 +26,11 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from facesidecar.adapters.exiftool.plan import serialize_struct  # noqa: E402
+from facesidecar.adapters.exiftool.process import ExifTool  # noqa: E402
+from facesidecar.adapters.exiftool.writer import MetadataWriter  # noqa: E402
 from facesidecar.config import MetadataSettings  # noqa: E402
-from facesidecar.metadata import ExifTool, MetadataWriter, PersonRegion, serialize_struct  # noqa: E402
-from facesidecar.model import Box  # noqa: E402
+from facesidecar.model import Box, PersonRegion  # noqa: E402
 from facesidecar.regions import to_mwg_area  # noqa: E402
 
 PEOPLE = [PersonRegion("Alice Example", Box(0.1, 0.2, 0.2, 0.25)), PersonRegion("Zoë Ñúñez", Box(0.6, 0.3, 0.15, 0.2))]

@@ -61,9 +61,9 @@ def check_config(config_path: str | None) -> tuple[Check, Settings]:
 
 # -- exiftool --------------------------------------------------------------------------------------
 def _exiftool_from_adapter() -> tuple[str, bool] | None:
-    """Version and MWG support from facesidecar.metadata.ExifTool, if that adapter is there."""
+    """Version and MWG support from facesidecar.adapters.exiftool.process.ExifTool, if that adapter is there."""
     try:
-        from .metadata import ExifTool  # type: ignore[attr-defined]
+        from .adapters.exiftool.process import ExifTool
     except ImportError:
         return None
     try:
@@ -251,7 +251,7 @@ def check_inotify(settings: Settings, limit: int | None = None,
 # -- database --------------------------------------------------------------------------------------
 def mysql_password(settings: Settings) -> str:
     """From the password file (owner-only, as the mirror demands), else the environment."""
-    from .mirror import read_password
+    from .adapters.mysql.credentials import read_password
 
     return read_password(settings.mysql) or ""
 

@@ -23,3 +23,7 @@ class EngineError(FacesidecarError):
 
 class MetadataError(FacesidecarError):
     """exiftool failed to read or write a photo's metadata."""
+
+
+class MirrorError(FacesidecarError):
+    """The database mirror is misconfigured or the database cannot be reached."""

@@ -185,16 +185,16 @@ def _claim_names(photo: PhotoState, names: set[str], hierarchy_prefix: str) -> N
     claiming the names (and marking the photo as out of date) makes it take them out wherever
     they are, also where another tool had put them.
     """
-    from . import metadata as md
+    from .adapters.exiftool.plan import HIERARCHY, IPTC_KEYWORDS, PERSONS, SUBJECT
 
     written = copy.deepcopy(photo.metadata_written or {})
     record = written.get("record", {}) or {}
     prefix = hierarchy_prefix.strip("|")
-    tags = [md.SUBJECT, md.PERSONS] + ([md.IPTC_KEYWORDS] if record.get(md.IPTC_KEYWORDS) else [])
+    tags = [SUBJECT, PERSONS] + ([IPTC_KEYWORDS] if record.get(IPTC_KEYWORDS) else [])
     for tag in tags:  # IPTC only where facesidecar wrote IPTC: claiming it would add IPTC to the file
         record[tag] = list(dict.fromkeys([*record.get(tag, []), *names]))
     hierarchy = [f"{prefix}|{n.replace('|', '/')}" if prefix else n.replace("|", "/") for n in names]
-    record[md.HIERARCHY] = list(dict.fromkeys([*record.get(md.HIERARCHY, []), *hierarchy]))
+    record[HIERARCHY] = list(dict.fromkeys([*record.get(HIERARCHY, []), *hierarchy]))
     record["regions"] = list(dict.fromkeys([*record.get("regions", []), *names]))
     written["record"] = record
     written["people"] = [*written.get("people", []), [FORGET_MARK, [0, 0, 0, 0]]]  # differs from any wanted list

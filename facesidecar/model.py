@@ -57,6 +57,14 @@ class Box:
         return cls(x, y, w, h)
 
 
+@dataclass(frozen=True)
+class PersonRegion:
+    """A named face: ``box`` is in fractions of the displayed photo (after EXIF orientation)."""
+
+    name: str
+    box: Box
+
+
 def encoding_to_plain(vector: np.ndarray) -> bytes:
     return np.asarray(vector, dtype=np.float32).tobytes()
 

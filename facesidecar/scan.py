@@ -21,7 +21,7 @@ from .config import Settings
 from .engines import FaceEngine, get_engine
 from .errors import EngineError, ImageError, MetadataError, SidecarError
 from .library import Library, list_photos, walk_folders
-from .model import IGNORE, Box, Face, FolderState, PhotoState, new_face_id
+from .model import IGNORE, Box, Face, FolderState, PersonRegion, PhotoState, new_face_id
 from .naming import Gallery, cluster, guess_columns
 from .store.folder import FolderStore, Transaction
 from .store.merge import NameChange, set_name
@@ -216,7 +216,7 @@ class Scanner:
             self.library.drop_folder(folder)
             return None
         if self.metadata is not None:
-            from .metadata import finish_interrupted_writes
+            from .adapters.exiftool.commit import finish_interrupted_writes
 
             for photo in finish_interrupted_writes(folder):
                 log.warning("%s: finished a metadata write that was interrupted", photo)
@@ -551,8 +551,6 @@ class Scanner:
         """Write confirmed names into the photos whose wanted names differ from what we wrote."""
         if self.metadata is None or not self.settings.metadata.enabled:
             return
-        from .metadata import PersonRegion
-
         for photo in txn.state.photos.values():
             if photo.error or not photo.width:
                 continue

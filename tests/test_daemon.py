@@ -33,7 +33,7 @@ from facesidecar.watcher import Job, Priority
 
 PROJECT = Path(__file__).resolve().parents[1]
 PYTHON = PROJECT / ".venv" / "bin" / "python"
-HAS_METADATA = importlib.util.find_spec("facesidecar.metadata") is not None
+HAS_METADATA = importlib.util.find_spec("facesidecar.adapters.exiftool.writer") is not None
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 20.0, interval: float = 0.05):

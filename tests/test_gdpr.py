@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from facesidecar.adapters.mysql.mirror import Mirror
 from facesidecar.gdpr import ERASURE_LOG, export_person, forget_person, forget_photo, name_sha256
-from facesidecar.mirror import Mirror
 from facesidecar.model import encoding_to_plain
 from facesidecar.scan import Scanner
 from facesidecar.store.folder import FolderStore
@@ -38,7 +38,8 @@ def metadata_writer(settings):
     """The real exiftool adapter when exiftool is installed (then metadata is checked too)."""
     if not HAS_EXIFTOOL:
         return None
-    from facesidecar.metadata import ExifTool, MetadataWriter
+    from facesidecar.adapters.exiftool.process import ExifTool
+    from facesidecar.adapters.exiftool.writer import MetadataWriter
 
     return MetadataWriter(ExifTool(), settings.metadata)
 

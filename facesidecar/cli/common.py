@@ -38,7 +38,8 @@ def metadata_adapter(settings: Settings):
         log.warning("exiftool not found: names are kept in faces.csv only, not written into the photos "
                     "(install it: apt-get install libimage-exiftool-perl)")
         return None
-    from ..metadata import ExifTool, MetadataWriter
+    from ..adapters.exiftool.process import ExifTool
+    from ..adapters.exiftool.writer import MetadataWriter
 
     return MetadataWriter(ExifTool(), settings.metadata)
 
@@ -47,7 +48,7 @@ def mirror_adapter(settings: Settings):
     """The database mirror when ``[mysql] enabled = true``; nothing needs a database otherwise."""
     if not settings.mysql.enabled:
         return None
-    from ..mirror import Mirror
+    from ..adapters.mysql.mirror import Mirror
 
     return Mirror(settings.mysql, outbox_dir=settings.state_path())
 

@@ -36,7 +36,7 @@ def library_roots(settings: Settings, raw: list[str]) -> Settings:
 def open_mirror(settings: Settings):
     if not settings.mysql.enabled:
         raise FacesidecarError("the database mirror is off: set enabled = true in the [mysql] section of the config")
-    from ..mirror import Mirror
+    from ..adapters.mysql.mirror import Mirror
 
     return Mirror(settings.mysql, outbox_dir=settings.state_path())
 
@@ -46,13 +46,13 @@ def _under(folder: str, roots: list[Path]) -> bool:
 
 
 def _roots(settings: Settings) -> list[Path]:
-    from ..mirror import folder_text
+    from ..adapters.mysql.rows import folder_text
 
     return [Path(folder_text(r)) for r in settings.root_paths()]
 
 
 def sidecar_folders(settings: Settings) -> list[Path]:
-    from ..mirror import folder_text
+    from ..adapters.mysql.rows import folder_text
 
     return [Path(folder_text(f)) for f in walk_folders(_roots(settings), settings.exclude) if FolderStore(f).exists()]
 
@@ -97,7 +97,7 @@ class CheckResult:
 
 def db_check(settings: Settings, mirror) -> CheckResult:
     """Compare every folder's sidecars below the roots with the database."""
-    from ..mirror import folder_rows
+    from ..adapters.mysql.rows import folder_rows
 
     result = CheckResult()
     folders = sidecar_folders(settings)

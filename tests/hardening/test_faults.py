@@ -417,8 +417,8 @@ def test_mariadb_stopped_while_the_daemon_works_and_the_mirror_catches_up(tmp_pa
     """A private MariaDB (tests/dbhelpers.py) is shut down while the real daemon takes new photos and
     a typed name, and started again: the sidecars never wait for it, the database catches up."""
     from bench.edit_survival import DaemonRunner
+    from tests.adapters.mysql.test_mirror import query_port
     from tests.dbhelpers import PrivateMariaDB
-    from tests.test_mirror import query_port
 
     if not PrivateMariaDB.available():
         pytest.skip("NO MARIADB BINARIES: mariadbd/mariadb-install-db missing; the MariaDB fault did NOT run")

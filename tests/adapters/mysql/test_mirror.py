@@ -1,5 +1,5 @@
-"""The MySQL/MariaDB mirror against a real MariaDB: schema, equality with the sidecars after scans,
-edits and moves, outages, credentials, shared gallery."""
+"""The MySQL/MariaDB mirror against a real MariaDB: equality with the sidecars after scans, edits
+and moves, outages, shared gallery."""
 
 from __future__ import annotations
 
@@ -10,23 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from facesidecar.adapters.mysql.mirror import Mirror
 from facesidecar.cli.db import db_check, db_sync
-from facesidecar.mirror import (
-    MIGRATIONS,
-    SCHEMA_VERSION,
-    Mirror,
-    MirrorError,
-    connect_options,
-    default_connect,
-    migrate,
-    read_password,
-)
+from facesidecar.errors import MirrorError
 from facesidecar.model import encoding_to_plain
 from facesidecar.scan import Scanner
 from facesidecar.store.folder import FolderStore
 from facesidecar.store.merge import set_name
 from tests.dbhelpers import (  # noqa: F401 - fixtures
-    PASSWORD_ENV,
     ColorEngine,
     PrivateMariaDB,
     Proxy,
@@ -78,37 +69,6 @@ def assert_clean(scanner: Scanner, mirror: Mirror) -> None:
     result = db_check(scanner.settings, mirror)
     assert result.clean, result.differences[:10]
     assert result.pending == 0
-
-
-class TestSchema:
-    def test_migrations_recorded_and_utf8mb4(self, mysql_db):
-        mirror = Mirror(mysql_db)
-        mirror.connection()
-        versions = [row[0] for row in query(mysql_db, "SELECT version FROM schema_version ORDER BY version")]
-        assert versions == [m.version for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
-        collations = query(mysql_db, "SELECT TABLE_NAME, TABLE_COLLATION FROM information_schema.TABLES "
-                                     "WHERE TABLE_SCHEMA = %s", (mysql_db.database,))
-        assert {t for t, _ in collations} >= {"photos", "faces", "face_encodings", "people", "names", "folders"}
-        assert all(c.startswith("utf8mb4") for _, c in collations)
-        mirror.close()
-
-    def test_upgrade_from_version_1(self, mysql_db):
-        conn = default_connect(**connect_options(mysql_db), password=os.environ[PASSWORD_ENV])
-        assert migrate(conn, target=1) == [1]
-        assert migrate(conn) == list(range(2, SCHEMA_VERSION + 1))
-        assert migrate(conn) == []
-        conn.close()
-        assert query(mysql_db, "SELECT MAX(version) FROM schema_version") == [(SCHEMA_VERSION,)]
-
-    def test_newer_schema_is_refused(self, mysql_db):
-        mirror = Mirror(mysql_db)
-        conn = mirror.connection()
-        cur = conn.cursor()
-        cur.execute("INSERT INTO schema_version (version, description) VALUES (99, 'from the future')")
-        conn.commit()
-        mirror.close()
-        with pytest.raises(MirrorError, match="newer"):
-            Mirror(mysql_db).connection()
 
 
 class TestMirrorEqualsSidecars:
@@ -204,7 +164,7 @@ class TestOutage:
             assert_clean(scanner, mirror)
 
             proxy.stop()  # the server goes away mid-run: open connections die, new ones are refused
-            caplog.set_level(logging.DEBUG, logger="facesidecar.mirror")
+            caplog.set_level(logging.DEBUG, logger="facesidecar.adapters.mysql.mirror")
             make_photo(root / "c" / "four.png", "gold", "blue")
             report = scanner.scan_paths([root])
             assert report.scanned == 1 and not report.errors
@@ -304,57 +264,6 @@ def query_port(mysql, sql: str) -> list[tuple]:
         return cur.fetchall()
     finally:
         conn.close()
-
-
-class TestCredentials:
-    def test_password_file_must_be_private(self, tmp_path, mysql_db):
-        secret = tmp_path / "pw"
-        secret.write_text(mysql_db.test_password + "\n")
-        secret.chmod(0o644)
-        mysql_db.password_file = str(secret)
-        with pytest.raises(MirrorError) as err:
-            Mirror(mysql_db)
-        assert "chmod 600" in str(err.value) and mysql_db.test_password not in str(err.value)
-        secret.chmod(0o600)
-        assert read_password(mysql_db, environ={}) == mysql_db.test_password
-        mirror = Mirror(mysql_db, environ={})
-        mirror.connection()
-        mirror.close()
-
-    def test_wrong_password_never_shows(self, tmp_path, mysql_db, caplog, monkeypatch):
-        caplog.set_level(logging.DEBUG)
-        wrong = "wrong-" + mysql_db.test_password
-        monkeypatch.setenv(PASSWORD_ENV, wrong)
-        mirror = Mirror(mysql_db, outbox_dir=tmp_path / "state")
-        with pytest.raises(MirrorError) as err:
-            mirror.connection()
-        text = f"{err.value}\n{err.value!r}\n{err.value.__cause__!r}\n{err.value.__context__!r}"
-        assert "Access denied" in text
-        mirror.folder_changed(tmp_path, None)
-        result = mirror.flush(force=True)
-        assert result.unreachable
-        logs = "\n".join(r.getMessage() for r in caplog.records)
-        for secret in (wrong, mysql_db.test_password):
-            assert secret not in text and secret not in logs and secret not in repr(mirror)
-            assert secret not in result.error
-
-    def test_tls_options_are_passed_through(self, tmp_path):
-        from facesidecar.config import MysqlSettings
-
-        settings = MysqlSettings(ssl_ca="/ca.pem", ssl_cert="/c.pem", ssl_key="/k.pem", ssl_verify_cert=True)
-        seen = {}
-
-        def fake_connect(**options):
-            seen.update(options)
-            raise OSError("no server here")
-
-        mirror = Mirror(settings, connect=fake_connect, environ={settings.password_env: "s3cret"})
-        with pytest.raises(MirrorError) as err:
-            mirror.connection()
-        assert {k: seen[k] for k in ("ssl_ca", "ssl_cert", "ssl_key", "ssl_verify_cert")} == {
-            "ssl_ca": "/ca.pem", "ssl_cert": "/c.pem", "ssl_key": "/k.pem", "ssl_verify_cert": True}
-        assert seen["password"] == "s3cret" and "s3cret" not in str(err.value)
-        assert "password" not in connect_options(settings)
 
 
 class TestSharedGallery:

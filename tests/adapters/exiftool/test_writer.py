@@ -18,11 +18,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from facesidecar import metadata as md
+from facesidecar.adapters.exiftool import commit as crash_safe
+from facesidecar.adapters.exiftool.process import ExifTool
+from facesidecar.adapters.exiftool.writer import MetadataWriter
 from facesidecar.config import MetadataSettings
 from facesidecar.errors import MetadataError
-from facesidecar.metadata import ExifTool, MetadataWriter, PersonRegion, serialize_struct
-from facesidecar.model import Box
+from facesidecar.model import Box, PersonRegion
 
 pytestmark = pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool is not installed")
 
@@ -32,12 +33,6 @@ ZOE = PersonRegion("Zoë Ñúñez", Box(0.3, 0.6, 0.1, 0.15))
 BRUCE = PersonRegion("李小龍", Box(0.75, 0.6, 0.12, 0.18))
 NASTY = PersonRegion('O\'Brien "Bob" {x}, [y] | z', Box(0.45, 0.35, 0.1, 0.1))
 STORED = (300, 200)
-
-
-@pytest.fixture(scope="module")
-def exiftool():
-    with ExifTool() as tool:
-        yield tool
 
 
 @pytest.fixture
@@ -85,22 +80,6 @@ def sha(path: Path) -> str:
 
 def close(a: Box, b: Box, tol: float = 0.01) -> bool:
     return all(abs(p - q) <= tol for p, q in zip(a.to_plain(), b.to_plain(), strict=True))
-
-
-# -- the process ----------------------------------------------------------------------------------
-def test_version_and_mwg(exiftool):
-    assert float(exiftool.version()) >= 12
-    assert exiftool.has_mwg()
-
-
-def test_missing_executable_is_a_clear_error():
-    with ExifTool("/nonexistent/exiftool") as tool, pytest.raises(MetadataError, match="install it"):
-        tool.version()
-
-
-def test_struct_escaping():
-    assert serialize_struct({"Name": "Smith, John"}) == "{Name=Smith|, John}"
-    assert serialize_struct(["a]b", "{c", " d", "e|f}"]) == "[a|]b,|{c,| d,e||f|}]"
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -428,13 +407,13 @@ def half_copy_then_die(commit: Path, target: Path) -> None:
 def test_interrupted_commit_is_finished(writer, tmp_path, monkeypatch, finisher):
     photo = make_photo(tmp_path / "a.jpg")
     os.utime(photo, ns=(10**18, 10**18))
-    monkeypatch.setattr(md, "_copy_in_place", half_copy_then_die)
+    monkeypatch.setattr(crash_safe, "_copy_in_place", half_copy_then_die)
     with pytest.raises(KeyboardInterrupt):
         writer.sync(photo, [ALICE], 1, STORED, {})
     monkeypatch.undo()
     assert (tmp_path / ".a.jpg.facesidecar-commit").exists()
     if finisher == "folder":
-        assert md.finish_interrupted_writes(tmp_path) == [photo]
+        assert crash_safe.finish_interrupted_writes(tmp_path) == [photo]
     record = writer.sync(photo, [ALICE], 1, STORED, {})  # finishes the copy, then has nothing to do
     assert as_list(exiftool_json(photo)["XMP-dc:Subject"]) == ["Alice"] and record["regions"] == ["Alice"]
     assert photo.stat().st_mtime_ns == 10**18  # the original time, not the crash's
@@ -450,7 +429,7 @@ def test_full_disk_leaves_photo_unchanged(writer, tmp_path, monkeypatch):
     def no_space(fd: int, offset: int, length: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(md.os, "posix_fallocate", no_space)
+    monkeypatch.setattr(crash_safe.os, "posix_fallocate", no_space)
     with pytest.raises(MetadataError, match="a.jpg: no room to add the names"):
         writer.sync(photo, [ALICE], 1, STORED, {})
     assert sha(photo) == digest and photo.stat().st_mtime_ns == before.st_mtime_ns
@@ -490,14 +469,3 @@ def test_killed_exiftool_leaves_photo_whole_and_restarts(tmp_path):
     assert record["regions"] == ["Alice"]
     assert as_list(exiftool_json(photo)["XMP-dc:Subject"]) == ["Alice"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.tif"]
-
-
-def test_idle_exiftool_killed_is_restarted(tmp_path):
-    with ExifTool() as tool:
-        tool.version()
-        pid = tool.pid
-        os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while tool.pid is not None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert tool.version() and tool.pid not in (None, pid)
