@@ -71,11 +71,17 @@ def save_oriented(picture: Image.Image, orientation: int, path: Path, **options)
     return path
 
 
-def face_picture(source: Path, width: int = 280) -> Image.Image:
-    """A portrait from the test set, made smaller so that detecting and writing stay quick."""
+def face_picture(source: Path, width: int = 200) -> Image.Image:
+    """A portrait from the test set, small, at the left of a grey canvas twice as wide.
+
+    The face is off-centre, so a photo shown mirrored or turned the wrong way puts it somewhere
+    else entirely; small, so that detecting and writing stay quick.
+    """
     with Image.open(source) as image:
-        image = image.convert("RGB")
-        return image.resize((width, round(image.height * width / image.width)), Image.Resampling.LANCZOS)
+        portrait = image.convert("RGB").resize((width, round(image.height * width / image.width)), Image.Resampling.LANCZOS)
+    canvas = Image.new("RGB", (2 * width + 20, portrait.height), (128, 128, 128))
+    canvas.paste(portrait, (20, 0))
+    return canvas
 
 
 def make_raw(path: Path, preview: Image.Image, orientation: int = 1, raw_size: tuple[int, int] | None = None) -> Path:
