@@ -55,9 +55,12 @@ class MetadataSettings:
     keywords: bool = True
     regions: bool = True
     write_guesses: bool = False
-    preserve_mtime: bool = True
+    preserve_mtime: bool = False
+    """A photo facesidecar wrote into is a changed file: catalogs (Immich, digiKam, PhotoPrism) rescan by mtime."""
     hierarchy_prefix: str = "People"
     import_existing: bool = True
+    raw_sidecar: str = "auto"
+    """The XMP sidecar created for a RAW file that has none: "auto", "IMG_1.CR2.xmp" or "IMG_1.xmp"."""
 
 
 @dataclass
@@ -219,6 +222,10 @@ def _check_choices(settings: Settings) -> None:
     for root in settings.roots:
         if not root.path:
             raise ConfigError(f"{source}: every [[roots]] entry needs a path")
+    sidecars = ("auto", "IMG_1.CR2.xmp", "IMG_1.xmp")
+    if settings.metadata.raw_sidecar not in sidecars:
+        raise ConfigError(f"{source}: metadata.raw_sidecar must be one of {', '.join(map(repr, sidecars))},"
+                          f" got {settings.metadata.raw_sidecar!r}")
     if settings.engine.max_image_pixels <= 0 or settings.engine.pixel_limit <= 0:
         raise ConfigError(f"{source}: engine.max_image_pixels and engine.pixel_limit must be positive")
 
