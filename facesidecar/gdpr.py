@@ -178,39 +178,30 @@ def _owned_metadata(photo: PhotoState, names: set[str]) -> bool:
                for v in (values if isinstance(values, list) else [values]))
 
 
-def _claim_names(photo: PhotoState, names: set[str], hierarchy_prefix: str) -> None:
+def _claim_names(photo: PhotoState, names: set[str]) -> None:
     """Make the next metadata sync remove ``names`` from every tag and region of the photo.
 
-    The metadata step removes what its record says facesidecar owns and what is no longer wanted;
-    claiming the names (and marking the photo as out of date) makes it take them out wherever
-    they are, also where another tool had put them.
+    The metadata step removes only what its record says facesidecar added; claiming the names
+    (and marking the photo as out of date) makes it take them out wherever they are, also where
+    another tool had put them.
     """
-    from .adapters.exiftool.plan import HIERARCHY, IPTC_KEYWORDS, PERSONS, SUBJECT
+    from .adapters.exiftool.record import claim_names
 
     written = copy.deepcopy(photo.metadata_written or {})
-    record = written.get("record", {}) or {}
-    prefix = hierarchy_prefix.strip("|")
-    tags = [SUBJECT, PERSONS] + ([IPTC_KEYWORDS] if record.get(IPTC_KEYWORDS) else [])
-    for tag in tags:  # IPTC only where facesidecar wrote IPTC: claiming it would add IPTC to the file
-        record[tag] = list(dict.fromkeys([*record.get(tag, []), *names]))
-    hierarchy = [f"{prefix}|{n.replace('|', '/')}" if prefix else n.replace("|", "/") for n in names]
-    record[HIERARCHY] = list(dict.fromkeys([*record.get(HIERARCHY, []), *hierarchy]))
-    record["regions"] = list(dict.fromkeys([*record.get("regions", []), *names]))
-    written["record"] = record
+    written["record"] = claim_names(written.get("record", {}) or {}, names)
     written["people"] = [*written.get("people", []), [FORGET_MARK, [0, 0, 0, 0]]]  # differs from any wanted list
     photo.metadata_written = written
 
 
 def _purge_metadata_record(photo: PhotoState, names: set[str]) -> None:
     """Drop ``names`` from the record of what was written (when the photo cannot be cleaned now)."""
+    from .adapters.exiftool.record import forget_names
+
     written = photo.metadata_written or {}
     if not written:
         return
     written["people"] = [e for e in written.get("people", []) if not (e and e[0] in names)]
-    record = written.get("record", {}) or {}
-    for tag, values in list(record.items()):
-        if isinstance(values, list):
-            record[tag] = [v for v in values if not any(n in str(v) for n in names)]
+    written["record"] = forget_names(written.get("record", {}) or {}, names)
 
 
 def _forget_face(photo: PhotoState, face: Face, now: float) -> tuple[NameChange | None, int]:
@@ -224,18 +215,18 @@ def _forget_face(photo: PhotoState, face: Face, now: float) -> tuple[NameChange 
     return change, encodings
 
 
-def _clean_photo_metadata(photo: PhotoState, names: set[str], can_publish: bool, hierarchy_prefix: str,
+def _clean_photo_metadata(photo: PhotoState, names: set[str], can_publish: bool,
                           result: FolderErasure) -> None:
     if _owned_metadata(photo, names):
         result.metadata_photos += 1
     if can_publish and not photo.error and photo.width:
-        _claim_names(photo, names, hierarchy_prefix)
+        _claim_names(photo, names)
     else:
         _purge_metadata_record(photo, names)
 
 
 def erase_person_in_state(state: FolderState, name: str, now: float, can_publish: bool,
-                          hierarchy_prefix: str, result: FolderErasure) -> list[NameChange]:
+                          result: FolderErasure) -> list[NameChange]:
     """Erase ``name`` from one folder's state; returns the name changes for the transaction."""
     changes = []
     for photo in state.photos.values():
@@ -255,7 +246,7 @@ def erase_person_in_state(state: FolderState, name: str, now: float, can_publish
                 face.name_history = {rev: ("" if old == name else old) for rev, old in face.name_history.items()}
                 result.history += 1
         if touched:
-            _clean_photo_metadata(photo, {name}, can_publish, hierarchy_prefix, result)
+            _clean_photo_metadata(photo, {name}, can_publish, result)
     kept = [r for r in state.pending_rows if normalize_name(str(r.get("name", ""))) != name]
     for row in state.pending_rows:
         if row not in kept:
@@ -266,7 +257,7 @@ def erase_person_in_state(state: FolderState, name: str, now: float, can_publish
 
 
 def erase_photo_in_state(state: FolderState, file: str, now: float, can_publish: bool,
-                         hierarchy_prefix: str, result: FolderErasure) -> list[NameChange]:
+                         result: FolderErasure) -> list[NameChange]:
     """Erase every face of one photo: names, guesses, encodings, and its names in the metadata."""
     photo = state.photos.get(file)
     changes: list[NameChange] = []
@@ -287,7 +278,7 @@ def erase_photo_in_state(state: FolderState, file: str, now: float, can_publish:
                 changes.append(change)
             result.encodings += encodings
         if names:
-            _clean_photo_metadata(photo, names, can_publish, hierarchy_prefix, result)
+            _clean_photo_metadata(photo, names, can_publish, result)
     kept = [r for r in state.pending_rows if r.get("file") != file]
     result.pending += len(state.pending_rows) - len(kept)
     state.pending_rows = kept
@@ -315,7 +306,6 @@ def forget_person(scanner: Scanner, roots: list[Path], raw_name: str, dry_run: b
     name = check_person(raw_name)
     report = ErasureReport(subject=name, dry_run=dry_run)
     can_publish = _can_publish(scanner)
-    prefix = scanner.settings.metadata.hierarchy_prefix
     folders = [f for f in walk_folders(roots, scanner.settings.exclude) if FolderStore(f).exists()]
     candidates = [f for f in folders if _mentions(f, name)]
     mirror = scanner.mirror
@@ -323,7 +313,7 @@ def forget_person(scanner: Scanner, roots: list[Path], raw_name: str, dry_run: b
         for folder in candidates:
             result = FolderErasure(folder)
             with FolderStore(folder).transaction(write=False) as txn:
-                erase_person_in_state(txn.state, name, txn.now, can_publish, prefix, result)
+                erase_person_in_state(txn.state, name, txn.now, can_publish, result)
             erase_set_aside(folder, name, True, result)
             report.folders.append(result)
         if mirror is not None:
@@ -339,7 +329,7 @@ def forget_person(scanner: Scanner, roots: list[Path], raw_name: str, dry_run: b
         result = FolderErasure(folder)
 
         def change(txn: Transaction, result: FolderErasure = result) -> None:
-            txn.changes.extend(erase_person_in_state(txn.state, name, txn.now, can_publish, prefix, result))
+            txn.changes.extend(erase_person_in_state(txn.state, name, txn.now, can_publish, result))
 
         folder_report = scanner.update_folder(folder, change)
         report.errors.extend(folder_report.errors)
@@ -373,16 +363,15 @@ def forget_photo(scanner: Scanner, photo: Path, dry_run: bool = False, state_dir
     report = ErasureReport(subject=str(photo), dry_run=dry_run)
     result = FolderErasure(folder)
     can_publish = _can_publish(scanner)
-    prefix = scanner.settings.metadata.hierarchy_prefix
     if not FolderStore(folder).exists():
         return report
     if dry_run:
         with FolderStore(folder).transaction(write=False) as txn:
-            erase_photo_in_state(txn.state, file, txn.now, can_publish, prefix, result)
+            erase_photo_in_state(txn.state, file, txn.now, can_publish, result)
         report.folders.append(result)
         return report
     def change(txn: Transaction) -> None:
-        txn.changes.extend(erase_photo_in_state(txn.state, file, txn.now, can_publish, prefix, result))
+        txn.changes.extend(erase_photo_in_state(txn.state, file, txn.now, can_publish, result))
 
     report.errors.extend(scanner.update_folder(folder, change).errors)
     report.folders.append(result)

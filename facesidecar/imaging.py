@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .errors import FacesidecarError, ImageError
+from .tiffheader import StoredLayout, read_stored_layout
 
 RAW_EXTENSIONS = {".cr2", ".nef", ".arw", ".dng", ".orf", ".raf"}
 HEIF_EXTENSIONS = {".heic", ".heif", ".hif", ".avif"}
@@ -93,12 +94,13 @@ def decode_photo(
     with _open_source(path, preview_loader, is_raw) as source:
         try:
             with _open(path, source, pixel_limit) as image:
-                stored_width, stored_height = image.size
+                layout = _tiff_layout(image, source)
+                opened_size = image.size
                 if image.format not in ("JPEG", "MPO"):
                     # PNG decodes its pixels to find EXIF: a broken pixel stream must fail here, not
                     # pass for a broken EXIF block and leave a half-black image ("no faces")
                     image.load()
-                orientation, pre_rotated = _orientation(image)
+                orientation, pre_rotated = _orientation(image, layout)
                 if is_raw and orientation == 1:
                     orientation = _raw_orientation(path)
                 _draft(image, max_image_pixels)
@@ -117,8 +119,10 @@ def decode_photo(
                 f"{path}: the image data is corrupt or truncated ({_reason(exc)}); if it is still being"
                 " copied it is retried when it changes, otherwise re-copy or re-export it"
             ) from None
-    if pre_rotated:
-        stored_width, stored_height = _swap_if_rotated(stored_width, stored_height, orientation)
+    if layout is not None:
+        stored_width, stored_height = layout.width, layout.height
+    else:
+        stored_width, stored_height = _swap_if_rotated(*opened_size, orientation) if pre_rotated else opened_size
     displayed_width, displayed_height = _swap_if_rotated(stored_width, stored_height, orientation)
     return DecodedPhoto(
         rgb=rgb,
@@ -234,34 +238,59 @@ def _too_large(path: Path, size: str, pixel_limit: int) -> ImageError:
     )
 
 
-def _orientation(image: Image.Image) -> tuple[int, bool]:
+def _tiff_layout(image: Image.Image, source: BinaryIO) -> StoredLayout | None:
+    """A TIFF's stored size and orientation from its own header (see :mod:`.tiffheader`).
+
+    Pillow's TIFF plugin turns the image for display on load in recent versions and leaves it
+    alone in older ones, so what it reports afterwards cannot be trusted for the stored frame.
+    """
+    if image.format != "TIFF":
+        return None
+    position = source.tell()
+    try:
+        source.seek(0)
+        return read_stored_layout(source)
+    except (OSError, struct.error):
+        return None
+    finally:
+        source.seek(position)
+
+
+def _orientation(image: Image.Image, layout: StoredLayout | None) -> tuple[int, bool]:
     """The EXIF (or XMP) orientation, and whether the decoder already applied it.
 
     pillow-heif rotates HEIC images while decoding (libheif applies the file's transforms) and
-    resets the tag to 1, keeping the original value in ``info["original_orientation"]``.
+    resets the tag to 1, keeping the original value in ``info["original_orientation"]``. A TIFF's
+    orientation comes from its header; Pillow applied it when the loaded image no longer says so.
     """
+    if layout is not None:
+        return layout.orientation, layout.orientation != 1 and _exif_orientation(image) != layout.orientation
     original = image.info.get("original_orientation")
     if isinstance(original, int) and 1 <= original <= 8:
         return original, True
+    return _exif_orientation(image), False
+
+
+def _exif_orientation(image: Image.Image) -> int:
     try:
         value = image.getexif().get(0x0112, 1)
     except _DECODE_ERRORS:
-        return 1, False  # a broken EXIF block must not lose the photo's faces
-    return (value if isinstance(value, int) and 1 <= value <= 8 else 1), False
+        return 1  # a broken EXIF block must not lose the photo's faces
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def _raw_orientation(path: Path) -> int:
-    """The orientation stored in a TIFF-based RAW file (CR2, NEF, ARW, DNG), read from its header.
+    """The orientation stored in a TIFF-based RAW file (CR2, NEF, ARW, DNG, ORF), read from its header.
 
     Embedded previews usually carry no orientation tag; without this, portrait RAW shots would be
     scanned lying on their side. Best effort: anything unreadable counts as 1.
     """
     try:
-        with Image.open(path) as raw:
-            value = raw.getexif().get(0x0112, 1)
-    except (*_DECODE_ERRORS, UnidentifiedImageError, Image.DecompressionBombError):
+        with path.open("rb") as raw:
+            layout = read_stored_layout(raw)
+    except (OSError, struct.error):
         return 1
-    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+    return layout.orientation if layout is not None else 1
 
 
 def _draft(image: Image.Image, max_image_pixels: int) -> None:

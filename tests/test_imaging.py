@@ -19,27 +19,10 @@ from facesidecar.errors import ImageError, MetadataError
 from facesidecar.imaging import RAW_EXTENSIONS, DecodedPhoto, decode_photo
 
 from .conftest import TEST_DATA
+from .photos import save_oriented
 
 LIMIT = 200_000_000
 MAX = 4_000_000
-
-# Stored pixels -> displayed pixels for each EXIF orientation, and the inverse that makes the
-# stored pixels of a photo that should display as a given picture.
-TO_DISPLAYED = {
-    1: None,
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
-INVERSE = {
-    Image.Transpose.ROTATE_270: Image.Transpose.ROTATE_90,
-    Image.Transpose.ROTATE_90: Image.Transpose.ROTATE_270,
-}
-
 
 def displayed_picture(width: int = 90, height: int = 60) -> Image.Image:
     """An asymmetric picture: a mistake in any of the 8 orientations shows up in its pixels."""
@@ -48,16 +31,6 @@ def displayed_picture(width: int = 90, height: int = 60) -> Image.Image:
     pixels[..., 1] = np.linspace(0, 255, height, dtype=np.uint8)[:, None]
     pixels[: height // 3, : width // 4, 2] = 255
     return Image.fromarray(pixels)
-
-
-def save_oriented(picture: Image.Image, orientation: int, path: Path, **options) -> Path:
-    """Save ``picture`` as a camera would: stored pixels turned the other way plus EXIF 0x0112."""
-    method = TO_DISPLAYED[orientation]
-    stored = picture if method is None else picture.transpose(INVERSE.get(method, method))
-    exif = Image.Exif()
-    exif[0x0112] = orientation
-    stored.save(path, exif=exif, **options)
-    return path
 
 
 def decode(path: Path, max_pixels: int = MAX, limit: int = LIMIT, **kwargs) -> DecodedPhoto:
@@ -102,6 +75,18 @@ class TestOrientation:
     def test_png_orientation_is_exact(self, tmp_path, orientation):
         picture = displayed_picture()
         photo = decode(save_oriented(picture, orientation, tmp_path / "p.png"))
+        assert np.array_equal(photo.rgb, np.asarray(picture))
+
+    @pytest.mark.parametrize("suffix", [".tif", ".webp"])
+    @pytest.mark.parametrize("orientation", range(1, 9))
+    def test_orientation_and_stored_size_come_from_the_file(self, tmp_path, orientation, suffix):
+        """Pillow's TIFF plugin turns TIFFs on load (from 11.x) and then reports the displayed size
+        and no orientation; the stored size and the tag are what the regions need."""
+        picture = displayed_picture()
+        photo = decode(save_oriented(picture, orientation, tmp_path / f"p{suffix}", lossless=True))
+        assert photo.orientation == orientation
+        assert (photo.stored_width, photo.stored_height) == ((60, 90) if orientation >= 5 else (90, 60))
+        assert (photo.displayed_width, photo.displayed_height) == (90, 60)
         assert np.array_equal(photo.rgb, np.asarray(picture))
 
     def test_invalid_orientation_counts_as_1(self, tmp_path):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from ..errors import FacesidecarError
 from ..gdpr import ErasureReport, check_person, forget_person, forget_photo, report_json
 from ..serve.learning import delete_learned, learned_photos
 from .common import scanner_for, settings_from
 from .db import library_roots
+from .person_match import did_you_mean, library_people, match_person, mention_similar, resolve_names
 
 
 def print_report(report: ErasureReport, what: str) -> None:
@@ -46,26 +48,39 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.name) == bool(args.photo):
         raise FacesidecarError("give either NAME or --photo FILE")
     settings = library_roots(settings_from(args), args.paths)
-    learned: list = []
+    match = None
+    if args.name:
+        match = match_person(check_person(args.name), library_people(settings))
+        names = resolve_names(match, "forget", args.yes or args.dry_run)
     with scanner_for(settings) as scanner:
         if args.photo:
-            report = forget_photo(scanner, args.photo, dry_run=args.dry_run)
-            what = args.photo
+            reports = [(forget_photo(scanner, args.photo, dry_run=args.dry_run), args.photo, None)]
         else:
-            learned = learned_photos(settings, check_person(args.name))
-            report = forget_person(scanner, settings.root_paths(), args.name, dry_run=args.dry_run)
-            what = repr(report.subject)
-            if learned and not args.dry_run:
-                delete_learned(scanner, learned)
-    if args.json:
-        print(json.dumps({**report_json(report), "learned_photos": [str(p) for p in learned]},
-                         ensure_ascii=False, indent=2, default=str))
-    else:
-        print_report(report, what)
-        if learned:
-            print(f"{'would delete' if args.dry_run else 'deleted'} {len(learned)} photos that 'serve' kept for "
-                  f"learning: {', '.join(str(p) for p in learned)}")
-    return 1 if report.errors or report.leftovers else 0
+            reports = [_forget_person(scanner, settings, name, args.dry_run) for name in names]
+    for report, what, learned in reports:
+        if args.json:
+            extra = {} if learned is None else {"learned_photos": [str(p) for p in learned]}
+            print(json.dumps({**report_json(report), **extra}, ensure_ascii=False, indent=2, default=str))
+        else:
+            print_report(report, what)
+            if learned:
+                print(f"{'would delete' if args.dry_run else 'deleted'} {len(learned)} photos that 'serve' kept for "
+                      f"learning: {', '.join(str(p) for p in learned)}")
+    if match is not None and not any(report.found for report, _, _ in reports):
+        print(did_you_mean(match, "forget"), file=sys.stderr)
+        return 1
+    if match is not None:
+        mention_similar(match, "forget")
+    return 1 if any(report.errors or report.leftovers for report, _, _ in reports) else 0
+
+
+def _forget_person(scanner, settings, name: str, dry_run: bool) -> tuple[ErasureReport, str, list]:
+    """Erase ``name``, and the photos ``serve`` kept for learning them (found by the name, so first)."""
+    learned = learned_photos(settings, name)
+    report = forget_person(scanner, settings.root_paths(), name, dry_run=dry_run)
+    if learned and not dry_run:
+        delete_learned(scanner, learned)
+    return report, repr(name), learned
 
 
 def register(subparsers, parent: argparse.ArgumentParser) -> None:
@@ -75,11 +90,16 @@ def register(subparsers, parent: argparse.ArgumentParser) -> None:
         "guessed as them from every faces.pkl (those faces are not encoded or guessed again until "
         "'reset --all'), their keywords, regions and PersonInImage from the photos, and their database rows. "
         "With --photo: erase every face of one photo. An erasure log in the state folder records what was "
-        "erased (without the name or any face data). --dry-run lists it all and changes nothing.",
+        "erased (without the name or any face data). --dry-run lists it all and changes nothing. NAME is "
+        "matched exactly; if nobody has exactly that name, names equal without case and accents are listed and "
+        "erased after a confirmation (--yes). Exit status 1 when nothing was found.",
     )
     parser.add_argument("name", nargs="?", metavar="NAME")
     parser.add_argument("--photo", metavar="FILE", help="erase all face data of this photo instead")
     parser.add_argument("--dry-run", action="store_true", help="list what would be erased, change nothing")
+    parser.add_argument("--yes", action="store_true",
+                        help="when NAME is not stored exactly but matches names without case and accents "
+                        "(zoe: Zoë), erase those without asking")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--root", dest="paths", action="append", default=[], metavar="PATH",
                         help="the library below PATH instead of the configured roots (repeatable)")

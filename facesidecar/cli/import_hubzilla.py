@@ -6,8 +6,9 @@ import argparse
 
 from ..hubzilla_import import ALREADY, CONFLICT, IMPORTED, NO_PHOTO, REFUSED, UNMATCHED, ImportReport, import_hubzilla
 from ..people import library_settings
+from ..runlock import RootLocks
 from .common import existing_paths, is_terminal, scanner_for, settings_from
-from .scan import Progress
+from .scan import scan_progress, tell_waiting
 
 SHOWN = {IMPORTED: "would import", ALREADY: "already named", CONFLICT: "not imported", UNMATCHED: "no face found",
          REFUSED: "refused", NO_PHOTO: "no photo"}
@@ -39,12 +40,16 @@ def print_report(report: ImportReport, every_name: bool) -> None:
 def run(args: argparse.Namespace) -> int:
     paths = existing_paths(args.paths)
     settings = library_settings(settings_from(args), paths)
-    progress = Progress(is_terminal() and not args.quiet)
-    try:
-        with scanner_for(settings, progress=progress) as scanner:
-            report = import_hubzilla(scanner, paths, dry_run=args.dry_run)
-    finally:
-        progress.close()
+    progress, bar = scan_progress(is_terminal(), args.quiet)
+    with RootLocks(settings.state_path(), "scan") as locks:
+        if not args.dry_run:  # it scans the folders: not at the same time as a scan of them
+            locks.acquire(paths, on_wait=tell_waiting)
+        try:
+            with scanner_for(settings, progress=progress) as scanner:
+                report = import_hubzilla(scanner, paths, dry_run=args.dry_run)
+        finally:
+            if bar is not None:
+                bar.close()
     print_report(report, every_name=args.dry_run or args.verbose > 0)
     return 1 if report.errors else 0
 

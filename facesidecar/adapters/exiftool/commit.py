@@ -20,16 +20,8 @@ from ...errors import MetadataError
 
 log = logging.getLogger(__name__)
 
-RAW_EXTENSIONS = frozenset({".cr2", ".nef", ".arw", ".dng", ".orf", ".raf"})
-"""RAW files are never written: their names go into ``<file>.xmp`` (darktable/digiKam style)."""
-
 _TMP = ".facesidecar-tmp"
 _COMMIT = ".facesidecar-commit"
-
-
-def sidecar_for(path: Path) -> Path:
-    """The file whose metadata we write: the photo itself, or ``<raw file>.xmp`` for RAW files."""
-    return path.with_name(path.name + ".xmp") if path.suffix.lower() in RAW_EXTENSIONS else path
 
 
 def _sibling(target: Path, kind: str) -> Path:

@@ -1,32 +1,50 @@
-"""What to write: a photo's current names and regions, and the exiftool arguments that change them.
+"""What to write: a file's current names and regions, and the exiftool arguments that change them.
 
-Each photo holds exactly the names facesidecar owns, as keywords (``XMP-dc:Subject``,
-``XMP-lr:HierarchicalSubject``, ``IPTC:Keywords`` where the file already has IPTC,
-``XMP-iptcExt:PersonInImage``) and as MWG face regions. The plan never touches what others wrote.
-The same tags, read back, give the people other tools (digiKam, Lightroom, Windows Photo Gallery)
-named in a photo.
+Each file holds the names facesidecar owns as keywords (``XMP-dc:Subject``,
+``XMP-lr:HierarchicalSubject``, ``XMP-digiKam:TagsList``, ``IPTC:Keywords`` where the file already
+has IPTC, ``XMP-iptcExt:PersonInImage``) and as face regions (:mod:`.faceregions`). A value is
+removed only when the record (:mod:`.record`) says facesidecar added it; everything else in the
+file stays as it is.
+
+``XMP-digiKam:TagsList`` gets ``People/<name>`` because digiKam and Immich read it before any
+other keyword tag and stop there when it has entries. For the same reason, when facesidecar
+creates the list it copies the photo's other hierarchical keywords (else its plain keywords) into
+it, so that adding a person does not hide the photo's other tags in those tools; the copies leave
+with the last name.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...config import MetadataSettings
 from ...errors import MetadataError
-from ...model import Box, PersonRegion
-from ...regions import from_mp_rectangle, from_mwg_area, to_mwg_area
+from ...model import PersonRegion
+from . import record as rec
+from .faceregions import (
+    MP,
+    MWG,
+    RegionPlan,
+    applied_size,
+    as_list,
+    mwg_region,
+    named_first,
+    plan_regions,
+    region_key,
+    text,
+)
 from .process import ExifTool, ExifToolCommandError, path_arg
 
 SUBJECT = "XMP-dc:Subject"
 HIERARCHY = "XMP-lr:HierarchicalSubject"
+TAGS_LIST = "XMP-digiKam:TagsList"
 IPTC_KEYWORDS = "IPTC:Keywords"
 PERSONS = "XMP-iptcExt:PersonInImage"
 REGIONS = "XMP-mwg-rs:RegionInfo"
 MP_REGIONS = "XMP-MP:RegionInfoMP"
+LIST_TAGS = (SUBJECT, HIERARCHY, TAGS_LIST, IPTC_KEYWORDS, PERSONS)
 IPTC_CHARSET = "IPTC:CodedCharacterSet"
 UTF8_ESCAPE = "\x1b%G"
 """The raw IPTC CodedCharacterSet value of UTF-8 (read with ``-n``)."""
@@ -37,10 +55,8 @@ digest left stale after we change keywords makes them warn that "XMP may be out 
 IPTC_KEYWORD_BYTES = 64
 """IPTC limits a keyword to 64 bytes; exiftool would truncate longer ones, so they are left out."""
 
-ADOPT_IOU = 0.3
-"""An existing face region with the same name that overlaps our box this much is the same face."""
 
-# -- what a photo holds -------------------------------------------------------------------------
+# -- what a file holds ----------------------------------------------------------------------------
 @dataclass
 class State:
     """The tags of one file that facesidecar reads and writes, as exiftool returns them (-n)."""
@@ -54,11 +70,10 @@ class State:
 
     @classmethod
     def from_json(cls, data: dict) -> State:
-        lists = {tag: [_text(v) for v in _as_list(data.get(tag))] for tag in (SUBJECT, HIERARCHY, IPTC_KEYWORDS, PERSONS)}
         regions = data.get(REGIONS)
         mp_regions = data.get(MP_REGIONS)
         return cls(
-            lists=lists,
+            lists={tag: [text(v) for v in as_list(data.get(tag))] for tag in LIST_TAGS},
             regions=regions if isinstance(regions, dict) else {},
             mp_regions=mp_regions if isinstance(mp_regions, dict) else {},
             has_iptc=any(key.startswith("IPTC:") for key in data),
@@ -66,13 +81,9 @@ class State:
             has_iptc_digest=IPTC_DIGEST in data,
         )
 
-    @property
-    def region_list(self) -> list:
-        return _as_list(self.regions.get("RegionList"))
 
-
-_READ_ARGS = ("-struct", "-G1", "-n", f"-{SUBJECT}", f"-{HIERARCHY}", f"-{PERSONS}", f"-{REGIONS}",
-              f"-{MP_REGIONS}", "-IPTC:All", f"-{IPTC_DIGEST}")
+_READ_ARGS = ("-struct", "-G1", "-n", *(f"-{tag}" for tag in LIST_TAGS if tag != IPTC_KEYWORDS),
+              f"-{REGIONS}", f"-{MP_REGIONS}", "-IPTC:All", f"-{IPTC_DIGEST}")
 
 
 def read_state(exiftool: ExifTool, path: Path) -> State:
@@ -84,24 +95,6 @@ def read_state(exiftool: ExifTool, path: Path) -> State:
     except MetadataError as exc:
         raise MetadataError(f"{path}: {exc}") from None
     return State.from_json(data[0] if data else {})
-
-
-def _as_list(value: object) -> list:
-    if value is None or value == "":
-        return []
-    return list(value) if isinstance(value, list) else [value]
-
-
-def _text(value: object) -> str:
-    """exiftool's JSON prints number-like names ("2024") as numbers; names are text."""
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def clean_name(name: str) -> str:
-    """A name as it can go through exiftool's argument lines: no control characters, trimmed."""
-    return " ".join("".join(c if c.isprintable() else " " for c in name).split())
 
 
 # -- the -struct syntax -------------------------------------------------------------------------
@@ -117,152 +110,139 @@ def serialize_struct(value: object) -> str:
     if isinstance(value, list):
         return "[" + ",".join(serialize_struct(item) for item in value) + "]"
     if isinstance(value, bool):
-        text = "True" if value else "False"
+        text_value = "True" if value else "False"
     elif isinstance(value, float):
-        text = repr(value)
+        text_value = repr(value)
     else:
-        text = str(value)
-    escaped = "".join("|" + c if c in "|,}]" else c for c in text)
+        text_value = str(value)
+    escaped = "".join("|" + c if c in "|,}]" else c for c in text_value)
     return "|" + escaped if escaped[:1] in ("{", "[", " ", "\t") else escaped
+
+
+# -- keyword forms of a name ----------------------------------------------------------------------
+def hierarchy_entry(prefix: str, name: str) -> str:
+    """``People|<name>``: a ``|`` inside the name would add a level, so it becomes ``/``."""
+    prefix = prefix.strip("|")
+    return f"{prefix}|{name.replace('|', '/')}" if prefix else name.replace("|", "/")
+
+
+def tags_list_entry(hierarchy: str) -> str:
+    """A hierarchical keyword as digiKam's TagsList writes it, the way Immich converts one:
+    levels joined with ``/``, a ``/`` inside a level turned into ``|``."""
+    return "/".join(level.replace("/", "|") for level in hierarchy.split("|"))
+
+
+def keyword_forms(names: list[str], prefix: str) -> dict[str, list[str]]:
+    """Every value facesidecar writes for ``names``, per keyword tag."""
+    hierarchy = [hierarchy_entry(prefix, n) for n in names]
+    return {SUBJECT: names, HIERARCHY: hierarchy, TAGS_LIST: [tags_list_entry(h) for h in hierarchy],
+            IPTC_KEYWORDS: [n for n in names if len(n.encode("utf-8")) <= IPTC_KEYWORD_BYTES], PERSONS: names}
 
 
 # -- the write plan -------------------------------------------------------------------------------
 class Plan:
-    """The exiftool arguments that bring one file from ``current`` to what we want, and the record."""
+    """The exiftool arguments that bring one file from ``current`` to what we want, and its record."""
 
     def __init__(self, settings: MetadataSettings, current: State, people: list[PersonRegion],
-                 orientation: int, stored_size: tuple[int, int], previous: dict) -> None:
+                 orientation: int, stored_size: tuple[int, int], previous: dict, claimed: list[str]) -> None:
+        self.current = current
+        self.previous = previous
         names = list(dict.fromkeys(p.name for p in people)) if settings.keywords else []
-        prefix = settings.hierarchy_prefix.strip("|")
-        hierarchy = [f"{prefix}|{n.replace('|', '/')}" if prefix else n.replace("|", "/") for n in names]
-        write_iptc = current.has_iptc or bool(previous.get(IPTC_KEYWORDS))
-        iptc = [n for n in names if len(n.encode("utf-8")) <= IPTC_KEYWORD_BYTES] if write_iptc else []
-        self.wanted = {SUBJECT: names, HIERARCHY: hierarchy, IPTC_KEYWORDS: iptc, PERSONS: names}
+        wanted = keyword_forms(names, settings.hierarchy_prefix)
+        if not (current.has_iptc or rec.owned(previous, IPTC_KEYWORDS)):
+            wanted[IPTC_KEYWORDS] = []  # no IPTC is added to a file that has none
+        self.owned = self._owned_with_claims(claimed, settings.hierarchy_prefix)
+        self.tags_list_created = bool(wanted[TAGS_LIST]) and (
+            previous.get(rec.TAGS_LIST_CREATED, False)
+            or not [v for v in current.lists.get(TAGS_LIST, []) if v not in self.owned[TAGS_LIST]])
+        if self.tags_list_created:
+            wanted[TAGS_LIST] = wanted[TAGS_LIST] + self._other_tags(wanted)
         self.args: list[str] = []
         self.expected: dict[str, list[str]] = {}
-        for tag, wanted in self.wanted.items():
-            self._plan_list(tag, current.lists.get(tag, []), wanted, previous.get(tag, []))
+        self.added: dict[str, list[str]] = {}
+        for tag in LIST_TAGS:
+            self._plan_list(tag, current.lists.get(tag, []), wanted[tag], self.owned[tag])
         # IPTC text is Latin-1 unless CodedCharacterSet says UTF-8: re-encode it before adding names.
         self.convert_iptc = IPTC_KEYWORDS in self.expected and not current.iptc_utf8
-        wanted_regions = people if settings.regions else []
-        self.region_names = [p.name for p in wanted_regions]
-        self.expected_regions: list | None = None
-        self._plan_regions(current, wanted_regions, orientation, stored_size, set(previous.get("regions", [])))
         if IPTC_KEYWORDS in self.expected and current.has_iptc_digest:
             self.args.append(f"-{IPTC_DIGEST}=new")
+        in_regions = people if settings.regions else []
+        self.mwg = self._plan_mwg(in_regions, orientation, stored_size)
+        self.mp = plan_regions(MP, current.mp_regions, in_regions, set(self.owned[rec.MP_REGIONS]), orientation)
+        if self.mp.changed:
+            self.args.append(f"-{MP_REGIONS}=" + (serialize_struct({**current.mp_regions, "Regions": self.mp.final})
+                                                   if self.mp.final else ""))
 
-    def _plan_list(self, tag: str, current: list[str], wanted: list[str], owned: Iterable[str]) -> None:
-        remove = [v for v in dict.fromkeys(owned) if v not in wanted and v in current]
+    def _owned_with_claims(self, claimed: list[str], prefix: str) -> dict[str, list[str]]:
+        """What we may remove: what we added, plus every form of the names a GDPR erasure claims."""
+        claims = keyword_forms(claimed, prefix)
+        claims[IPTC_KEYWORDS] = list(claimed)
+        owned = {}
+        for key in (*LIST_TAGS, rec.REGIONS, rec.MP_REGIONS):
+            owned[key] = list(dict.fromkeys(rec.owned(self.previous, key) + claims.get(key, list(claimed))))
+        return owned
+
+    def _other_tags(self, wanted: dict[str, list[str]]) -> list[str]:
+        """The tags digiKam and Immich showed before a TagsList existed: the photo's hierarchical
+        keywords, else its plain ones (both without ours)."""
+        lists = self.current.lists
+        hierarchy = [h for h in lists.get(HIERARCHY, []) if h not in wanted[HIERARCHY] and h not in self.owned[HIERARCHY]]
+        if hierarchy:
+            return [tags_list_entry(h) for h in hierarchy]
+        ours = set(wanted[SUBJECT]) | set(self.owned[SUBJECT]) | set(self.owned[IPTC_KEYWORDS])
+        return [k for k in dict.fromkeys(lists.get(SUBJECT, []) + lists.get(IPTC_KEYWORDS, [])) if k not in ours]
+
+    def _plan_list(self, tag: str, current: list[str], wanted: list[str], owned: list[str]) -> None:
+        remove = [v for v in owned if v not in wanted and v in current]
         add = [v for v in wanted if v not in current]
+        self.added[tag] = [v for v in owned if v in wanted and v in current] + add
         if remove or add:
             self.args += [f"-{tag}-={v}" for v in remove] + [f"-{tag}+={v}" for v in add]
             self.expected[tag] = [v for v in current if v not in remove] + add
 
-    def _plan_regions(self, current: State, wanted: list[PersonRegion], orientation: int,
-                      stored_size: tuple[int, int], owned: set[str]) -> None:
-        """Keep others' regions in place, adopt a matching region per person, drop withdrawn ones."""
-        existing = current.region_list
-        applied = _applied_size(current.regions)
-        adopted: dict[int, int] = {}  # region index -> person index
-        for number, person in enumerate(wanted):
-            best = max(
-                ((i, _region_box(r, orientation, applied)) for i, r in enumerate(existing)
-                 if i not in adopted and _is_face(r) and _text(r.get("Name")) == person.name),
-                key=lambda item: item[1].iou(person.box) if item[1] else -1.0,
-                default=None,
-            )
-            if best is not None and best[1] is not None and best[1].iou(person.box) >= ADOPT_IOU:
-                adopted[best[0]] = number
-        kept = [r for i, r in enumerate(existing)
-                if i in adopted or not (_is_face(r) and _text(r.get("Name")) in owned)]
-        new = [_mwg_region(p, orientation) for n, p in enumerate(wanted) if n not in adopted.values()]
-        final = kept + new
-        if len(kept) == len(existing) and not new:
-            return
-        self.expected_regions = final
-        if not final:
+    def _plan_mwg(self, people: list[PersonRegion], orientation: int, stored_size: tuple[int, int]) -> RegionPlan:
+        plan = plan_regions(MWG, self.current.regions, people, set(self.owned[rec.REGIONS]), orientation)
+        new = [mwg_region(p, orientation) for n, p in enumerate(people) if n not in plan.matched]
+        plan.owned += [p.name for n, p in enumerate(people) if n not in plan.matched]
+        if not (plan.changed or new):
+            return plan
+        plan.final, plan.changed = named_first(plan.final + new), True
+        if not plan.final:
             self.args.append(f"-{REGIONS}=")
-            return
-        info = {k: v for k, v in current.regions.items() if k not in ("AppliedToDimensions", "RegionList")}
+            return plan
+        info = {k: v for k, v in self.current.regions.items() if k not in ("AppliedToDimensions", "RegionList")}
         if stored_size and min(stored_size) > 0:
             info["AppliedToDimensions"] = {"W": int(stored_size[0]), "H": int(stored_size[1]), "Unit": "pixel"}
-        elif isinstance(current.regions.get("AppliedToDimensions"), dict):
-            info["AppliedToDimensions"] = current.regions["AppliedToDimensions"]
-        info["RegionList"] = final
+        elif applied_size(self.current.regions):
+            info["AppliedToDimensions"] = self.current.regions["AppliedToDimensions"]
+        info["RegionList"] = plan.final
         self.args.append(f"-{REGIONS}={serialize_struct(info)}")
+        return plan
+
+    @property
+    def empty(self) -> bool:
+        """Whether nothing of ours is left in the file after this plan."""
+        return not any(self.added.values()) and not self.mwg.owned and not self.mp.owned
 
     def mismatches(self, written: State) -> list[str]:
         """Tags whose written values differ from what the plan expects (exiftool truncated, dropped…)."""
         wrong = [tag for tag, values in self.expected.items() if Counter(written.lists.get(tag, [])) != Counter(values)]
-        if self.expected_regions is not None:
-            got = [(_text(r.get("Name")), _area_key(r)) for r in written.region_list if isinstance(r, dict)]
-            want = [(_text(r.get("Name")), _area_key(r)) for r in self.expected_regions if isinstance(r, dict)]
-            if got != want:
-                wrong.append(REGIONS)
+        for kind, tag, plan, info in ((MWG, REGIONS, self.mwg, written.regions), (MP, MP_REGIONS, self.mp, written.mp_regions)):
+            got = [region_key(kind, r) for r in as_list(info.get(kind.list_key))]
+            if plan.changed and got != [region_key(kind, r) for r in plan.final]:
+                wrong.append(tag)
         return wrong
 
-    def record(self, target: Path) -> dict:
-        """What we own now: plain data for the caller to store and pass back next time."""
-        record: dict = {tag: list(values) for tag, values in self.wanted.items()}
-        record["regions"] = list(dict.fromkeys(self.region_names))
-        record["target"] = target.name
-        return record
+    def record(self, created: bool) -> dict:
+        """What we own in this file now: plain data, stored and handed back next time."""
+        entry: dict = {tag: values for tag, values in self.added.items() if values}
+        entry[rec.REGIONS] = list(dict.fromkeys(self.mwg.owned))
+        entry[rec.MP_REGIONS] = list(dict.fromkeys(self.mp.owned))
+        entry[rec.CREATED] = created
+        entry[rec.TAGS_LIST_CREATED] = self.tags_list_created
+        return entry
 
 
-def _is_face(region: object) -> bool:
-    return isinstance(region, dict) and str(region.get("Type", "Face")) == "Face"
-
-
-def _applied_size(info: dict) -> tuple[float, float] | None:
-    dims = info.get("AppliedToDimensions")
-    try:
-        return (float(dims["W"]), float(dims["H"])) if isinstance(dims, dict) else None
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def _region_box(region: dict, orientation: int, applied: tuple[float, float] | None) -> Box | None:
-    area = region.get("Area")
-    return from_mwg_area(area, orientation, applied) if isinstance(area, dict) else None
-
-
-def _mwg_region(person: PersonRegion, orientation: int) -> dict:
-    return {"Area": to_mwg_area(person.box, orientation), "Name": person.name, "Type": "Face"}
-
-
-def _area_key(region: dict) -> tuple:
-    area = region.get("Area") if isinstance(region.get("Area"), dict) else {}
-    return tuple(round(float(area.get(k, 0) or 0), 5) for k in ("X", "Y", "W", "H"))
-
-
-# -- people other tools named ------------------------------------------------------------------
-def people_in(state: State, orientation: int) -> list[PersonRegion]:
-    """Named face regions of ``state``: MWG first, then MP regions that do not repeat one of them."""
-    found = _mwg_people(state.regions, orientation)
-    for person in _mp_people(state.mp_regions, orientation):
-        if not any(p.name == person.name and p.box.iou(person.box) > 0.5 for p in found):
-            found.append(person)
-    return found
-
-
-def _mwg_people(info: dict, orientation: int) -> list[PersonRegion]:
-    applied = _applied_size(info)
-    people = []
-    for region in _as_list(info.get("RegionList")):
-        name = clean_name(_text(region.get("Name", ""))) if _is_face(region) else ""
-        box = _region_box(region, orientation, applied) if name else None
-        if box is not None:
-            people.append(PersonRegion(name, box))
-    return people
-
-
-def _mp_people(info: dict, orientation: int) -> list[PersonRegion]:
-    people = []
-    for region in _as_list(info.get("Regions")):
-        if not isinstance(region, dict):
-            continue
-        name = clean_name(_text(region.get("PersonDisplayName", "")))
-        box = from_mp_rectangle(region.get("Rectangle", ""), orientation) if name else None
-        if box is not None:
-            people.append(PersonRegion(name, box))
-    return people
+__all__ = ["HIERARCHY", "IPTC_CHARSET", "IPTC_KEYWORDS", "LIST_TAGS", "MP_REGIONS", "PERSONS", "Plan", "REGIONS",
+           "State", "SUBJECT", "TAGS_LIST", "hierarchy_entry", "keyword_forms", "read_state", "serialize_struct",
+           "tags_list_entry"]

@@ -12,19 +12,20 @@ from pathlib import Path
 from ...config import MetadataSettings
 from ...errors import MetadataError
 from ...model import PersonRegion
-from .commit import check_writable, commit_copy, recover, remove_temporary, sidecar_for, temp_copy_for
-from .plan import IPTC_CHARSET, Plan, State, clean_name, people_in, read_state
+from . import record as rec
+from .commit import check_writable, commit_copy, recover, remove_temporary, temp_copy_for
+from .faceregions import clean_name, people_in
+from .plan import IPTC_CHARSET, Plan, State, read_state
 from .process import ExifTool, ExifToolCommandError, path_arg, stderr_summary
+from .sidecars import existing_sidecars, is_raw, remove_sidecar, role, targets_for
 
 
 class MetadataWriter:
     """Writes confirmed names into photos and reads the names other tools put there.
 
-    ``sync`` returns a record of exactly what facesidecar owns in the photo (per tag: the values;
-    for regions: the names). The caller stores it and hands it back on the next sync, so a
-    withdrawn name is removed from every place it was written and nothing else is touched.
-    A name we own is ours wherever it is in those tags: if it was in the photo before us, it goes
-    too when a person clears it, because clearing a name means "this person is not here".
+    ``sync`` returns a record of what facesidecar added to the photo (:mod:`.record`). The caller
+    stores it and hands it back on the next sync, so a withdrawn name is removed from every place
+    facesidecar put it, and nothing that was there before is touched.
     """
 
     def __init__(self, exiftool: ExifTool, settings: MetadataSettings) -> None:
@@ -39,36 +40,43 @@ class MetadataWriter:
              stored_size: tuple[int, int], previous: dict) -> dict:
         """Make the photo hold exactly ``people`` among the names and regions we own.
 
-        Adds what is new and removes what ``previous`` (the record of the last sync) has and
-        ``people`` no longer has. Keywords and regions others wrote stay. The file's bytes stay
-        unchanged when nothing changes. RAW files get a ``<file>.xmp`` sidecar instead. Raises
-        MetadataError naming the file, with the photo left byte-identical.
+        Adds what is new and removes what ``previous`` (the record of the last sync) says we added
+        and ``people`` no longer has. Keywords and regions others wrote stay. The file's bytes stay
+        unchanged when nothing changes. RAW files are never written: their names go into their XMP
+        sidecars (:mod:`.sidecars`), and a sidecar facesidecar created goes again with its last
+        name. Raises MetadataError naming the file, with the photo left byte-identical.
         """
         path = Path(path)
         if not path.is_file():
             raise MetadataError(f"{path}: file not found (moved or deleted while scanning?); names not written")
-        target = sidecar_for(path)
-        recover(target)
         people = [PersonRegion(clean_name(p.name), p.box) for p in people if clean_name(p.name)]
-        current = read_state(self.exiftool, target) if target.exists() else State()
-        plan = Plan(self.settings, current, people, orientation, stored_size, previous or {})
-        if plan.args:
-            check_writable(target)
-            self._write(target, plan)
-        return plan.record(target)
+        owned, claimed = rec.files_of(previous), rec.claimed(previous)
+        if is_raw(path) and self.settings.regions:
+            stored_size = self._raw_size(path) or stored_size
+        files = {}
+        for target in targets_for(path, self.settings.raw_sidecar):
+            key = role(target, path)
+            entry = self._sync_file(target, people, orientation, stored_size, owned.get(key, {}), claimed)
+            if entry is not None:
+                files[key] = entry
+        return rec.new_record(files)
 
     def read_people(self, path: Path, orientation: int, stored_size: tuple[int, int]) -> list[PersonRegion]:
         """Named face regions already in the photo, as displayed boxes.
 
         MWG regions (digiKam, Lightroom, Immich: ``Type=Face`` with a ``Name``) and Microsoft MP
         regions (Windows Photo Gallery, Picasa: ``PersonDisplayName`` + ``Rectangle``). A RAW
-        file's regions are read from its sidecar when it has one. An MP region that repeats an
-        MWG region of the same name (digiKam writes both) counts once.
+        file's regions are read from all its sidecars (``IMG_1.CR2.xmp`` and ``IMG_1.xmp``), or
+        from the RAW file when it has none. A region repeated in another place counts once.
         """
         path = Path(path)
-        sidecar = sidecar_for(path)
-        source = sidecar if sidecar != path and sidecar.exists() else path
-        return people_in(read_state(self.exiftool, source), orientation)
+        found: list[PersonRegion] = []
+        for source in (existing_sidecars(path) if is_raw(path) else []) or [path]:
+            state = read_state(self.exiftool, source)
+            for person in people_in(state.regions, state.mp_regions, orientation):
+                if not any(p.name == person.name and p.box.iou(person.box) > 0.5 for p in found):
+                    found.append(person)
+        return found
 
     def raw_preview(self, path: Path) -> bytes:
         """The JPEG a RAW file embeds for display (``JpgFromRaw``, else ``PreviewImage``): no RAW decoding."""
@@ -88,8 +96,34 @@ class MetadataWriter:
         )
 
     # -- steps ----------------------------------------------------------------------------------
-    def _write(self, target: Path, plan: Plan) -> None:
-        """exiftool writes a hidden copy; the copy is checked, then replaces the target's bytes."""
+    def _sync_file(self, target: Path, people: list[PersonRegion], orientation: int, stored_size: tuple[int, int],
+                   previous: dict, claimed: list[str]) -> dict | None:
+        """Bring one file in line; its record entry, or None when it holds (and will hold) nothing of ours."""
+        recover(target)
+        exists = target.exists()
+        current = read_state(self.exiftool, target) if exists else State()
+        plan = Plan(self.settings, current, people, orientation, stored_size, previous, claimed)
+        created = bool(previous.get(rec.CREATED)) or not exists
+        if plan.args and (exists or not plan.empty):
+            check_writable(target)
+            self._write(target, plan, drop_if_bare=created and plan.empty)
+        return None if created and plan.empty else plan.record(created)
+
+    def _raw_size(self, path: Path) -> tuple[int, int] | None:
+        """A RAW file's own size as photo tools show it (exiftool's ImageSize), not its preview's."""
+        try:
+            data = self.exiftool.execute_json("-n", "-Composite:ImageSize", path_arg(path))
+            width, height = (int(float(v)) for v in str(data[0].get("ImageSize", "")).split())
+        except (MetadataError, IndexError, ValueError, AttributeError):
+            return None
+        return (width, height) if width > 0 and height > 0 else None
+
+    def _write(self, target: Path, plan: Plan, drop_if_bare: bool = False) -> None:
+        """exiftool writes a hidden copy; the copy is checked, then replaces the target's bytes.
+
+        ``drop_if_bare``: the target is a sidecar facesidecar created and nothing of ours is left;
+        when nothing of anybody else's is in it either, it is removed instead.
+        """
         tmp = temp_copy_for(target)
         remove_temporary(tmp)
         problem = ""
@@ -108,11 +142,22 @@ class MetadataWriter:
             wrong = plan.mismatches(read_state(self.exiftool, tmp)) if tmp.is_file() else ["anything"]
             if wrong:
                 problem = f"exiftool did not store {', '.join(wrong)} as asked ({notes or 'no message'})"
+            elif drop_if_bare and self._bare(tmp):
+                remove_temporary(tmp)
+                remove_sidecar(target)
+                return
         except ExifToolCommandError as exc:
             problem = f"exiftool could not write it: {exc}; if the photo is damaged, re-copy or re-export it"
         except MetadataError as exc:
             problem = str(exc)
+        except OSError as exc:
+            problem = f"the sidecar facesidecar created could not be removed ({exc.strerror or exc})"
         if problem:
             remove_temporary(tmp)
             raise MetadataError(f"{target}: names not written, the photo is unchanged: {problem}")
         commit_copy(tmp, target, self.settings.preserve_mtime)
+
+    def _bare(self, xmp: Path) -> bool:
+        """Whether an XMP file holds nothing but exiftool's toolkit note."""
+        data = self.exiftool.execute_json("-G1", "-XMP:All", path_arg(xmp))
+        return not set(data[0] if data else {}) - {"SourceFile", "XMP-x:XMPToolkit"}

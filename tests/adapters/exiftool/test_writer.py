@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import struct
 import subprocess
 import threading
 import time
@@ -24,6 +23,8 @@ from facesidecar.adapters.exiftool.writer import MetadataWriter
 from facesidecar.config import MetadataSettings
 from facesidecar.errors import MetadataError
 from facesidecar.model import Box, PersonRegion
+
+from ...photos import make_raw
 
 pytestmark = pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool is not installed")
 
@@ -74,6 +75,11 @@ def region_names(data: dict) -> list[str]:
     return [r.get("Name") for r in as_list(data.get("XMP-mwg-rs:RegionInfo", {}).get("RegionList"))]
 
 
+def ours(record: dict) -> dict:
+    """The part of a sync record about the photo file itself."""
+    return record["files"]["photo"]
+
+
 def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -97,7 +103,7 @@ def test_every_tag_written(writer, tmp_path):
     assert first["Name"] == "Alice" and first["Type"] == "Face"
     assert first["Area"] == {"X": 0.2, "Y": 0.325, "W": 0.2, "H": 0.25, "Unit": "normalized"}
     assert json.loads(json.dumps(record)) == record  # plain data only
-    assert record["regions"] == ["Alice", "Smith, John"]
+    assert ours(record)["regions"] == ["Alice", "Smith, John"]
 
 
 def test_iptc_only_where_present_and_utf8(writer, tmp_path):
@@ -237,7 +243,8 @@ def test_moved_box_replaces_our_region(writer, tmp_path):
     assert close(read.box, moved.box)
 
 
-def test_second_sync_writes_nothing(writer, tmp_path):
+def test_second_sync_writes_nothing(exiftool, tmp_path):
+    writer = MetadataWriter(exiftool, MetadataSettings(preserve_mtime=True))
     photo = make_photo(tmp_path / "a.jpg")
     old = time.time() - 86400
     os.utime(photo, (old, old))
@@ -252,10 +259,11 @@ def test_second_sync_writes_nothing(writer, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
-def test_mtime_not_preserved_when_disabled(exiftool, tmp_path):
+def test_mtime_changes_by_default(writer, tmp_path):
+    """A file we changed is a changed file: catalogs (Immich, digiKam, PhotoPrism) rescan by mtime."""
     photo = make_photo(tmp_path / "a.jpg")
     os.utime(photo, (1, 1))
-    MetadataWriter(exiftool, MetadataSettings(preserve_mtime=False)).sync(photo, [ALICE], 1, STORED, {})
+    writer.sync(photo, [ALICE], 1, STORED, {})
     assert photo.stat().st_mtime > 1
 
 
@@ -318,42 +326,16 @@ def test_other_formats(writer, tmp_path, name):
     assert sha(photo) == digest
 
 
-def make_raw(path: Path, orientation: int = 6) -> Path:
-    """A tiny TIFF-based RAW (Sony ARW layout: IFD0 with a JPEG preview at tags 0x201/0x202).
-
-    Pillow cannot write RAW files and exiftool cannot add a preview to a file that has none, so the
-    file is assembled by hand: 8-bit grey strip plus an embedded JPEG, which exiftool reads as the
-    ``PreviewImage`` of an ARW.
-    """
-    width, height = 32, 24
-    jpeg = io.BytesIO()
-    Image.new("RGB", (64, 48), "green").save(jpeg, "JPEG")
-    preview = jpeg.getvalue()
-    entries = [(256, 3, width), (257, 3, height), (258, 3, 8), (259, 3, 1), (262, 3, 1), (273, 4, 0),
-               (274, 3, orientation), (277, 3, 1), (278, 3, height), (279, 4, width * height), (513, 4, 0),
-               (514, 4, len(preview))]
-    ifd_size = 2 + 12 * len(entries) + 4
-    strip_offset = 8 + ifd_size
-    preview_offset = strip_offset + width * height
-    values = {273: strip_offset, 513: preview_offset}
-    ifd = struct.pack("<H", len(entries))
-    for tag, kind, value in entries:
-        value = values.get(tag, value)
-        packed = struct.pack("<HHI", tag, kind, 1) + (struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value))
-        ifd += packed
-    ifd += struct.pack("<I", 0)
-    path.write_bytes(b"II*\x00" + struct.pack("<I", 8) + ifd + bytes(width * height) + preview)
-    return path
-
-
 def test_raw_gets_a_sidecar_and_a_preview(writer, tmp_path):
-    raw = make_raw(tmp_path / "r.arw")
+    raw = make_raw(tmp_path / "r.arw", Image.new("RGB", (48, 64), "green"), 6)
     digest = sha(raw)
     preview = writer.raw_preview(raw)
     assert preview.startswith(b"\xff\xd8") and Image.open(io.BytesIO(preview)).size == (64, 48)
     record = writer.sync(raw, [ALICE], 6, (64, 48), {})
     sidecar = tmp_path / "r.arw.xmp"
-    assert sha(raw) == digest and sidecar.is_file() and record["target"] == "r.arw.xmp"
+    assert sha(raw) == digest and sidecar.is_file() and list(record["files"]) == ["IMG_1.CR2.xmp"]
+    applied = exiftool_json(sidecar)["XMP-mwg-rs:RegionInfo"]["AppliedToDimensions"]
+    assert applied == {"W": 128, "H": 96, "Unit": "pixel"}, "the RAW's own size, not its preview's"
     assert as_list(exiftool_json(sidecar)["XMP-dc:Subject"]) == ["Alice"]
     (read,) = writer.read_people(raw, 6, (64, 48))
     assert read.name == "Alice" and close(read.box, ALICE.box)
@@ -404,7 +386,8 @@ def half_copy_then_die(commit: Path, target: Path) -> None:
 
 
 @pytest.mark.parametrize("finisher", ["sync", "folder"])
-def test_interrupted_commit_is_finished(writer, tmp_path, monkeypatch, finisher):
+def test_interrupted_commit_is_finished(exiftool, tmp_path, monkeypatch, finisher):
+    writer = MetadataWriter(exiftool, MetadataSettings(preserve_mtime=True))
     photo = make_photo(tmp_path / "a.jpg")
     os.utime(photo, ns=(10**18, 10**18))
     monkeypatch.setattr(crash_safe, "_copy_in_place", half_copy_then_die)
@@ -415,7 +398,7 @@ def test_interrupted_commit_is_finished(writer, tmp_path, monkeypatch, finisher)
     if finisher == "folder":
         assert crash_safe.finish_interrupted_writes(tmp_path) == [photo]
     record = writer.sync(photo, [ALICE], 1, STORED, {})  # finishes the copy, then has nothing to do
-    assert as_list(exiftool_json(photo)["XMP-dc:Subject"]) == ["Alice"] and record["regions"] == ["Alice"]
+    assert as_list(exiftool_json(photo)["XMP-dc:Subject"]) == ["Alice"] and ours(record)["regions"] == ["Alice"]
     assert photo.stat().st_mtime_ns == 10**18  # the original time, not the crash's
     with Image.open(photo) as image:
         image.load()
@@ -466,6 +449,6 @@ def test_killed_exiftool_leaves_photo_whole_and_restarts(tmp_path):
             assert "big.tif" in str(outcome[0])
         record = writer.sync(photo, [ALICE], 1, (2500, 2000), {})  # a fresh exiftool does the job
         assert tool.pid not in (None, first_pid)
-    assert record["regions"] == ["Alice"]
+    assert ours(record)["regions"] == ["Alice"]
     assert as_list(exiftool_json(photo)["XMP-dc:Subject"]) == ["Alice"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.tif"]
