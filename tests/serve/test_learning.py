@@ -6,11 +6,15 @@ import json
 
 import pytest
 
+from facesidecar.adapters.mysql.mirror import Mirror
 from facesidecar.cli.main import main
+from facesidecar.scan import Scanner
+from facesidecar.serve.app import close_app, create_app
 from facesidecar.serve.learning import probability, score
 from facesidecar.store.csvfile import parse_csv
 
-from .conftest import API_KEY
+from ..dbhelpers import mariadb_server_fixture, mysql_db_fixture, query  # noqa: F401 - fixtures
+from .conftest import API_KEY, settings_for
 from .nextcloud_client import NextcloudClient
 
 KEY = [f"x-api-key: {API_KEY}"]
@@ -126,3 +130,24 @@ def test_learning_does_not_follow_a_link_out_of_the_library(served, client, shar
 def test_score_and_probability_follow_the_distance():
     assert score(0.0, 0.6) == 1.0 and score(0.6, 0.6) == 0.5 and score(1.5, 0.6) == 0.0 and score(None, 0.6) == 0.0
     assert probability(0.6, 0.6) == 0.5 and probability(0.3, 0.6) > 0.99 and probability(0.9, 0.6) < 0.01
+
+
+@pytest.mark.mysql
+def test_a_learned_face_reaches_the_database_mirror(tmp_path, shared_faces, mysql_db):
+    root = tmp_path / "photos"
+    root.mkdir()
+    settings = settings_for(tmp_path, root, learn_folder="learned")
+    settings.mysql = mysql_db
+    scanner = Scanner(settings, mirror=Mirror(mysql_db, outbox_dir=settings.state_path()))
+    app = create_app(settings, scanner, API_KEY)
+    try:
+        reply = app.test_client().post("/learn", headers={"x-api-key": API_KEY}, data={
+            "person": "George W Bush", "directory": "work",
+            "file": ((shared_faces / GEORGE / "1.jpg").open("rb"), "g.jpg")})
+        assert reply.status_code == 200, reply.json
+        scanner.mirror.flush(force=True)
+        rows = query(mysql_db, "SELECT p.name FROM names n JOIN people p ON p.id = n.person_id")
+        assert rows == [("George W Bush",)]
+    finally:
+        close_app(app)
+        scanner.close()
