@@ -7,8 +7,9 @@ import json
 import os
 import sys
 
+from ..compose import mirror_adapter
 from ..gdpr import export_person
-from .common import mirror_adapter, settings_from
+from .common import settings_from
 from .db import library_roots
 
 

@@ -99,7 +99,7 @@ class Server:
 def metadata_for(settings: Settings):
     if shutil.which("exiftool") is None or importlib.util.find_spec("facesidecar.adapters.exiftool.writer") is None:
         return None
-    from facesidecar.cli.common import metadata_adapter
+    from facesidecar.compose import metadata_adapter
 
     return metadata_adapter(settings)
 

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facesidecar.cli.common import metadata_adapter
+from facesidecar.compose import metadata_adapter
 from facesidecar.config import EngineSettings, Settings, with_roots
 from facesidecar.engines import get_engine
 from facesidecar.faces import find_faces
