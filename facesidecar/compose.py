@@ -16,6 +16,7 @@ from collections.abc import Callable
 from .config import Settings
 from .engines import FaceEngine
 from .ports import MetadataWriter, Mirror
+from .progress import Progress
 from .scan import Scanner
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def mirror_adapter(settings: Settings) -> Mirror | None:
 
 def build_scanner(settings: Settings, *, sidecars_only: bool = False, engine: FaceEngine | None = None,
                   should_stop: Callable[[], bool] = lambda: False,
-                  progress: Callable[[int], object] | None = None) -> Scanner:
+                  progress: Progress | None = None) -> Scanner:
     """The scanner with its metadata writer and mirror (as configured); the caller closes it.
 
     ``sidecars_only``: without metadata writer and mirror, for work that writes nothing into the

@@ -17,6 +17,9 @@ from pathlib import Path
 from .errors import ConfigError
 
 CONFIG_ENV = "FACESIDECAR_CONFIG"
+STATE_ENV = "FACESIDECAR_STATE_DIR"
+"""The state folder when the config names none (the test suite points it at a temporary folder)."""
+DEFAULT_STATE_DIR = "/var/lib/facesidecar"
 DEFAULT_CONFIG_PATHS = (Path("/etc/facesidecar/config.toml"),)
 
 
@@ -106,7 +109,7 @@ class Settings:
             ".cr2", ".nef", ".arw", ".dng", ".orf", ".raf",
         ]
     )
-    state_dir: str = "/var/lib/facesidecar"
+    state_dir: str = field(default_factory=lambda: os.environ.get(STATE_ENV) or DEFAULT_STATE_DIR)
     engine: EngineSettings = field(default_factory=EngineSettings)
     metadata: MetadataSettings = field(default_factory=MetadataSettings)
     mysql: MysqlSettings = field(default_factory=MysqlSettings)
@@ -164,11 +167,38 @@ def _build(cls, data: dict, where: str, source: str):
     for key, value in data.items():
         if key not in fields:
             allowed = ", ".join(sorted(fields))
-            prefix = f"[{where}] " if where else ""
-            raise ConfigError(f"{source}: unknown key {prefix}{key!r}; allowed keys: {allowed}")
+            prefix = f"[{where.split('[')[0]}] " if where else ""
+            raise ConfigError(f"{source}: unknown key {prefix}{key!r}; allowed keys: {allowed}"
+                              + _misplaced_hint(key, where))
         name = f"{where}.{key}" if where else key
         kwargs[key] = _coerce(value, hints[key], name, source)
     return cls(**kwargs)
+
+
+def _tables_with(key: str) -> list[str]:
+    """The tables (``""`` for the top level) where ``key`` is a valid key."""
+    hints = typing.get_type_hints(Settings)
+    places = [""] if key in hints and key != "source" else []
+    for name, tp in hints.items():
+        inner = typing.get_args(tp)[0] if typing.get_origin(tp) is list else tp
+        if dataclasses.is_dataclass(inner) and key in {f.name for f in dataclasses.fields(inner)}:
+            places.append(name)
+    return places
+
+
+def _misplaced_hint(key: str, where: str) -> str:
+    """Why a valid key may have landed in the wrong table: in TOML every key after a ``[table]``
+    header belongs to that table, so a top-level key written below ``[[roots]]`` is a roots key."""
+    table = where.split("[")[0]
+    places = [p for p in _tables_with(key) if p != table]
+    if not where or not places:
+        return ""
+    header = f"[[{table}]]" if "[" in where else f"[{table}]"
+    landed = f"TOML put it into {header} because it comes after that table's header"
+    if "" in places:
+        return f". '{key}' is a top-level key, but {landed}: move it above the first [table] of the file"
+    belongs = " or ".join(f"[{p}]" for p in places)
+    return f". '{key}' belongs in {belongs}, but {landed}: move it below {belongs.split(' or ')[0]}"
 
 
 def parse_settings(text: str, source: str) -> Settings:
@@ -233,5 +263,5 @@ def settings_to_dict(settings: Settings) -> dict:
 __all__ = [
     "Settings", "RootSettings", "EngineSettings", "MetadataSettings", "MysqlSettings",
     "DaemonSettings", "ReviewSettings", "load_settings", "parse_settings", "with_roots",
-    "settings_to_dict", "CONFIG_ENV",
+    "settings_to_dict", "CONFIG_ENV", "STATE_ENV",
 ]

@@ -24,9 +24,12 @@ import heapq
 import itertools
 import logging
 import os
+import shlex
 import signal
+import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -36,7 +39,10 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from .config import RootSettings, Settings
+from .daemonstatus import remove_status, status_path, write_status
 from .errors import FacesidecarError
+from .progress import LogLines, Progress, Snapshot
+from .runlock import RootLocks
 from .sdnotify import Notifier
 from .watcher import Classifier, Debouncer, FolderEventHandler, Job, Priority, skip_folder, stored_echoes
 
@@ -52,6 +58,12 @@ LOOP_SECONDS = 0.5
 
 WATCH_CHECK_SECONDS = 10.0
 """How often the main loop looks for roots whose watch ended (unmounted) and may be back."""
+
+STATUS_SECONDS = 2.0
+"""How often ``STATUS=`` and the status file are brought up to date (counts move with every photo)."""
+
+RECENT_ERRORS = 20
+"""Errors kept for ``facesidecar status`` (the journal has them all)."""
 
 
 class ScannerLike(Protocol):
@@ -227,7 +239,13 @@ class Worker:
         self.guard = guard
         self.clock = clock
         self.errors = 0
+        self.recent_errors: deque[dict] = deque(maxlen=RECENT_ERRORS)
         self.jobs_done = 0
+        self.progress: Progress | None = None
+        """The running job's progress (None while idle)."""
+        self.catchup: Progress | None = None
+        """The catch-up's progress, kept while it is paused for more urgent work and after it ended."""
+        self.catchup_finished = False
         self.heartbeat = clock()
         self.paused = False
         self.current: Job | None = None
@@ -310,33 +328,64 @@ class Worker:
 
     def _process(self, job: Job) -> None:
         self.current, self._preempted = job, False
+        self.progress = self._progress_for(job)
         started = self.clock()
         try:
             reports = self._call_scanner(job)
         except Exception as exc:  # noqa: BLE001 - one failing folder must not end the daemon
-            self.errors += 1
+            self._record_error(f"{job.describe()} failed: {exc}")
             log.error("%s failed: %s", job.describe(), exc, exc_info=not isinstance(exc, FacesidecarError))
             self._close_scanner()  # start the next job with fresh adapters
             return
         finally:
-            self.current = None
+            self.current, self.progress = None, None
         self.jobs_done += 1
         self._log_reports(job, reports, self.clock() - started)
         if self._preempted and not self._stop.is_set():
             self.queue.put(job, force=True)
+        elif job.trees:
+            self.catchup_finished = True
+
+    def _progress_for(self, job: Job) -> Progress:
+        """A rescan of whole roots (the start-up catch-up, a root added or back) keeps one progress
+        across pauses and reports in the log; folder jobs are short and get a quiet one."""
+        if not job.trees:
+            return Progress("changes")
+        if self.catchup is None or self.catchup_finished:
+            self.catchup = Progress("catch-up", [LogLines(log)], clock=self.clock)
+            self.catchup_finished = False
+        return self.catchup
+
+    def _record_error(self, message: str) -> None:
+        self.errors += 1
+        self.recent_errors.append({"time": time.time(), "message": message})
 
     def _call_scanner(self, job: Job) -> list:
         scanner = self._get_scanner()
+        scanner.progress = self.progress
         reports = []
         if job.folders:
             reports.append(scanner.process_folders(job.ordered_folders(), csv_only=job.csv_only))
         if job.trees and not self.should_stop():
-            reports.append(scanner.scan_paths(sorted(job.trees)))
+            with RootLocks(self.settings.state_path(), "catch-up") as locks:
+                locks.acquire(sorted(job.trees), on_wait=self._tell_waiting, should_stop=self._waited)
+                if not self._stop.is_set():
+                    reports.append(scanner.scan_paths(sorted(job.trees)))
         return reports
+
+    def _tell_waiting(self, holders: list) -> None:
+        for holder in holders:
+            log.info("waiting for %s before catching up: it works through the same photos", holder.describe())
+
+    def _waited(self) -> bool:
+        """While waiting for another run's roots: alive for the watchdog, and stoppable."""
+        self.heartbeat = self.clock()
+        return self._stop.is_set()
 
     def _log_reports(self, job: Job, reports: list, seconds: float) -> None:
         errors = [e for r in reports for e in getattr(r, "errors", [])]
-        self.errors += len(errors)
+        for path, message in errors:
+            self._record_error(message if path in message else f"{path}: {message}")
         for path, message in errors[:20]:
             log.warning("%s", message if path in message else f"{path}: {message}")
         scanned = sum(getattr(r, "scanned", 0) for r in reports)
@@ -461,6 +510,8 @@ class Daemon:
         self.debouncer = self._make_debouncer(settings)
         self.worker = Worker(self.queue, settings, scanner_factory, MemoryGuard(settings.daemon.memory_limit_mb, rss))
         self.observers: dict[Path, BaseObserver] = {}
+        self.status_file = status_path(self.lock.path)
+        self.started_at = time.time()
         self._wake = threading.Event()
         self._stop_requested = False
         self._reload_requested = False
@@ -508,6 +559,7 @@ class Daemon:
         self._stop_observers()
         self.debouncer.stop()
         self.worker.stop()
+        remove_status(self.status_file)
         self.lock.release()
 
     def _start_observers(self, roots: list[RootSettings]) -> None:
@@ -575,7 +627,7 @@ class Daemon:
         return 0
 
     def _loop(self) -> None:
-        last_ping = last_check = 0.0
+        last_ping = last_check = last_status = 0.0
         interval = self.notifier.watchdog_interval
         while not self._stop_requested:
             self._wake.wait(LOOP_SECONDS if interval is None else min(LOOP_SECONDS, interval))
@@ -583,8 +635,11 @@ class Daemon:
             if self._reload_requested:
                 self._reload_requested = False
                 self.reload()
-            self.notifier.status(self.status_text())
             now = time.monotonic()
+            if now - last_status >= STATUS_SECONDS:
+                self.notifier.status(self.status_text())
+                write_status(self.status_file, self.status_report())
+                last_status = now
             if now - last_check >= WATCH_CHECK_SECONDS:
                 self.check_watches()
                 last_check = now
@@ -598,9 +653,44 @@ class Daemon:
         return self.settings.daemon.watchdog and self.worker.alive and now - self.worker.heartbeat < STUCK_SECONDS
 
     def status_text(self) -> str:
+        """The one line ``systemctl status`` shows: the catch-up's progress while it runs, the queue."""
         queued = self.queue.folders + self.debouncer.pending
         text = f"{queued} queued, {self.worker.errors} errors"
+        catchup = self._catchup_snapshot()
+        if catchup is not None and not self.worker.catchup_finished:
+            text = f"{catchup.line()}; {text}"
         return text + "; paused: memory above limit" if self.worker.paused else text
+
+    def _catchup_snapshot(self) -> Snapshot | None:
+        progress = self.worker.catchup
+        return None if progress is None else progress.snapshot()
+
+    def status_report(self) -> dict:
+        """What ``facesidecar status`` shows about this daemon (written to the status file)."""
+        job, progress = self.worker.current, self.worker.progress
+        current = progress.snapshot() if progress is not None else None
+        catchup = self._catchup_snapshot()
+        state = "paused: memory above limit" if self.worker.paused else "working" if job is not None else "idle"
+        if catchup is not None and not self.worker.catchup_finished:
+            state = "catching up" if job is not None and job.trees else "catch-up paused for newer changes"
+        return {
+            "pid": os.getpid(),
+            "command": shlex.join(["facesidecar", *sys.argv[1:]]),
+            "config": self.settings.source,
+            "roots": [str(p) for p in self.settings.root_paths()],
+            "started": self.started_at,
+            "updated": time.time(),
+            "state": state,
+            "queued": self.queue.folders,
+            "pending": self.debouncer.pending,
+            "job": job.describe() if job is not None else None,
+            "folder": current.folder if current is not None else "",
+            "progress": current.as_dict() if current is not None else None,
+            "catchup": catchup.as_dict() if catchup is not None else None,
+            "catchup_finished": self.worker.catchup_finished,
+            "errors": self.worker.errors,
+            "recent_errors": list(self.worker.recent_errors),
+        }
 
     def request_stop(self) -> None:
         self._stop_requested = True

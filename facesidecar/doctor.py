@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import extras
 from .config import Settings, load_settings
 from .errors import ConfigError, FacesidecarError
 
@@ -135,6 +136,10 @@ def check_dlib_models(find_package: Callable[[str], Path | None] = _package_dir)
 
 def check_deepface_models(settings: Settings) -> Check:
     from . import weights
+
+    if not extras.installed("deepface"):
+        return Check("models", Status.FAIL, 'engine.backend = "deepface" but deepface is not installed; '
+                     f"install it with: {extras.install_command('deepface')}")
 
     home = weights.deepface_home(settings.engine, settings.state_path())
     spec = weights.MODELS.get(settings.engine.model)

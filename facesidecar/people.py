@@ -40,21 +40,29 @@ _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f|]")
 
 # -- where the commands work --------------------------------------------------------------------
 def library_settings(settings: Settings, fallback: Iterable[Path]) -> Settings:
-    """``settings`` with roots: the configured ones, else ``fallback`` (folders given, the current one).
+    """``settings`` with roots: the configured ones, else ``fallback`` (the folders given).
 
-    The roots decide which confirmed faces form the gallery and where guesses are refreshed.
+    The roots decide which confirmed faces form the gallery and where guesses are refreshed. With
+    neither, the command says so: walking whatever the current folder is (a home, ``/``) is never
+    what was meant.
     """
     if settings.roots:
         return settings
-    roots = _outermost([Path(p).resolve() for p in fallback] or [Path.cwd()])
-    return with_roots(settings, [str(p) for p in roots])
+    given = [Path(p).resolve() for p in fallback]
+    if not given:
+        raise no_roots_error(settings)
+    return with_roots(settings, [str(p) for p in _outermost(given)])
+
+
+def no_roots_error(settings: Settings) -> FacesidecarError:
+    return FacesidecarError(f"no photo folders: none given and no [[roots]] in {settings.source}; give a folder "
+                            "(e.g. facesidecar status ~/Pictures) or add [[roots]] path = \"...\" to the config "
+                            "(--config PATH or $FACESIDECAR_CONFIG)")
 
 
 def roots_for_photos(photos: Iterable[Path]) -> list[Path]:
-    """Without configured roots: the current folder, plus the folders of photos outside it."""
-    cwd = Path.cwd().resolve()
-    folders = [cwd] + [p.resolve().parent for p in photos if not p.resolve().is_relative_to(cwd)]
-    return _outermost(folders)
+    """Without configured roots: the folders of the photos given (never the whole current folder)."""
+    return _outermost([p.resolve().parent for p in photos])
 
 
 def _outermost(paths: list[Path]) -> list[Path]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import pwd
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,7 @@ from .library import Library, list_photos, walk_folders
 from .model import IGNORE, Box, Face, FolderState, PersonRegion, PhotoState, new_face_id
 from .naming import Gallery, cluster, guess_columns
 from .ports import MetadataWriter, Mirror
+from .progress import Progress
 from .store.folder import FolderStore, Transaction
 from .store.merge import NameChange, set_name
 
@@ -102,6 +105,35 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def unwritable_reason(folder: Path) -> str:
+    """Why the sidecars of ``folder`` cannot be written, with what to do ("" when they can).
+
+    Checked before any photo of the folder is decoded: a folder that cannot take its sidecars would
+    otherwise cost a full decode on every pass and end in an error about a file that never existed.
+    """
+    if os.access(folder, os.W_OK):
+        return ""
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    if read_only:
+        return (f"cannot write {folder / 'faces.csv'}: Read-only file system (under systemd: the folder is not in "
+                "the unit's ReadWritePaths=; run scripts/install-service.sh again with this root). Its photos are "
+                "scanned once it is writable; to skip it, add its name to exclude in the config")
+    user = _user_name()
+    return (f"cannot write {folder / 'faces.csv'}: Permission denied (user {user} may not write in that folder). "
+            f"Give it access (setfacl -m u:{user}:rwX {shlex.quote(str(folder))}, or the folder's group), or put "
+            "a file named .nofaces in the folder to skip it; its photos are scanned once it is writable")
+
+
+def _user_name() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return f"uid {os.geteuid()}"
+
+
 def needs_scan(photo: PhotoState | None, info: os.stat_result, model: str) -> bool:
     if photo is None or not photo.same_file_as(info.st_size, info.st_mtime_ns):
         return True
@@ -136,15 +168,15 @@ class Scanner:
     """Runs the pipeline over folders; adapters (engine, metadata, mirror) are injected."""
 
     def __init__(self, settings: Settings, *, engine: FaceEngine | None = None, metadata: MetadataWriter | None = None,
-                 mirror: Mirror | None = None,
-                 should_stop: Callable[[], bool] = lambda: False, progress: Callable[[int], object] | None = None):
+                 mirror: Mirror | None = None, should_stop: Callable[[], bool] = lambda: False,
+                 progress: Progress | None = None):
         self.settings = settings
         self._engine = engine
         self._extra_engines: dict[str, FaceEngine] | None = None
         self.metadata = metadata
         self.mirror = mirror
         self.should_stop = should_stop
-        self.progress = progress
+        self.progress = progress if progress is not None else Progress("scan")
         self._library: Library | None = None
         self._plan_states: dict[Path, dict[str, PhotoState]] = {}
         self._roots_indexed = False
@@ -196,17 +228,26 @@ class Scanner:
         report = ScanReport()
         self._plan_states = {}
         self._removed_photos = {}
-        plans = [p for p in (self._plan(Path(f), csv_only, report) for f in folders) if p is not None]
+        progress = self.progress
+        progress.checking(len(folders))
+        plans = []
+        for folder in folders:
+            plan = self._plan(Path(folder), csv_only, report)
+            progress.checked()
+            if plan is not None:
+                plans.append(plan)
         self._index_roots()
         self._match_moves(plans, report)
-        if self.progress is not None:
-            self.progress(sum(len(p.to_scan) for p in plans))
+        progress.planned(len(plans), sum(len(p.to_scan) for p in plans))
         for plan in plans:
             if self.should_stop():
                 break
+            progress.folder(plan.folder)
             report.add(self._run_plan(plan))
+            progress.folder_done()
         if not self.should_stop():
             self._refresh_guesses(report)
+            progress.done()
         if self.mirror is not None:
             self.mirror.flush()
         return report
@@ -236,6 +277,11 @@ class Scanner:
         plan.missing = [name for name in known if name not in on_disk]
         if not csv_only:
             plan.to_scan = [n for n, info in sorted(on_disk.items()) if needs_scan(known.get(n), info, self.model)]
+        problem = unwritable_reason(folder) if plan.to_scan or plan.missing else ""
+        if problem:
+            report.errors.append((str(folder), problem))
+            log.error("%s", problem)
+            return None
         return plan
 
     def _match_moves(self, plans: list[FolderPlan], report: ScanReport) -> None:
@@ -326,8 +372,7 @@ class Scanner:
                 log.info("%s changed while it was scanned; it will be scanned again", plan.folder / name)
             else:
                 results.append(detection)
-            if self.progress is not None:
-                self.progress(-1)
+            self.progress.photo()
         return results
 
     @staticmethod

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
 import pytest
+
+from facesidecar.config import STATE_ENV
 
 PROJECT = Path(__file__).resolve().parents[1]
 TEST_DATA = Path(__file__).resolve().parent / "data"
@@ -17,6 +20,20 @@ def shared_faces() -> Path:
     """The photo set with ground truth, carried in the repository (tests/data/faces, see SOURCES.md)."""
     assert (FACES / "labels.csv").is_file(), f"test photos missing at {FACES}: the checkout is incomplete"
     return FACES
+
+
+@pytest.fixture(scope="session", autouse=True)
+def default_state_dir(tmp_path_factory):
+    """Settings without a state_dir use a temporary folder, never the machine's /var/lib/facesidecar
+    (inherited by the commands and daemons the tests start)."""
+    path = tmp_path_factory.mktemp("default-state")
+    previous = os.environ.get(STATE_ENV)
+    os.environ[STATE_ENV] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop(STATE_ENV, None)
+    else:
+        os.environ[STATE_ENV] = previous
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,55 @@ def test_config_from_flag_and_environment(tmp_path, monkeypatch):
     monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "missing.toml"))
     with pytest.raises(ConfigError, match="not found"):
         load_settings()
+
+
+# -- every documented snippet loads ----------------------------------------------------------------
+DOCUMENTS = ("README.md", "systemd/README.md")
+TABLE_HEADER = re.compile(r"^# (\[\[?[a-z_]+\]\]?)\s*$")
+COMMENTED_KEY = re.compile(r"^# ([a-z_]+ = .*)$")
+
+
+def toml_blocks(markdown: str) -> list[str]:
+    return re.findall(r"^```toml\n(.*?)^```", markdown, flags=re.S | re.M)
+
+
+def uncommented_tables(example: str) -> dict[str, str]:
+    """The example with one commented table uncommented in place, as a user would, per table."""
+    lines = example.splitlines()
+    variants = {}
+    for start, line in enumerate(lines):
+        header = TABLE_HEADER.match(line)
+        if not header:
+            continue
+        end = start + 1
+        while end < len(lines) and COMMENTED_KEY.match(lines[end]):
+            end += 1
+        edited = lines[:start] + [ln[2:] for ln in lines[start:end]] + lines[end:]
+        variants[f"{header.group(1)} (line {start + 1})"] = "\n".join(edited) + "\n"
+    return variants
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
+def test_every_toml_snippet_of_the_docs_loads(document):
+    blocks = toml_blocks((PROJECT / document).read_text())
+    assert blocks, f"{document} shows no ```toml snippet"
+    for number, block in enumerate(blocks, start=1):
+        parse_settings(block, f"{document}, snippet {number}")
+
+
+def test_every_commented_table_of_the_example_loads_when_uncommented():
+    variants = uncommented_tables((PROJECT / "config.example.toml").read_text())
+    assert any(name.startswith("[[roots]]") for name in variants), "the example shows how to add a root"
+    for name, text in variants.items():
+        settings = parse_settings(text, f"config.example.toml with {name} uncommented")
+        if name.startswith("[[roots]]"):
+            assert settings.roots and settings.roots[0].path == "/srv/photos"
+
+
+def test_a_top_level_key_below_a_table_says_which_table_it_landed_in():
+    text = '[[roots]]\npath = "/srv/photos"\n\nexclude = ["@eaDir"]\n'
+    with pytest.raises(ConfigError, match=r"unknown key \[roots\] 'exclude'.*top-level key.*\[\[roots\]\].*"
+                                          r"move it above the first \[table\]"):
+        parse_settings(text, "c.toml")
+    with pytest.raises(ConfigError, match=r"'port' belongs in \[mysql\] or \[review\], but TOML put it into \[engine\]"):
+        parse_settings("[engine]\nport = 1\n", "c.toml")

@@ -337,6 +337,85 @@ def test_reload_switches_roots_and_catches_up_the_new_one(running, tmp_path):
     wait_for(lambda: ({"more"}, False) in processed(calls))
 
 
+class CatchUpScanner(FakeScanner):
+    """A catch-up that works through ``photos`` photos, reporting progress as the real scanner does."""
+
+    progress = None
+
+    def scan_paths(self, paths):
+        self.calls.append(("scan", tuple(paths)))
+        self.progress.checking(2)
+        self.progress.checked()
+        self.progress.checked()
+        self.progress.planned(2, self.photos)
+        self.progress.folder(paths[0] / "a")
+        for _ in range(self.photos):
+            if self.should_stop():
+                return FakeReport(errors=list(self.errors))
+            time.sleep(self.delay)
+            self.progress.photo()
+        self.progress.folder_done()
+        self.progress.done()
+        return FakeReport(scanned=self.photos, errors=list(self.errors))
+
+
+def test_catch_up_progress_in_status_text_and_status_report(tmp_path):
+    from facesidecar.cli.status import collect_daemons
+    from facesidecar.daemonstatus import write_status
+
+    root = tmp_path / "photos"
+    (root / "a").mkdir(parents=True)
+    calls: list = []
+    factory = lambda settings, should_stop: CatchUpScanner(  # noqa: E731
+        calls, should_stop, photos=60, delay=0.05, errors=[(str(root / "a" / "x.jpg"), "cannot decode")])
+    daemon = Daemon(settings_for(tmp_path, root), scanner_factory=factory, notifier=Notifier(None))
+    daemon.start()
+    try:
+        text = wait_for(lambda: "photos/s" in daemon.status_text() and daemon.status_text())
+        assert text.startswith("catch-up: 0/2 folders, ") and text.endswith("left; 0 queued, 0 errors")
+        report = daemon.status_report()
+        assert report["state"] == "catching up" and report["folder"] == str(root / "a")
+        assert report["catchup"]["photos_total"] == 60 and report["pid"] == os.getpid()
+        write_status(daemon.status_file, report)
+        state = Path(daemon.settings.state_dir)
+        found = collect_daemons([state, state], [root / "a"])
+        assert [d["pid"] for d in found] == [os.getpid()]
+        assert collect_daemons([state], [tmp_path / "elsewhere"]) == []
+        assert daemon.worker.wait_idle(20)
+        assert daemon.status_text() == "0 queued, 1 errors"
+        report = daemon.status_report()
+        assert report["state"] == "idle" and report["catchup_finished"]
+        assert report["catchup"]["line"].startswith("catch-up: 1/2 folders, 60/60 photos, done in")
+        assert report["recent_errors"][0]["message"] == f"{root / 'a' / 'x.jpg'}: cannot decode"
+    finally:
+        daemon.stop()
+    assert not daemon.status_file.exists(), "a stopped daemon leaves no status behind"
+
+
+def test_the_catch_up_waits_for_a_scan_of_the_same_root(tmp_path):
+    from .test_runlock import OtherProcess
+
+    root = tmp_path / "photos"
+    (root / "a").mkdir(parents=True)
+    calls: list = []
+    settings = settings_for(tmp_path, root)
+    scan = OtherProcess(Path(settings.state_dir), root)
+    daemon = Daemon(settings, scanner_factory=lambda s, stop: CatchUpScanner(calls, stop, photos=3),
+                    notifier=Notifier(None))
+    daemon.start()
+    try:
+        time.sleep(2.0)
+        assert not [c for c in calls if c[0] == "scan"], "no catch-up while the scan works through the root"
+        assert daemon.worker.alive and time.monotonic() - daemon.worker.heartbeat < 2, "alive for the watchdog"
+        scan.release()
+        wait_for(lambda: ("scan", (root,)) in calls)
+        assert daemon.worker.wait_idle(10)
+    finally:
+        daemon.stop()
+        if scan.proc.poll() is None:
+            scan.kill()
+
+
 # -- the real daemon as a subprocess ---------------------------------------------------------------
 OBAMA = Path(__file__).resolve().parent / "data" / "faces" / "barack_obama"
 
@@ -462,6 +541,10 @@ def test_real_daemon_signals_notify_and_lock(tmp_path, notify, processes):
     notify.wait("READY=1")
     notify.wait("WATCHDOG=1")
     assert any(line.startswith("STATUS=") and "queued" in line and "errors" in line for line in notify.lines)
+    status = wait_for(lambda: (result := subprocess.run([str(PYTHON), "-m", "facesidecar", "status", "--config",
+                                                        str(config)], capture_output=True, text=True, timeout=60))
+                      and "daemon: " in result.stdout and result)
+    assert f"(pid {daemon.proc.pid}: " in status.stdout and "facesidecar watch --config" in status.stdout
 
     second = DaemonProcess(tmp_path, watch_command(config))
     processes.append(second)

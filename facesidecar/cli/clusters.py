@@ -32,7 +32,7 @@ def register(subparsers, parent: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "clusters", parents=[parent], help="list groups of unnamed faces (unknown people)",
         description="List the clusters of unnamed faces (the cluster column of faces.csv) with their size "
-        "and sample photos, largest first, below PATH (default: the configured roots, else the current folder).",
+        "and sample photos, largest first, below PATH (default: the configured roots).",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH")
     parser.add_argument("--samples", type=int, default=5, metavar="N", help="sample photos per cluster (default 5)")

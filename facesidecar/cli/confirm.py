@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers, parent: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "confirm", parents=[parent], help="accept guesses: turn them into confirmed names",
-        description="Turn the guesses below PATH (default: the configured roots, else the current folder) "
+        description="Turn the guesses below PATH (default: the configured roots) "
         "into confirmed names, as if you had typed them into faces.csv. --name and --max-distance "
         "limit which guesses are taken; --dry-run only lists them.",
     )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from ..errors import FacesidecarError
-from ..gdpr import ErasureReport, forget_person, forget_photo, report_json
+from ..gdpr import ErasureReport, check_person, forget_person, forget_photo, report_json
 from .common import scanner_for, settings_from
 from .db import library_roots
+from .person_match import did_you_mean, library_people, match_person, mention_similar, resolve_names
 
 
 def print_report(report: ErasureReport, what: str) -> None:
@@ -45,18 +47,27 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.name) == bool(args.photo):
         raise FacesidecarError("give either NAME or --photo FILE")
     settings = library_roots(settings_from(args), args.paths)
+    match = None
+    if args.name:
+        match = match_person(check_person(args.name), library_people(settings))
+        names = resolve_names(match, "forget", args.yes or args.dry_run)
     with scanner_for(settings) as scanner:
         if args.photo:
-            report = forget_photo(scanner, args.photo, dry_run=args.dry_run)
-            what = args.photo
+            reports = [(forget_photo(scanner, args.photo, dry_run=args.dry_run), args.photo)]
         else:
-            report = forget_person(scanner, settings.root_paths(), args.name, dry_run=args.dry_run)
-            what = repr(report.subject)
-    if args.json:
-        print(json.dumps(report_json(report), ensure_ascii=False, indent=2, default=str))
-    else:
-        print_report(report, what)
-    return 1 if report.errors or report.leftovers else 0
+            reports = [(forget_person(scanner, settings.root_paths(), name, dry_run=args.dry_run), repr(name))
+                       for name in names]
+    for report, what in reports:
+        if args.json:
+            print(json.dumps(report_json(report), ensure_ascii=False, indent=2, default=str))
+        else:
+            print_report(report, what)
+    if match is not None and not any(report.found for report, _ in reports):
+        print(did_you_mean(match, "forget"), file=sys.stderr)
+        return 1
+    if match is not None:
+        mention_similar(match, "forget")
+    return 1 if any(report.errors or report.leftovers for report, _ in reports) else 0
 
 
 def register(subparsers, parent: argparse.ArgumentParser) -> None:
@@ -66,11 +77,16 @@ def register(subparsers, parent: argparse.ArgumentParser) -> None:
         "guessed as them from every faces.pkl (those faces are not encoded or guessed again until "
         "'reset --all'), their keywords, regions and PersonInImage from the photos, and their database rows. "
         "With --photo: erase every face of one photo. An erasure log in the state folder records what was "
-        "erased (without the name or any face data). --dry-run lists it all and changes nothing.",
+        "erased (without the name or any face data). --dry-run lists it all and changes nothing. NAME is "
+        "matched exactly; if nobody has exactly that name, names equal without case and accents are listed and "
+        "erased after a confirmation (--yes). Exit status 1 when nothing was found.",
     )
     parser.add_argument("name", nargs="?", metavar="NAME")
     parser.add_argument("--photo", metavar="FILE", help="erase all face data of this photo instead")
     parser.add_argument("--dry-run", action="store_true", help="list what would be erased, change nothing")
+    parser.add_argument("--yes", action="store_true",
+                        help="when NAME is not stored exactly but matches names without case and accents "
+                        "(zoe: Zoë), erase those without asking")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--root", dest="paths", action="append", default=[], metavar="PATH",
                         help="the library below PATH instead of the configured roots (repeatable)")

@@ -29,13 +29,36 @@ COMMAND_MODULES = (
 log = logging.getLogger("facesidecar")
 
 
-def common_options() -> argparse.ArgumentParser:
-    """Options every sub-command accepts (``facesidecar scan --config X -v``)."""
+GLOBAL_PREFIX = "global_"
+"""Where the options given before the command land, so that the command's own copy cannot overwrite
+them (argparse lets a sub-parser's defaults replace what the main parser parsed)."""
+
+
+def common_options(prefix: str = "") -> argparse.ArgumentParser:
+    """Options accepted before and after the command: ``facesidecar -v --config X scan`` is
+    ``facesidecar scan --config X -v``. ``prefix`` names the destinations of the main parser's copy."""
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("--config", metavar="PATH", help="TOML config file (default: $FACESIDECAR_CONFIG, then /etc/facesidecar/config.toml)")
-    parent.add_argument("-v", "--verbose", action="count", default=0, help="more output; -vv for debug and tracebacks")
-    parent.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parent.add_argument("--config", metavar="PATH", dest=f"{prefix}config", default=None,
+                        help="TOML config file (default: $FACESIDECAR_CONFIG, then /etc/facesidecar/config.toml)")
+    parent.add_argument("-v", "--verbose", action="count", dest=f"{prefix}verbose", default=0,
+                        help="more output; -vv for debug and tracebacks")
+    parent.add_argument("-q", "--quiet", action="store_true", dest=f"{prefix}quiet", help="only warnings and errors")
     return parent
+
+
+def merge_global_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
+    """Fold the options given before the command into the command's: counts add up, flags combine,
+    and two different ``--config`` paths are an error rather than a silent choice."""
+    before = getattr(args, f"{GLOBAL_PREFIX}config")
+    after = getattr(args, "config", None)
+    if before and after and before != after:
+        parser.error(f"--config given twice with different files ({before} and {after})")
+    args.config = after or before
+    args.verbose = getattr(args, "verbose", 0) + getattr(args, f"{GLOBAL_PREFIX}verbose")
+    args.quiet = getattr(args, "quiet", False) or getattr(args, f"{GLOBAL_PREFIX}quiet")
+    for name in ("config", "verbose", "quiet"):
+        delattr(args, f"{GLOBAL_PREFIX}{name}")
+    return args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="facesidecar",
         description="Find faces in photo folders, keep faces.csv/faces.pkl sidecars next to the photos, "
         "guess names from confirmed faces and write confirmed names into the photos' metadata.",
-        parents=[parent],
+        parents=[common_options(GLOBAL_PREFIX)],
     )
     parser.add_argument("--version", action="version", version=f"facesidecar {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -66,7 +89,7 @@ def setup_logging(verbose: int, quiet: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = merge_global_options(parser, parser.parse_args(argv))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -34,7 +34,7 @@ def register(subparsers, parent: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "match", parents=[parent], help="who is in a photo (nothing is written)",
         description="Find the faces in each IMAGE and say who they are by the confirmed faces of the configured "
-        "roots (without roots: --library PATH or the current folder). Nothing is written anywhere. "
+        "roots (without roots: --library PATH). Nothing is written anywhere. "
         "Exit status 1 when a photo could not be read.",
     )
     parser.add_argument("images", nargs="+", metavar="IMAGE")

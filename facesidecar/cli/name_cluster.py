@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 
 from ..people import library_settings, name_cluster, sidecar_folders
 from .common import existing_paths, scanner_for, settings_from
@@ -14,8 +15,8 @@ def run(args: argparse.Namespace) -> int:
     folders = sidecar_folders(settings.root_paths(), settings.exclude)
     with scanner_for(settings) as scanner:
         count = name_cluster(scanner, folders, args.id, args.name)
-    print(f"cluster {args.id}: {count} faces now guessed as {args.name!r} (confirm them with "
-          f"'facesidecar confirm --name {args.name!r}' or in faces.csv)")
+    print(f"cluster {args.id}: {count} faces now guessed as {args.name!r}; confirm them in faces.csv, on the "
+          f"review page, or with:\n  facesidecar confirm --name {shlex.quote(args.name)}")
     return 0
 
 

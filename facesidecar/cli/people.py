@@ -30,7 +30,7 @@ def register(subparsers, parent: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "people", parents=[parent], help="names with confirmed and guessed counts",
         description="Every person with the number of confirmed faces, guessed faces and photos with a confirmed "
-        "face, below PATH (default: the configured roots, else the current folder).",
+        "face, below PATH (default: the configured roots).",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH")
     parser.add_argument("--json", action="store_true", help="machine-readable output")

@@ -24,7 +24,7 @@ def register(subparsers, parent: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "rename", parents=[parent], help="rename a person everywhere",
         description="Change every confirmed OLD to NEW in all faces.csv files and photos of the configured roots "
-        "(without roots: below --root PATH or the current folder). If NEW already exists, the two become one person.",
+        "(without roots: below --root PATH). If NEW already exists, the two become one person.",
     )
     parser.add_argument("old", metavar="OLD")
     parser.add_argument("new", metavar="NEW")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..config import RootSettings
 from ..errors import FacesidecarError
+from ..people import no_roots_error
 from .common import existing_paths, scanner_for, settings_from
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     configured = [p.resolve() for p in settings.root_paths()]
     shown = existing_paths(args.paths) if args.paths else configured
     if not shown:
-        shown = [Path.cwd().resolve()]
+        raise no_roots_error(settings)
     shown = [p if p.is_dir() else p.parent for p in shown]
     extra = [RootSettings(path=str(p)) for p in shown if not _under(p, configured)]
     settings = dataclasses.replace(settings, review=review, roots=[*settings.roots, *extra])

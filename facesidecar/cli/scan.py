@@ -1,39 +1,65 @@
-"""``facesidecar scan PATH…``: one pass over folders, with a progress bar on a terminal."""
+"""``facesidecar scan PATH…``: one pass over folders, with a progress bar on a terminal and progress
+lines elsewhere."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from ..config import with_roots
+from ..progress import LogLines, Progress, Snapshot
+from ..runlock import Holder, RootLocks
 from ..scan import ScanReport
 from .common import existing_paths, is_terminal, scanner_for, settings_from
 
 log = logging.getLogger(__name__)
 
 
-class Progress:
-    """A tqdm bar over the photos to decode; silent when stderr is not a terminal."""
+class Bar:
+    """A progress listener drawing tqdm bars on the terminal: folders while checking, then photos."""
 
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
+    def __init__(self):
         self.bar = None
 
-    def __call__(self, step: int) -> None:
-        if not self.enabled:
-            return
-        if step >= 0:
-            from tqdm import tqdm
-
-            self.close()
-            self.bar = tqdm(total=step, unit="photo", desc="scanning", leave=False)
-        elif self.bar is not None:
+    def __call__(self, event: str, snapshot: Snapshot) -> None:
+        if event == "checking":
+            self._open(snapshot.folders_total, "folder", "checking")
+        elif event == "planned":
+            self._open(snapshot.photos_total - snapshot.photos_done, "photo", "scanning")
+        elif event in ("checked", "photo") and self.bar is not None:
             self.bar.update(1)
+        elif event == "folder" and self.bar is not None:
+            self.bar.set_postfix_str(Path(snapshot.folder).name, refresh=False)
+        elif event == "done":
+            self.close()
+
+    def _open(self, total: int, unit: str, desc: str) -> None:
+        from tqdm import tqdm
+
+        self.close()
+        self.bar = tqdm(total=total, unit=unit, desc=desc, leave=False)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def scan_progress(terminal: bool, quiet: bool) -> tuple[Progress, Bar | None]:
+    """A progress bar on a terminal, a line every half minute elsewhere (cron, a pipe, a log file)."""
+    if quiet:
+        return Progress("scan"), None
+    if terminal:
+        bar = Bar()
+        return Progress("scan", [bar]), bar
+    return Progress("scan", [LogLines(log)]), None
+
+
+def tell_waiting(holders: list[Holder]) -> None:
+    for holder in holders:
+        log.warning("waiting for %s: it works through the same photos, so this scan goes on when it is done "
+                    "(its progress: facesidecar status; Ctrl-C stops waiting)", holder.describe())
 
 
 def run_scan(settings, paths, progress=None) -> ScanReport:
@@ -49,11 +75,14 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if not settings.roots:
         settings = with_roots(settings, [str(p) for p in paths])
-    progress = Progress(is_terminal() and not args.quiet)
-    try:
-        report = run_scan(settings, paths, progress)
-    finally:
-        progress.close()
+    progress, bar = scan_progress(is_terminal(), args.quiet)
+    with RootLocks(settings.state_path(), "scan") as locks:
+        locks.acquire(paths, wait=not args.no_wait, on_wait=tell_waiting)
+        try:
+            report = run_scan(settings, paths, progress)
+        finally:
+            if bar is not None:
+                bar.close()
     print(report.summary())
     if report.errors:
         print("photos that failed are retried when they change; 'facesidecar status' lists them")
@@ -68,4 +97,7 @@ def register(subparsers, parent: argparse.ArgumentParser) -> None:
         "Exit status is non-zero only for fatal errors; photos that fail are listed and retried when they change.",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="folders or photos (default: the configured roots)")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="when another scan or the daemon's catch-up works through these folders, say which "
+                        "process it is and stop (exit 1) instead of waiting for it")
     parser.set_defaults(func=run)

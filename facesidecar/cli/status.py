@@ -1,27 +1,47 @@
-"""``facesidecar status [PATH] [--json]``: counts, per-person numbers and photos that failed."""
+"""``facesidecar status [PATH] [--json]``: what a running daemon is doing, counts, per-person numbers
+and photos that failed."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from ..library import walk_folders
-from ..scan import state_counts
+from ..config import Settings
+from ..daemonstatus import overlaps, running_daemons
+from ..library import list_photos, walk_folders
+from ..people import no_roots_error
+from ..progress import duration
+from ..scan import state_counts, unwritable_reason
 from ..store.folder import FolderStore
 from .common import existing_paths, settings_from
 
+log = logging.getLogger(__name__)
 
-def collect_status(paths: list[Path], exclude: list[str]) -> dict:
+
+def _has_photos(folder: Path, extensions: list[str]) -> bool:
+    try:
+        return bool(list_photos(folder, extensions))
+    except OSError:
+        return False
+
+
+def collect_status(paths: list[Path], exclude: list[str], extensions: list[str] | None = None) -> dict:
     totals: Counter = Counter()
     confirmed: Counter = Counter()
     guessed: Counter = Counter()
     errors = []
+    unwritable = []
     folders = 0
     for folder in walk_folders(paths, exclude):
+        problem = unwritable_reason(folder)
+        if problem and _has_photos(folder, extensions or Settings().extensions):
+            unwritable.append({"folder": str(folder), "error": problem})
         store = FolderStore(folder)
         if not store.pkl_path.exists():
             continue
@@ -42,6 +62,7 @@ def collect_status(paths: list[Path], exclude: list[str]) -> dict:
         **{k: totals.get(k, 0) for k in ("photos", "faces", "confirmed", "guessed", "ignored", "errors")},
         "people": [{"name": n, "confirmed": confirmed[n], "guessed": guessed[n]} for n in people],
         "error_list": errors,
+        "unwritable_folders": unwritable,
     }
 
 
@@ -82,23 +103,71 @@ def print_status(status: dict) -> None:
         print(f"\n{'person':<{width}}  confirmed  guessed")
         for person in status["people"]:
             print(f"{person['name']:<{width}}  {person['confirmed']:>9}  {person['guessed']:>7}")
+    if status["unwritable_folders"]:
+        print("\nfolders whose sidecars cannot be written (their photos are not scanned):")
+        for item in status["unwritable_folders"]:
+            print(f"  {item['error']}")
     if status["error_list"]:
         print("\nphotos that could not be read (retried when they change):")
         for item in status["error_list"]:
             print(f"  {item['error'] if item['file'] in item['error'] else item['file'] + ': ' + item['error']}")
 
 
+def collect_daemons(state_dirs: list[Path], paths: list[Path]) -> list[dict]:
+    """The running daemons (``watch``) working on ``paths``, from their status files in ``state_dirs``
+    (the configured state folder, and the one this user falls back to when that is not theirs)."""
+    found: dict[int, dict] = {}
+    for state_dir in dict.fromkeys(state_dirs):
+        try:
+            daemons = running_daemons(state_dir)
+        except PermissionError:
+            log.warning("cannot read the daemon's status in %s (permission denied): run status as root, as the "
+                        "service's user or as a member of its group", state_dir)
+            continue
+        found.update((d["pid"], d) for d in daemons if overlaps(d.get("roots", []), paths))
+    return list(found.values())
+
+
+def print_daemons(daemons: list[dict]) -> None:
+    for daemon in daemons:
+        up = duration(time.time() - float(daemon.get("started", time.time())))
+        print(f"daemon: {daemon.get('state', '?')} (pid {daemon['pid']}: {daemon.get('command', '?')}; up {up})")
+        catchup = daemon.get("catchup")
+        if catchup and not daemon.get("catchup_finished"):
+            print(f"  {catchup['line']}")
+        elif catchup:
+            print(f"  start-up {catchup['line']}")
+        if daemon.get("folder"):
+            print(f"  now in: {daemon['folder']}")
+        print(f"  queue: {daemon.get('queued', 0)} folders waiting, {daemon.get('pending', 0)} settling; "
+              f"{daemon.get('errors', 0)} errors since start")
+        recent = daemon.get("recent_errors") or []
+        if recent:
+            print("  last errors:")
+            for item in recent[-10:]:
+                stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(item.get("time", 0))))
+                print(f"    {stamp} {item.get('message', '')}")
+        if daemon.get("age", 0) > 60:
+            print(f"  (its status is {duration(daemon['age'])} old: the daemon may be stuck; see its log)")
+    if daemons:
+        print()
+
+
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     paths = existing_paths(args.paths) if args.paths else settings.root_paths()
     if not paths:
-        paths = [Path.cwd()]
-    status = collect_status(paths, settings.exclude)
+        raise no_roots_error(settings)
+    state_dirs = [Path(settings.state_dir), settings.state_path()] if settings.state_dir else [settings.state_path()]
+    daemons = collect_daemons(state_dirs, [p.resolve() for p in paths])
+    status = collect_status(paths, settings.exclude, settings.extensions)
+    status["daemons"] = daemons
     if args.models:
         status["models"] = collect_model_agreement(paths, settings)
     if args.json:
         print(json.dumps(status, ensure_ascii=False, indent=2))
     else:
+        print_daemons(daemons)
         print_status(status)
         if args.models:
             print_models(status["models"])
@@ -107,8 +176,11 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers, parent: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
-        "status", parents=[parent], help="photos, faces, confirmed, guessed, errors; per-person counts",
-        description="Summarise the sidecars below PATH (default: the configured roots, else the current folder).",
+        "status", parents=[parent],
+        help="what the daemon is doing; photos, faces, confirmed, guessed, errors; per-person counts",
+        description="Show what a running daemon (facesidecar watch) is doing for PATH: its catch-up's progress, "
+        "the folder it works on, its queue and its last errors; then summarise the sidecars below PATH "
+        "(default: the configured roots).",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH")
     parser.add_argument("--json", action="store_true", help="machine-readable output")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..config import EngineSettings
 from ..errors import ConfigError
+from ..extras import require
 from .base import FaceEngine, PixelBox, pairwise_distances
 
 BACKENDS = ("dlib", "deepface")
@@ -28,6 +29,7 @@ def get_engine(settings: EngineSettings, model: str | None = None, state_dir: Pa
 
         return DlibEngine(settings)
     if settings.backend == "deepface":
+        require("deepface", "deepface", 'engine.backend = "deepface"')
         from .deepface_engine import DeepfaceEngine
 
         return DeepfaceEngine(settings, model_name=model, home=_deepface_home(settings, state_dir))
@@ -48,6 +50,7 @@ def _extra_engine(settings: EngineSettings, model: str, state_dir: Path | None) 
 
         return DlibEngine(dataclasses.replace(settings, backend="dlib", model=DLIB_MODEL, detector="hog",
                                               metric="", threshold=0.0))
+    require("deepface", "deepface", f"engine.extra_models = [{model!r}]")
     from .deepface_engine import DeepfaceEngine
 
     return DeepfaceEngine(settings, model_name=model, home=_deepface_home(settings, state_dir))

@@ -164,6 +164,17 @@ class Actions:
                 raise ActionError(str(exc)) from None
         return Outcome(changed=count)
 
+    def confirm_guesses(self, folders: list[Path], name: str, max_distance: float) -> Outcome:
+        """Every guess of ``name`` at most ``max_distance`` away becomes the name (``people.confirm_guesses``,
+        as ``facesidecar confirm --name N --max-distance D`` does)."""
+        with self.lock:
+            self.sync_library()
+            try:
+                done = people.confirm_guesses(self.scanner, folders, name=name, max_distance=max_distance)
+            except FacesidecarError as exc:
+                raise ActionError(str(exc)) from None
+        return Outcome(changed=len(done))
+
     def rename_person(self, folders: list[Path], old: str, new: str) -> Outcome:
         """Every face confirmed as ``old`` becomes ``new`` (``people.rename_person``, as the CLI does)."""
         new = clean_name(new)

@@ -16,7 +16,9 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import math
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -58,6 +60,34 @@ def _host_name(host: str) -> str:
     if host.startswith("["):
         return host[1:host.find("]")] if "]" in host else host
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+@dataclass(frozen=True)
+class ConfirmRange:
+    """The person page's "confirm every guess up to distance D": the guesses' distances, the slider's
+    range and where it stands, and how many guesses that confirms."""
+
+    distances: list[float]
+    low: float
+    high: float
+    value: float
+
+    @property
+    def count(self) -> int:
+        return sum(1 for d in self.distances if d <= self.value + 1e-9)
+
+
+def confirm_range(guessed: list[FaceView], asked: str | None) -> ConfirmRange | None:
+    """None without guesses that have a distance; the slider starts at the median guess (half of them)."""
+    distances = sorted(round(f.distance, 3) for f in guessed if f.distance is not None)
+    if not distances:
+        return None
+    low, high = math.floor(distances[0] * 100) / 100, math.ceil(distances[-1] * 100) / 100
+    try:
+        value = float(asked) if asked else distances[(len(distances) - 1) // 2]
+    except ValueError:
+        value = distances[(len(distances) - 1) // 2]
+    return ConfirmRange(distances, low, high, min(max(value, low), high))
 
 
 def create_app(settings: Settings, roots: list[Path], scanner: Scanner) -> Flask:
@@ -147,12 +177,15 @@ def create_app(settings: Settings, roots: list[Path], scanner: Scanner) -> Flask
 
     @app.context_processor
     def context():
-        return {"read_only": app.config["READ_ONLY"], "known_names": g.get("known_names", [])}
+        return {"read_only": app.config["READ_ONLY"], "known_names": g.get("known_names", []),
+                "nav": g.get("nav", {})}
 
     # -- helpers ----------------------------------------------------------------------------------
     def faces() -> list[FaceView]:
         result = view.all_faces()
         g.known_names = sorted({f.name for f in result if f.confirmed}, key=str.casefold)
+        g.nav = {"people": len(view.people(result)), "clusters": len(view.clusters(result)),
+                 "unknown": sum(1 for f in result if not f.name and not f.guess and not f.cluster)}
         return result
 
     def limit() -> int:
@@ -191,9 +224,8 @@ def create_app(settings: Settings, roots: list[Path], scanner: Scanner) -> Flask
     @app.get("/")
     def people():
         every = faces()
-        unknown = sum(1 for f in every if not f.name and not f.guess)
-        return render_template("people.html", people=view.people(every), unknown=unknown,
-                               cluster_count=len(view.clusters(every)))
+        return render_template("people.html", people=view.people(every), clusters=view.clusters(every),
+                               unknown=g.nav["unknown"])
 
     @app.get("/person")
     def person():
@@ -201,8 +233,9 @@ def create_app(settings: Settings, roots: list[Path], scanner: Scanner) -> Flask
         mine = view.person_faces(faces(), name)
         if not mine:
             abort(404, "nobody of that name")
-        return render_template("person.html", name=name, confirmed=[f for f in mine if f.name],
-                               guessed=[f for f in mine if not f.name], limit=limit())
+        guessed = [f for f in mine if not f.name]
+        return render_template("person.html", name=name, confirmed=[f for f in mine if f.name], guessed=guessed,
+                               limit=limit(), upto=confirm_range(guessed, request.args.get("upto")))
 
     @app.get("/clusters")
     def clusters():
@@ -210,11 +243,10 @@ def create_app(settings: Settings, roots: list[Path], scanner: Scanner) -> Flask
 
     @app.get("/cluster")
     def cluster():
-        label = request.args.get("label", "")
-        members = dict(view.clusters(faces())).get(label)
-        if not members:
+        found = view.cluster(faces(), request.args.get("label", ""))
+        if found is None:
             abort(404, "no such cluster (it may have been named meanwhile)")
-        return render_template("cluster.html", label=label, faces=members)
+        return render_template("cluster.html", cluster=found)
 
     @app.get("/unknown")
     def unknown():
@@ -227,7 +259,7 @@ def create_app(settings: Settings, roots: list[Path], scanner: Scanner) -> Flask
         folder, _path = view.resolve_photo(key, file)
         faces()
         mine = view.photo_faces(folder, file)
-        return render_template("photo.html", key=key, file=file, faces=mine, folder_label=str(folder))
+        return render_template("photo.html", key=key, file=file, faces=mine, where=view.where(key))
 
     # -- images -----------------------------------------------------------------------------------
     def jpeg(data: bytes) -> Response:
@@ -303,6 +335,17 @@ def create_app(settings: Settings, roots: list[Path], scanner: Scanner) -> Flask
             return redirect(next_url(), code=303)
         flash(outcome.message("{n} faces named"), "error" if outcome.errors else "ok")
         return redirect(url_for("clusters"), code=303)
+
+    @app.post("/person/confirm")
+    def confirm_upto():
+        name = request.form.get("name", "")
+        try:
+            upto = float(request.form.get("upto", ""))
+        except ValueError:
+            abort(400, "no distance given")
+        outcome = actions.confirm_guesses(folders_with(lambda f: not f.name and f.guess == name), name, upto)
+        flash(outcome.message(f"{{n}} guesses up to {upto:.2f} confirmed as {name}"), "error" if outcome.errors else "ok")
+        return redirect(url_for("person", name=name), code=303)
 
     @app.post("/person/rename")
     def rename_person():

@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 import stat
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ..library import walk_folders
 from ..model import IGNORE, Box, FolderState
+from ..naming import is_named_cluster
 from ..store.folder import FolderStore
 
 
@@ -38,6 +39,8 @@ class FaceView:
     cluster: str
     token: str = ""
     """What the page showed for the face (``name`` or ``guess:<guess>``), sent back with an action."""
+    where: str = ""
+    """The folder as people know it: the root's name and the path below it (``photos/2019/summer``)."""
 
     @property
     def confirmed(self) -> bool:
@@ -45,7 +48,8 @@ class FaceView:
 
     @property
     def label(self) -> str:
-        return f"{self.file} #{self.face_nr}"
+        """Folder, file and face number: file names alone repeat (every camera starts at IMG_0001)."""
+        return f"{self.where}/{self.file} #{self.face_nr}" if self.where else f"{self.file} #{self.face_nr}"
 
 
 @dataclass
@@ -54,6 +58,26 @@ class PersonView:
     confirmed: int = 0
     guessed: int = 0
     sample: FaceView | None = None
+
+
+@dataclass
+class ClusterView:
+    """An unknown person: the faces of one cluster, and the guess most of them already carry."""
+
+    label: str
+    faces: list[FaceView]
+    guess: str = ""
+    guessed: list[FaceView] = field(default_factory=list)
+    """The faces of the cluster guessed as ``guess`` (confirming them names only those)."""
+
+    @property
+    def named(self) -> bool:
+        """Named with ``name-cluster`` (a suggestion), rather than a plain ``uN`` label."""
+        return is_named_cluster(self.label)
+
+    @property
+    def photos(self) -> int:
+        return len({(f.key, f.file) for f in self.faces})
 
 
 class LibraryView:
@@ -126,13 +150,21 @@ class LibraryView:
             self._cache[folder] = cached
         return cached[1]
 
+    def where(self, key: str) -> str:
+        """``photos/2019/summer`` for the key ``0/2019/summer`` of the root ``/srv/photos``."""
+        head, _, rest = key.partition("/")
+        root = self.roots[int(head)]
+        return "/".join(p for p in (root.name or str(root), rest) if p)
+
     def folder_faces(self, folder: Path) -> list[FaceView]:
         key = self.folder_key(folder)
+        where = self.where(key)
         faces = []
         for file_name, photo in sorted(self.state(folder).photos.items()):
             for number, face in enumerate(photo.visible_faces, start=1):
                 faces.append(FaceView(key, folder, file_name, face.face_id, number, face.box, face.name,
-                                      face.guess, face.distance, face.cluster, face.name or f"guess:{face.guess}"))
+                                      face.guess, face.distance, face.cluster, face.name or f"guess:{face.guess}",
+                                      where))
         return faces
 
     def all_faces(self) -> list[FaceView]:
@@ -171,11 +203,19 @@ class LibraryView:
                                            str(f.folder), f.file, f.face_nr))
 
     @staticmethod
-    def clusters(faces: list[FaceView]) -> list[tuple[str, list[FaceView]]]:
-        """Clusters of unnamed faces, largest first."""
+    def clusters(faces: list[FaceView]) -> list[ClusterView]:
+        """Clusters of unnamed faces, largest first, each with the guess most of its faces carry."""
         members: dict[str, list[FaceView]] = {}
         for face in faces:
             if not face.name and face.cluster:
                 members.setdefault(face.cluster, []).append(face)
-        sizes = Counter({k: len(v) for k, v in members.items()})
-        return [(label, members[label]) for label, _ in sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0]))]
+        found = []
+        for label, group in sorted(members.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+            guesses = Counter(f.guess for f in group if f.guess)
+            guess = guesses.most_common(1)[0][0] if guesses else ""
+            found.append(ClusterView(label, group, guess, [f for f in group if guess and f.guess == guess]))
+        return found
+
+    @staticmethod
+    def cluster(faces: list[FaceView], label: str) -> ClusterView | None:
+        return next((c for c in LibraryView.clusters(faces) if c.label == label), None)

@@ -50,8 +50,9 @@ def write_atomic(path: Path, data: bytes) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        kept = "the previous version is kept" if path.exists() else "nothing was written"
         raise SidecarError(
-            f"cannot write {path}: {exc.strerror or exc}; the previous version is kept"
+            f"cannot write {path}: {exc.strerror or exc}; {kept}"
             + (" (disk full: free some space)" if exc.errno == 28 else "")
         ) from None
     fsync_folder(path.parent)

@@ -180,7 +180,7 @@ class TestForgetAndExportCommands:
         assert b"Anna" not in all_table_bytes(mysql_db)
         assert main(["db", "check", "--config", str(config)]) == 0
 
-        assert main(["forget", "Anna", "--config", str(config)]) == 0
+        assert main(["forget", "Anna", "--config", str(config)]) == 1, "nothing found is a failure"
         assert "nothing found for 'Anna'" in capsys.readouterr().out
         log = (tmp_path / "state" / "erasure-log.jsonl").read_text()
         assert len(log.splitlines()) == 1 and "Anna" not in log

@@ -11,6 +11,8 @@ import pytest
 
 from facesidecar.cli.main import COMMAND_MODULES, build_parser, main
 
+from ..conftest import FACES
+
 CLI = [sys.executable, "-m", "facesidecar"]
 
 
@@ -45,6 +47,42 @@ def test_bad_config_is_a_clear_error_without_traceback(tmp_path):
     assert result.stderr.startswith("error: ") and "threshhold" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("before", [True, False])
+def test_global_options_work_before_and_after_the_command(tmp_path, before):
+    config = tmp_path / "c.toml"
+    config.write_text("[engine]\nmargin = 0.1\n")
+    options = ["--config", str(config), "-v"]
+    args = [*options, "status", str(tmp_path)] if before else ["status", str(tmp_path), *options]
+    parsed = build_parser().parse_args(args)
+    from facesidecar.cli.main import merge_global_options
+
+    merged = merge_global_options(build_parser(), parsed)
+    assert merged.config == str(config) and merged.verbose == 1
+    missing = [a.replace(str(config), str(tmp_path / "missing.toml")) for a in args]
+    result = run_cli(*missing, check=False)
+    assert result.returncode == 1 and "missing.toml not found" in result.stderr
+
+
+def test_verbose_counts_on_both_sides_and_two_configs_are_refused(tmp_path, capsys):
+    from facesidecar.cli.main import merge_global_options
+
+    parser = build_parser()
+    assert merge_global_options(parser, parser.parse_args(["-v", "status", "-v"])).verbose == 2
+    with pytest.raises(SystemExit):
+        merge_global_options(parser, parser.parse_args(["--config", "a.toml", "status", "--config", "b.toml"]))
+    assert "--config given twice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["status", "people", "clusters", "confirm", "rename Old New", "review"])
+def test_no_roots_and_no_path_is_an_error_not_a_walk_of_the_current_folder(tmp_path, command):
+    config = tmp_path / "c.toml"
+    config.write_text("[metadata]\nenabled = false\n")
+    result = subprocess.run([*CLI, *command.split(), "--config", str(config)], capture_output=True, text=True,
+                            timeout=300, cwd="/")
+    assert result.returncode == 1, result.stdout
+    assert "no photo folders: none given and no [[roots]] in " + str(config) in result.stderr
+
+
 def test_missing_path_is_an_error(tmp_path):
     result = run_cli("scan", str(tmp_path / "nope"), check=False)
     assert result.returncode == 1 and "no such file or folder" in result.stderr
@@ -58,6 +96,8 @@ def test_scan_status_reset(tmp_path, shared_faces):
     config.write_text("[metadata]\nenabled = false\n")
     scan = run_cli("scan", "--config", str(config), str(root))
     assert "3 photos" in scan.stdout and "1 errors" in scan.stdout
+    assert "INFO: scan: 1 folders to bring up to date, 3 photos to scan" in scan.stderr, "progress without a terminal"
+    assert "INFO: scan: 1/1 folders, 3/3 photos, done in" in scan.stderr
     status = json.loads(run_cli("status", "--config", str(config), "--json", str(root)).stdout)
     assert status["photos"] == 3 and status["faces"] >= 2 and status["errors"] == 1
     assert status["error_list"][0]["file"].endswith("broken.jpg")
@@ -68,3 +108,53 @@ def test_scan_status_reset(tmp_path, shared_faces):
     assert "1 scanned" in again.stdout
     result = run_cli("reset", "--config", str(config), "--names", str(root), check=False)
     assert result.returncode == 1 and "--names only goes with --all" in result.stderr
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder with a photo on a read-only bind mount: what a read-only share or a folder outside the
+    unit's ReadWritePaths= looks like (root ignores permission bits, not a read-only mount)."""
+    folder = tmp_path / "photos" / "readonly"
+    folder.mkdir(parents=True)
+    shutil.copy(FACES / "barack_obama" / "1.jpg", folder / "1.jpg")
+    mount = subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True, text=True)
+    if mount.returncode != 0:
+        message = f"READ-ONLY FOLDER TEST SKIPPED: cannot bind-mount here ({mount.stderr.strip()})"
+        print(f"\n{'!' * 20} {message}", flush=True)
+        pytest.skip(message)
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(folder)], check=True, capture_output=True)
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], capture_output=True)
+
+
+def test_a_read_only_folder_is_one_clear_error_listed_by_status_and_not_decoded_again(tmp_path, read_only_folder):
+    from facesidecar.errors import SidecarError
+    from facesidecar.store.atomic import write_atomic
+
+    root = tmp_path / "photos"
+    shutil.copytree(FACES / "joe_biden", root / "biden")
+    config = tmp_path / "c.toml"
+    config.write_text(f'state_dir = "{tmp_path / "state"}"\n[metadata]\nenabled = false\n')
+    for attempt in (1, 2):
+        scan = run_cli("scan", "--config", str(config), str(root))
+        errors = [line for line in scan.stderr.splitlines() if line.startswith("ERROR")]
+        assert errors == [f"ERROR: cannot write {read_only_folder}/faces.csv: Read-only file system (under "
+                          "systemd: the folder is not in the unit's ReadWritePaths=; run scripts/install-service.sh "
+                          "again with this root). Its photos are scanned once it is writable; to skip it, add its "
+                          "name to exclude in the config"], scan.stderr
+        assert "previous version" not in scan.stdout + scan.stderr
+        assert "1 errors" in scan.stdout
+        scanned = 2 if attempt == 1 else 0
+        assert f"({scanned} scanned," in scan.stdout, "the read-only folder's photo is never decoded"
+    assert (root / "biden" / "faces.csv").exists()
+
+    status = run_cli("status", "--config", str(config), str(root))
+    assert "folders whose sidecars cannot be written" in status.stdout
+    assert f"cannot write {read_only_folder}/faces.csv: Read-only file system" in status.stdout
+    listed = json.loads(run_cli("status", "--json", "--config", str(config), str(root)).stdout)
+    assert [f["folder"] for f in listed["unwritable_folders"]] == [str(read_only_folder)]
+
+    with pytest.raises(SidecarError, match="Read-only file system; nothing was written"):
+        write_atomic(read_only_folder / "faces.csv", b"x")

@@ -25,7 +25,8 @@ def sidecars_only(folder) -> set[str]:
 class TestPages:
     def test_people_page_lists_people_with_counts_and_a_thumbnail(self, named):
         page = html(named.client.get("/"))
-        assert "Rita" in page and "<td>1</td><td>1</td>" in page
+        assert '<span class="person-name">Rita</span>' in page
+        assert '<span class="n-confirmed">1 confirmed</span><span class="badge">1 to review</span>' in page
         rita = named.face_id("album1", "a1.jpg", 1)
         assert f"/thumb?folder=0/album1&amp;face={rita}" in page
         assert 'option value="Rita"' in page, "the datalist offers known people"
@@ -57,8 +58,8 @@ class TestPages:
         named.type_in_csv("album2", "b1.jpg", 2, "Rita")  # a wrong name, just to have two guesses later
         named.scanner.process_folders([named.root / "album2"], csv_only=True)
         page = html(named.client.get("/person?name=Rita"))
-        assert page.index("Guessed") < page.index("Confirmed")
-        assert 'class="guess"' in page and "Rita?" in page
+        assert page.index("To review") < page.index("<h2>Confirmed")
+        assert 'class="chip guess"' in page and "Rita?" in page
         guessed = [r for a in ("album1", "album2") for r in named.rows(a) if r.name == "" and r.file and
                    r.face_nr and (a, r.file, r.face_nr) == ("album1", "a2.jpg", 1)]
         assert guessed, "a2 face 1 is guessed Rita"
@@ -74,7 +75,7 @@ class TestPages:
 
     def test_clusters_largest_first(self, lib):
         page = html(lib.client.get("/clusters"))
-        assert page.index("u1</a> · 3 faces") < page.index("u2</a> · 2 faces")
+        assert page.index("3 faces in 3 photos") < page.index(">u1</a>") < page.index("2 faces in 2 photos") < page.index(">u2</a>")
         assert lib.client.get("/cluster?label=u1").status_code == 200
         assert lib.client.get("/cluster?label=nope").status_code == 404
 
@@ -120,7 +121,8 @@ class TestActions:
         assert named.row("album1", "a2.jpg", 1).name == ""
         assert face not in html(named.client.get("/person?name=Rita"))
         assert "Rita?" not in html(named.client.get("/photo?folder=0/album1&file=a2.jpg"))
-        assert "<td>1</td><td>0</td>" in html(named.client.get("/"))
+        people = html(named.client.get("/"))
+        assert '<span class="n-confirmed">1 confirmed</span></span>' in people and "badge" not in people
         assert named.guess("album1", "a2.jpg", 1) == "", "the rejection reaches faces.csv"
         named.scanner.refresh()
         assert named.guess("album1", "a2.jpg", 1) == "", "and lasts: the face is never guessed as Rita again"
@@ -336,3 +338,47 @@ class TestMore:
         assert cache.prune(max_bytes=10_000) == 0
         assert cache.prune(max_bytes=3000) == 2
         assert [p.exists() for p in paths] == [False, False, True, True]
+
+
+class TestReviewing:
+    def test_faces_are_labelled_by_folder_and_file(self, named):
+        page = html(named.client.get("/person?name=Rita"))
+        assert '<span class="file">a1.jpg</span> <span class="nr">#1</span></a><span class="folder">photos/album1</span>' in page
+        assert 'title="photos/album1/a1.jpg #1"' in page
+        photo = html(named.client.get("/photo?folder=0/album2&file=b1.jpg"))
+        assert '<p class="sub where">photos/album2</p>' in photo
+
+    def test_confirm_every_guess_up_to_a_distance_with_its_count(self, named):
+        named.type_in_csv("album2", "b1.jpg", 1, "Rita")  # green named Rita: a far guess for the other greens
+        named.scanner.process_folders([named.root / "album1", named.root / "album2"], csv_only=True)
+        guesses = sorted((f.distance, f.file, f.face_nr) for f in named.app.extensions["facesidecar"]["view"].all_faces()
+                         if f.guess == "Rita" and not f.name)
+        assert len(guesses) >= 2, guesses
+        nearest = guesses[0][0]
+        page = html(named.client.get(f"/person?name=Rita&upto={nearest:.2f}"))
+        assert f'<span id="upto-count">1</span> of {len(guesses)} guesses are Rita' in page
+        assert f'data-distances="{" ".join(str(round(d, 3)) for d, _, _ in guesses)}"' in page
+        response = named.post("/person/confirm", name="Rita", upto=f"{nearest + 0.001:.3f}")
+        assert response.status_code == 303
+        flash = html(named.client.get("/person?name=Rita"))
+        assert f"1 guesses up to {nearest + 0.001:.2f} confirmed as Rita" in flash
+        _, file, number = guesses[0]
+        album = "album1" if file.startswith("a") else "album2"
+        assert named.row(album, file, number).name == "Rita"
+        assert all(named.row("album1" if f.startswith("a") else "album2", f, n).name == ""
+                   for d, f, n in guesses[1:] if d > nearest + 0.001)
+
+    def test_a_cluster_that_carries_a_guess_is_shown_as_such_and_confirmed_at_once(self, lib):
+        lib.type_in_csv("album1", "a2.jpg", 2, "Gus")  # one green named: the other greens are guessed Gus
+        lib.scanner.process_folders([lib.root / "album1", lib.root / "album2"], csv_only=True)
+        view = lib.app.extensions["facesidecar"]["view"]
+        cluster = next(c for c in view.clusters(view.all_faces()) if c.guess == "Gus")
+        page = html(lib.client.get("/clusters"))
+        section = page[page.index(f'id="cluster-{cluster.label}"'):]
+        assert '<span class="chip guess">Gus?</span> 2 of 2 are guessed as Gus' in section
+        assert "&#10003; yes, 2 are Gus" in section
+        form = {"label": cluster.label, "only": "1", "name": "Gus", "mode": "confirm"}
+        response = lib.client.post("/cluster/name", data={**form, "csrf": lib.csrf(),
+                                                           "face": [f.face_id for f in cluster.guessed]})
+        assert response.status_code == 303
+        assert lib.row("album2", "b1.jpg", 1).name == "Gus" and lib.row("album2", "b2.jpg", 1).name == "Gus"

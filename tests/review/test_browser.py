@@ -1,16 +1,15 @@
 """A real browser (Debian's chromium, driven by selenium through chromedriver) on a scanned copy of
 the shared photos: confirm a guess, name a cluster, then check faces.csv and the photo's keywords.
 
-chromium and chromium-driver are installed with apt-get when missing (nothing else is downloaded:
-selenium gets the driver's path explicitly, so Selenium Manager never runs). Without them the test
-is skipped with the reason.
+chromium and chromium-driver are Debian's, installed by the README's test command (scripts/test.sh);
+nothing else is downloaded: selenium gets the driver's path explicitly, so Selenium Manager never
+runs. Where they cannot be installed the test is skipped loudly with the reason.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shutil
 import subprocess
 import threading
@@ -40,22 +39,10 @@ def _loud_skip(reason: str):
 
 @pytest.fixture(scope="session")
 def chromium() -> tuple[Path, Path]:
-    """Debian's chromium and chromedriver, installed with apt-get if missing."""
+    """Debian's chromium and chromedriver, which the README's test command (scripts/test.sh) installs."""
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        if shutil.which("apt-get") is None or os.geteuid() != 0:
-            _loud_skip("chromium/chromium-driver missing and apt-get is not usable here "
-                       "(install them: apt-get install chromium chromium-driver)")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", "chromium-driver"]
-        try:
-            done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900)
-            if done.returncode != 0:
-                subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=600)
-                done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            _loud_skip(f"apt-get install chromium chromium-driver failed: {exc}")
-        if done.returncode != 0 or not CHROMEDRIVER.exists():
-            _loud_skip(f"apt-get install chromium chromium-driver failed: {done.stderr.strip()[-500:]}")
+        _loud_skip("chromium/chromium-driver are not installed: run bash scripts/test.sh, which installs them "
+                   "(as root: apt-get install chromium chromium-driver)")
     return CHROMIUM, CHROMEDRIVER
 
 
@@ -114,7 +101,45 @@ def rows(folder: Path):
     return parse_csv((folder / "faces.csv").read_bytes())
 
 
-def test_confirm_a_guess_and_name_a_cluster_in_a_browser(tmp_path, shared_faces, browser, monkeypatch):
+PEOPLE = {"barack_obama": ["1.jpg", "2.jpg", "3.jpg", "4.jpg"], "joe_biden": ["1.jpg", "2.jpg"],
+          "george_w_bush": ["1.jpg", "2.jpg", "3.jpg", "4.jpg", "5.jpg"], "colin_powell": ["1.jpg", "2.jpg", "3.jpg"],
+          "steve_carell": ["1.jpg"], "group": ["1.jpg"]}
+"""A small library with people to confirm, unknown groups to name and a face seen once."""
+
+
+def guessed(folder: Path, name: str) -> list[str]:
+    """The photos whose faces are guessed as ``name`` and not named (from faces.pkl)."""
+    from facesidecar.store.folder import FolderStore
+
+    return [photo.file for photo, face in FolderStore(folder).load().faces()
+            if face.visible and face.guess == name and not face.name]
+
+
+def type_name(folder: Path, file: str, name: str) -> None:
+    """Name the first face of ``file`` in faces.csv, as a person in a text editor would."""
+    lines = (folder / "faces.csv").read_text().split("\n")
+    lines = [",".join(c[:6] + [name] + c[7:]) if c[:2] == [file, "1"] else line
+             for line, c in ((line, line.split(",")) for line in lines)]
+    (folder / "faces.csv").write_text("\n".join(lines))
+
+
+def shoot(browser, name: str, width: int = 1280) -> Path:
+    """A screenshot of the whole page (the window grows to the page's height) for people to look at."""
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(width, min(max(height + 140, 700), 4000))
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"review-{name}.png"
+    browser.save_screenshot(str(path))
+    browser.set_window_size(1280, 1000)
+    return path
+
+
+def images_loaded(browser) -> bool:
+    return browser.execute_script(
+        "return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+
+
+def test_every_page_in_a_real_browser(tmp_path, shared_faces, browser, monkeypatch):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
@@ -124,70 +149,97 @@ def test_confirm_a_guess_and_name_a_cluster_in_a_browser(tmp_path, shared_faces,
 
     monkeypatch.setattr(folder_module.read_settled, "__defaults__", ((), 0.0, 10.0))
     root = tmp_path / "photos"
-    for person in ("barack_obama", "joe_biden"):
-        shutil.copytree(shared_faces / person, root / person)
-    for path in root.rglob("*"):  # the shared copies are read-only; names are written into these
-        path.chmod(0o755 if path.is_dir() else 0o644)
+    for person, files in PEOPLE.items():
+        (root / person).mkdir(parents=True)
+        for file in files:  # writable copies: the names are written into them
+            (root / person / file).write_bytes((shared_faces / person / file).read_bytes())
     settings = with_roots(Settings(), [str(root)])
     settings.state_dir = str(tmp_path / "state")
     metadata = metadata_for(settings)
     scanner = Scanner(settings, metadata=metadata)
     try:
         scanner.scan_paths([root])
-        obama = root / "barack_obama"
-        first = next(r for r in rows(obama) if r.file == "1.jpg")
-        lines = (obama / "faces.csv").read_text().split("\n")
-        lines = [",".join(c[:6] + ["Barack Obama"] + c[7:]) if c[:2] == [first.file, str(first.face_nr)] else line
-                 for line, c in ((line, line.split(",")) for line in lines)]
-        (obama / "faces.csv").write_text("\n".join(lines))
-        scanner.process_folders([obama, root / "joe_biden"], csv_only=True)
-        assert any(r.name == "" for r in rows(obama))
+        obama, bush = root / "barack_obama", root / "george_w_bush"
+        type_name(obama, "1.jpg", "Barack Obama")
+        type_name(bush, "1.jpg", "George W. Bush")
+        scanner.process_folders([obama, bush], csv_only=True)
+        assert len(guessed(obama, "Barack Obama")) >= 3, "Obama's other photos are guessed"
 
         server = Server(create_app(settings, [root], scanner))
         wait = WebDriverWait(browser, 30)
         try:
+            # -- a person: guesses nearest first, each labelled by folder and file -----------------
             browser.get(f"{server.url}/person?name=Barack%20Obama")
             assert "Barack Obama" in browser.title
-            guessed = browser.find_elements(By.CSS_SELECTOR, ".face.guessed")
-            assert guessed, "the other photos of Obama are guessed"
-            card = guessed[0]
-            where = card.find_element(By.CSS_SELECTOR, ".where a").text  # "2.jpg #1"
-            file, face_nr = where.split(" #")
-            card.find_element(By.CSS_SELECTOR, "button.confirm").click()
+            wait.until(lambda b: images_loaded(b))
+            shoot(browser, "person")
+            cards = browser.find_elements(By.CSS_SELECTOR, ".face.guessed")
+            assert cards and cards[0].find_element(By.CSS_SELECTOR, ".folder").text == "photos/barack_obama"
+            file = cards[0].find_element(By.CSS_SELECTOR, ".file").text
+            cards[0].find_element(By.CSS_SELECTOR, "button.confirm").click()
             wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".flash")))
-            assert next(r for r in rows(obama) if r.file == file and r.face_nr == int(face_nr)).name == "Barack Obama"
+            assert next(r for r in rows(obama) if r.file == file and r.face_nr == 1).name == "Barack Obama"
 
-            guessed = browser.find_elements(By.CSS_SELECTOR, ".face.guessed")  # one key: y confirms
-            assert guessed, "Obama's other photos are still guessed"
-            other, other_nr = guessed[0].find_element(By.CSS_SELECTOR, ".where a").text.split(" #")
-            browser.execute_script("arguments[0].focus()", guessed[0])
+            cards = browser.find_elements(By.CSS_SELECTOR, ".face.guessed")  # one key: y confirms
+            other = cards[0].find_element(By.CSS_SELECTOR, ".file").text
+            browser.execute_script("arguments[0].focus()", cards[0])
             ActionChains(browser).send_keys("y").perform()
-            wait.until(lambda _: next(r for r in rows(obama) if r.file == other and r.face_nr == int(other_nr)).name)
-            assert next(r for r in rows(obama) if r.file == other and r.face_nr == int(other_nr)).name == "Barack Obama"
+            wait.until(lambda _: next(r for r in rows(obama) if r.file == other and r.face_nr == 1).name)
 
+            # -- "confirm every guess up to D": the count follows the slider -------------------------
+            browser.get(f"{server.url}/person?name=Barack%20Obama")
+            slider = browser.find_element(By.ID, "upto")
+            distances = sorted(float(d) for d in slider.get_attribute("data-distances").split())
+            browser.execute_script("arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('input'))",
+                                   slider, str(slider.get_attribute("max")))
+            count = browser.find_element(By.ID, "upto-count").text
+            assert count == str(len(distances)), "every guess is below the slider's top"
+            browser.find_element(By.CSS_SELECTOR, "#upto-confirm button").click()
+            wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".flash")))
+            assert f"{count} guesses up to" in browser.find_element(By.CSS_SELECTOR, ".flash").text
+            assert not guessed(obama, "Barack Obama")
+
+            # -- unknown people: a group named at once ------------------------------------------------
             browser.get(f"{server.url}/clusters")
+            wait.until(lambda b: images_loaded(b))
+            shoot(browser, "clusters")
             sections = [s for s in browser.find_elements(By.CSS_SELECTOR, "section.cluster")
                         if "folder=0/joe_biden" in s.get_attribute("innerHTML")]
-            assert sections, "Biden's two faces form a cluster"
-            label = sections[0].get_attribute("id").removeprefix("cluster-")
-            field = sections[0].find_element(By.CSS_SELECTOR, "input[name=name]")
-            field.send_keys("Joe Biden")
+            assert sections, "Biden's two faces form a group"
+            sections[0].find_element(By.CSS_SELECTOR, "input[name=name]").send_keys("Joe Biden")
             sections[0].find_element(By.CSS_SELECTOR, "button.confirm-all").click()
             wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".flash")))
             assert "faces named" in browser.find_element(By.CSS_SELECTOR, ".flash").text
-            assert [r.name for r in rows(root / "joe_biden")] == ["Joe Biden", "Joe Biden"], f"cluster {label} named"
-            assert not any(r.name == "Joe Biden" for r in rows(obama))
+            assert [r.name for r in rows(root / "joe_biden")] == ["Joe Biden", "Joe Biden"]
 
-            browser.get(f"{server.url}/photo?folder=0/barack_obama&file={file}")
-            assert browser.find_elements(By.CSS_SELECTOR, ".photo .box.confirmed")
-            ARTIFACTS.mkdir(exist_ok=True)
+            label = browser.find_element(By.CSS_SELECTOR, "section.cluster").get_attribute("id").removeprefix("cluster-")
+            browser.get(f"{server.url}/cluster?label={label}")
+            wait.until(lambda b: images_loaded(b))
+            shoot(browser, "cluster")
+            assert browser.find_elements(By.CSS_SELECTOR, ".pick input:checked")
+
+            # -- the other pages --------------------------------------------------------------------
             browser.get(f"{server.url}/")
-            browser.save_screenshot(str(ARTIFACTS / "review-people.png"))
-            browser.get(f"{server.url}/photo?folder=0/barack_obama&file={file}")
-            browser.save_screenshot(str(ARTIFACTS / "review-photo.png"))
-            thumbs = browser.execute_script(
-                "return Array.from(document.images).filter(i => i.complete && i.naturalWidth > 0).length")
-            assert thumbs >= 2, "the photo and its face thumbnail loaded"
+            wait.until(lambda b: images_loaded(b))
+            names = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".person-name")]
+            assert {"Barack Obama", "George W. Bush", "Joe Biden"} <= set(names)
+            shoot(browser, "people")
+            browser.get(f"{server.url}/unknown")
+            wait.until(lambda b: images_loaded(b))
+            shoot(browser, "unknown")
+            browser.get(f"{server.url}/photo?folder=0/group&file=1.jpg")
+            wait.until(lambda b: images_loaded(b))
+            assert len(browser.find_elements(By.CSS_SELECTOR, ".photo .box")) >= 2
+            shoot(browser, "photo")
+
+            # -- a phone-sized window: nothing wider than the screen ----------------------------------
+            for page, name in (("/", "people"), ("/person?name=Barack%20Obama", "person")):
+                browser.set_window_size(390, 844)
+                browser.get(server.url + page)
+                wait.until(lambda b: images_loaded(b))
+                overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+                assert overflow <= 0, f"{page} scrolls sideways on a phone"
+                shoot(browser, f"{name}-phone", width=390)
         finally:
             server.stop()
         if metadata is not None:

@@ -14,6 +14,7 @@ from facesidecar.adapters.mysql.mirror import Mirror
 from facesidecar.cli.db import db_check, db_sync
 from facesidecar.errors import MirrorError
 from facesidecar.model import encoding_to_plain
+from facesidecar.progress import Progress
 from facesidecar.scan import Scanner
 from facesidecar.store.folder import FolderStore
 from facesidecar.store.merge import set_name
@@ -233,12 +234,12 @@ class TestRealServerKilled:
             assert_clean(scanner, mirror)
 
             # the server is killed while the next scan runs (at its first photo)
-            scanner.progress = lambda step: server.kill() if step < 0 else None
+            scanner.progress = Progress("scan", [lambda event, _: server.kill() if event == "photo" else None])
             make_photo(root / "c" / "four.png", "gold", "blue")
             make_photo(root / "c" / "five.png", "red")
             report = scanner.scan_paths([root])
             assert report.scanned == 2 and not report.errors
-            scanner.progress = None
+            scanner.progress = Progress("scan")
             name_face(scanner, root / "a" / "one.png", 2, "Bob")
             assert len(mirror.outbox) >= 2
 
