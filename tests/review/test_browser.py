@@ -139,15 +139,12 @@ def images_loaded(browser) -> bool:
         "return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
 
 
-def test_every_page_in_a_real_browser(tmp_path, shared_faces, browser, monkeypatch):
+def test_every_page_in_a_real_browser(tmp_path, shared_faces, browser, no_settle):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from facesidecar.store import folder as folder_module
-
-    monkeypatch.setattr(folder_module.read_settled, "__defaults__", ((), 0.0, 10.0))
     root = tmp_path / "photos"
     for person, files in PEOPLE.items():
         (root / person).mkdir(parents=True)
