@@ -100,6 +100,21 @@ class ReviewSettings:
 
 
 @dataclass
+class ServeSettings:
+    bind: str = "127.0.0.1"
+    port: int = 8766
+    api_key_file: str = ""
+    api_key_env: str = "FACESIDECAR_API_KEY"
+    maximum_area: int = 0
+    max_upload_mb: float = 20.0
+    rate_limit: int = 120
+    max_concurrent: int = 2
+    queue_timeout: float = 120.0
+    request_timeout: float = 60.0
+    learn_folder: str = ""
+
+
+@dataclass
 class Settings:
     roots: list[RootSettings] = field(default_factory=list)
     exclude: list[str] = field(default_factory=lambda: ["@eaDir", ".Trash*", "#recycle", ".thumbnails"])
@@ -115,6 +130,7 @@ class Settings:
     mysql: MysqlSettings = field(default_factory=MysqlSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     review: ReviewSettings = field(default_factory=ReviewSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
     source: str = "(built-in defaults)"
 
     def root_paths(self) -> list[Path]:
@@ -228,6 +244,10 @@ def _check_choices(settings: Settings) -> None:
                           f" got {settings.metadata.raw_sidecar!r}")
     if settings.engine.max_image_pixels <= 0 or settings.engine.pixel_limit <= 0:
         raise ConfigError(f"{source}: engine.max_image_pixels and engine.pixel_limit must be positive")
+    serve = settings.serve
+    if serve.maximum_area < 0 or serve.max_upload_mb <= 0 or serve.rate_limit < 0 or serve.max_concurrent < 1:
+        raise ConfigError(f"{source}: serve.maximum_area and serve.rate_limit must be 0 or more, "
+                          "serve.max_upload_mb positive and serve.max_concurrent at least 1")
 
 
 def load_settings(path: str | os.PathLike | None = None) -> Settings:
@@ -262,6 +282,6 @@ def settings_to_dict(settings: Settings) -> dict:
 
 __all__ = [
     "Settings", "RootSettings", "EngineSettings", "MetadataSettings", "MysqlSettings",
-    "DaemonSettings", "ReviewSettings", "load_settings", "parse_settings", "with_roots",
+    "DaemonSettings", "ReviewSettings", "ServeSettings", "load_settings", "parse_settings", "with_roots",
     "settings_to_dict", "CONFIG_ENV", "STATE_ENV",
 ]

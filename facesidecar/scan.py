@@ -13,7 +13,7 @@ import logging
 import os
 import pwd
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -509,6 +509,16 @@ class Scanner:
                 report.removed += 1
 
     # -- guesses ------------------------------------------------------------------------------
+    def gallery(self) -> Gallery:
+        """The gallery guesses are made from (for callers that name faces outside the library: ``serve``)."""
+        self._index_roots()
+        return self._gallery()
+
+    def gallery_of(self, entries: Iterable[tuple[str, np.ndarray]]) -> Gallery:
+        """A gallery of only these (name, vector) pairs that decides by the same rule and settings as guessing."""
+        engine, settings = self.engine, self.settings.engine
+        return Gallery.build(entries, engine.metric, settings.threshold or engine.threshold, settings.margin)
+
     def _gallery(self) -> Gallery:
         """The gallery of confirmed faces; rebuilt only when a confirmed face changed somewhere."""
         shared = self.mirror is not None and self.settings.mysql.shared_gallery

@@ -21,6 +21,7 @@ def test_example_config_documents_exactly_the_defaults():
     assert example.mysql == defaults.mysql
     assert example.daemon == defaults.daemon
     assert example.review == defaults.review
+    assert example.serve == defaults.serve
     assert example.exclude == defaults.exclude and example.extensions == defaults.extensions
 
 
@@ -104,5 +105,5 @@ def test_a_top_level_key_below_a_table_says_which_table_it_landed_in():
     with pytest.raises(ConfigError, match=r"unknown key \[roots\] 'exclude'.*top-level key.*\[\[roots\]\].*"
                                           r"move it above the first \[table\]"):
         parse_settings(text, "c.toml")
-    with pytest.raises(ConfigError, match=r"'port' belongs in \[mysql\] or \[review\], but TOML put it into \[engine\]"):
+    with pytest.raises(ConfigError, match=r"'port' belongs in \[mysql\] or \[review\] or \[serve\], but TOML put it into \[engine\]"):
         parse_settings("[engine]\nport = 1\n", "c.toml")

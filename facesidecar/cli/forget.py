@@ -8,6 +8,7 @@ import sys
 
 from ..errors import FacesidecarError
 from ..gdpr import ErasureReport, check_person, forget_person, forget_photo, report_json
+from ..serve.learning import delete_learned, learned_photos
 from .common import scanner_for, settings_from
 from .db import library_roots
 from .person_match import did_you_mean, library_people, match_person, mention_similar, resolve_names
@@ -53,21 +54,33 @@ def run(args: argparse.Namespace) -> int:
         names = resolve_names(match, "forget", args.yes or args.dry_run)
     with scanner_for(settings) as scanner:
         if args.photo:
-            reports = [(forget_photo(scanner, args.photo, dry_run=args.dry_run), args.photo)]
+            reports = [(forget_photo(scanner, args.photo, dry_run=args.dry_run), args.photo, None)]
         else:
-            reports = [(forget_person(scanner, settings.root_paths(), name, dry_run=args.dry_run), repr(name))
-                       for name in names]
-    for report, what in reports:
+            reports = [_forget_person(scanner, settings, name, args.dry_run) for name in names]
+    for report, what, learned in reports:
         if args.json:
-            print(json.dumps(report_json(report), ensure_ascii=False, indent=2, default=str))
+            extra = {} if learned is None else {"learned_photos": [str(p) for p in learned]}
+            print(json.dumps({**report_json(report), **extra}, ensure_ascii=False, indent=2, default=str))
         else:
             print_report(report, what)
-    if match is not None and not any(report.found for report, _ in reports):
+            if learned:
+                print(f"{'would delete' if args.dry_run else 'deleted'} {len(learned)} photos that 'serve' kept for "
+                      f"learning: {', '.join(str(p) for p in learned)}")
+    if match is not None and not any(report.found for report, _, _ in reports):
         print(did_you_mean(match, "forget"), file=sys.stderr)
         return 1
     if match is not None:
         mention_similar(match, "forget")
-    return 1 if any(report.errors or report.leftovers for report, _ in reports) else 0
+    return 1 if any(report.errors or report.leftovers for report, _, _ in reports) else 0
+
+
+def _forget_person(scanner, settings, name: str, dry_run: bool) -> tuple[ErasureReport, str, list]:
+    """Erase ``name``, and the photos ``serve`` kept for learning them (found by the name, so first)."""
+    learned = learned_photos(settings, name)
+    report = forget_person(scanner, settings.root_paths(), name, dry_run=dry_run)
+    if learned and not dry_run:
+        delete_learned(scanner, learned)
+    return report, repr(name), learned
 
 
 def register(subparsers, parent: argparse.ArgumentParser) -> None:

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "models",
     "name", "confirm", "rename", "people", "match", "enroll", "clusters", "name_cluster",
     "db", "forget", "export",
+    "serve", "import_hubzilla",
 )
 
 log = logging.getLogger("facesidecar")

@@ -71,6 +71,11 @@ class FaceEngine(ABC):
     def encode(self, image: np.ndarray, boxes: list[PixelBox]) -> list[np.ndarray]:
         """One vector per box, in the same order."""
 
+    def encode_with_landmarks(self, image: np.ndarray, boxes: list[PixelBox]) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+        """``encode`` plus the 5 landmarks (two corners of each eye, the nose; pixels of ``image``)
+        the engine aligned each face with, for its quality (see quality.py); None where it has none."""
+        return self.encode(image, boxes), [None] * len(boxes)
+
     def distances(self, gallery: np.ndarray, probes: np.ndarray) -> np.ndarray:
         return pairwise_distances(self.metric, gallery, probes)
 

@@ -90,8 +90,11 @@ class DlibEngine(FaceEngine):
         return [b for b in boxes if b.width > 0 and b.height > 0]
 
     def encode(self, image: np.ndarray, boxes: list[PixelBox]) -> list[np.ndarray]:
+        return self.encode_with_landmarks(image, boxes)[0]
+
+    def encode_with_landmarks(self, image: np.ndarray, boxes: list[PixelBox]) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
         if not boxes:
-            return []
+            return [], []
         image = _check_image(image)
         height, width = image.shape[:2]
         with self._lock:
@@ -105,7 +108,8 @@ class DlibEngine(FaceEngine):
                 vectors = models.encoder.compute_face_descriptor(image, shapes, num_jitters=1)
             except RuntimeError as exc:
                 raise EngineError(f"dlib face encoding failed: {exc}") from None
-        return [np.asarray(v, dtype=np.float32) for v in vectors]
+            landmarks = [np.array([[p.x, p.y] for p in shape.parts()], np.float32) for shape in shapes]
+        return [np.asarray(v, dtype=np.float32) for v in vectors], landmarks
 
     def _load(self) -> _Models:
         """Import dlib and read the weights once; errors say which file or package and the fix."""

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from .. import people
 from ..errors import FacesidecarError
-from ..library import walk_folders
+from ..librarysync import LibrarySync
 from ..model import IGNORE, Face, PhotoState
 from ..people import check_name
-from ..store.folder import FolderStore, Transaction
+from ..store.folder import Transaction
 from ..store.merge import set_name
 
 SOURCE = "review"
@@ -66,7 +66,7 @@ class Actions:
     def __init__(self, scanner):
         self.scanner = scanner
         self.lock = threading.Lock()
-        self._seen: dict[Path, tuple[int, int]] = {}
+        self._sync = LibrarySync()
 
     def sync_library(self) -> None:
         """Re-read the folders whose faces.pkl changed since the scanner indexed them.
@@ -74,23 +74,8 @@ class Actions:
         The daemon (or a scan) writes while the review page runs; guesses and clusters must be
         computed from what is on disk now, not from what was there when the page started.
         """
-        library = self.scanner.library
         settings = self.scanner.settings
-        present = set()
-        for folder in walk_folders(settings.root_paths(), settings.exclude):
-            store = FolderStore(folder)
-            try:
-                info = store.pkl_path.stat()
-            except OSError:
-                continue
-            present.add(folder)
-            stamp = (info.st_mtime_ns, info.st_size)
-            if self._seen.get(folder) != stamp:
-                library.set_folder(folder, store.load())
-                self._seen[folder] = stamp
-        for folder in [f for f in library.folders if f not in present and not (Path(f) / "faces.pkl").exists()]:
-            library.drop_folder(folder)
-            self._seen.pop(folder, None)
+        self._sync.sync(self.scanner.library, settings.root_paths(), settings.exclude)
 
     def _apply(self, folders: list[Path], change: Callable[[Transaction, Outcome], None]) -> Outcome:
         outcome = Outcome()

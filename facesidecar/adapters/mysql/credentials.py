@@ -9,33 +9,15 @@ from __future__ import annotations
 
 import math
 import os
-import stat
-from pathlib import Path
 
 from ...config import MysqlSettings
+from ...credentials import read_secret
 from ...errors import MirrorError
 
 
 def read_password(settings: MysqlSettings, environ=os.environ) -> str | None:
     """The password from ``password_file`` (owner-only) or ``$password_env``; None if neither."""
-    if settings.password_file:
-        path = Path(settings.password_file).expanduser()
-        try:
-            info = path.stat()
-        except OSError as exc:
-            raise MirrorError(f"mysql.password_file {path}: {exc.strerror}") from None
-        mode = stat.S_IMODE(info.st_mode)
-        if mode & 0o077:
-            raise MirrorError(f"mysql.password_file {path} may be read by others (mode {mode:04o}); "
-                              f"it is refused until only its owner can read it: chmod 600 {path}")
-        try:
-            return path.read_text(encoding="utf-8").rstrip("\r\n")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise MirrorError(f"mysql.password_file {path} cannot be read: "
-                              f"{getattr(exc, 'strerror', None) or 'not UTF-8 text'}") from None
-    if settings.password_env:
-        return environ.get(settings.password_env)
-    return None
+    return read_secret(settings.password_file, settings.password_env, "mysql.password_file", environ, MirrorError)
 
 
 def connect_options(settings: MysqlSettings) -> dict:
