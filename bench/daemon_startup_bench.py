@@ -23,9 +23,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from facesidecar.compose import build_scanner  # noqa: E402
 from facesidecar.config import DaemonSettings, MetadataSettings, RootSettings, Settings  # noqa: E402
 from facesidecar.daemon import Daemon  # noqa: E402
-from facesidecar.scan import Scanner  # noqa: E402
 from facesidecar.sdnotify import Notifier  # noqa: E402
 
 
@@ -96,7 +96,7 @@ def main() -> int:
         count = generate(root, args.files, args.per_folder)
         print(f"generated {count} files in {time.monotonic() - started:.1f} s")
         started = time.monotonic()
-        scanner = Scanner(settings)
+        scanner = build_scanner(settings)
         report = scanner.scan_paths([root])
         scanner.close()
         print(f"first full scan: {report.photos} photos, {report.folders} folders, {len(report.errors)} errors "

@@ -76,9 +76,10 @@ ScannerFactory = Callable[[Settings, Callable[[], bool]], ScannerLike]
 
 
 def default_scanner_factory(settings: Settings, should_stop: Callable[[], bool]) -> ScannerLike:
-    from .scan import Scanner
+    """The scanner with the metadata writer and the mirror the config asks for."""
+    from .compose import build_scanner
 
-    return Scanner(settings, should_stop=should_stop)
+    return build_scanner(settings, should_stop=should_stop)
 
 
 # -- the queue -----------------------------------------------------------------------------------

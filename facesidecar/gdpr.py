@@ -32,6 +32,7 @@ from pathlib import Path
 from .errors import FacesidecarError
 from .library import walk_folders
 from .model import IGNORE, Face, FolderState, PhotoState
+from .ports import MetadataWriter
 from .scan import Scanner
 from .store import CSV_NAME, PKL_NAME
 from .store.atomic import write_atomic
@@ -178,30 +179,40 @@ def _owned_metadata(photo: PhotoState, names: set[str]) -> bool:
                for v in (values if isinstance(values, list) else [values]))
 
 
-def _claim_names(photo: PhotoState, names: set[str]) -> None:
+def _claim_names(photo: PhotoState, names: set[str], writer: MetadataWriter) -> None:
     """Make the next metadata sync remove ``names`` from every tag and region of the photo.
 
     The metadata step removes only what its record says facesidecar added; claiming the names
     (and marking the photo as out of date) makes it take them out wherever they are, also where
     another tool had put them.
     """
-    from .adapters.exiftool.record import claim_names
-
     written = copy.deepcopy(photo.metadata_written or {})
-    written["record"] = claim_names(written.get("record", {}) or {}, names)
+    written["record"] = writer.claim_names(written.get("record", {}) or {}, names)
     written["people"] = [*written.get("people", []), [FORGET_MARK, [0, 0, 0, 0]]]  # differs from any wanted list
     photo.metadata_written = written
 
 
 def _purge_metadata_record(photo: PhotoState, names: set[str]) -> None:
-    """Drop ``names`` from the record of what was written (when the photo cannot be cleaned now)."""
-    from .adapters.exiftool.record import forget_names
+    """Drop ``names`` from the record of what was written (when the photo cannot be cleaned now).
 
+    This must work without a metadata writer (metadata switched off, exiftool missing), so the
+    record is treated as the plain data it is: every list value anywhere in it that mentions a
+    name goes.
+    """
     written = photo.metadata_written or {}
     if not written:
         return
     written["people"] = [e for e in written.get("people", []) if not (e and e[0] in names)]
-    written["record"] = forget_names(written.get("record", {}) or {}, names)
+    written["record"] = without_names(written.get("record", {}) or {}, names)
+
+
+def without_names(data, names: set[str]):
+    """``data`` (plain dicts, lists and scalars) without the list items that mention one of ``names``."""
+    if isinstance(data, dict):
+        return {key: without_names(value, names) for key, value in data.items()}
+    if isinstance(data, list):
+        return [without_names(v, names) for v in data if not any(n in str(v) for n in names)]
+    return data
 
 
 def _forget_face(photo: PhotoState, face: Face, now: float) -> tuple[NameChange | None, int]:
@@ -215,19 +226,22 @@ def _forget_face(photo: PhotoState, face: Face, now: float) -> tuple[NameChange 
     return change, encodings
 
 
-def _clean_photo_metadata(photo: PhotoState, names: set[str], can_publish: bool,
+def _clean_photo_metadata(photo: PhotoState, names: set[str], writer: MetadataWriter | None,
                           result: FolderErasure) -> None:
     if _owned_metadata(photo, names):
         result.metadata_photos += 1
-    if can_publish and not photo.error and photo.width:
-        _claim_names(photo, names)
+    if writer is not None and not photo.error and photo.width:
+        _claim_names(photo, names, writer)
     else:
         _purge_metadata_record(photo, names)
 
 
-def erase_person_in_state(state: FolderState, name: str, now: float, can_publish: bool,
+def erase_person_in_state(state: FolderState, name: str, now: float, writer: MetadataWriter | None,
                           result: FolderErasure) -> list[NameChange]:
-    """Erase ``name`` from one folder's state; returns the name changes for the transaction."""
+    """Erase ``name`` from one folder's state; returns the name changes for the transaction.
+
+    ``writer`` is the metadata writer that will take the name out of the photos, or None when
+    nothing is written into photos (then only the record of what was written forgets it)."""
     changes = []
     for photo in state.photos.values():
         numbers = {f.face_id: n for n, f in enumerate(photo.visible_faces, start=1)}
@@ -246,7 +260,7 @@ def erase_person_in_state(state: FolderState, name: str, now: float, can_publish
                 face.name_history = {rev: ("" if old == name else old) for rev, old in face.name_history.items()}
                 result.history += 1
         if touched:
-            _clean_photo_metadata(photo, {name}, can_publish, result)
+            _clean_photo_metadata(photo, {name}, writer, result)
     kept = [r for r in state.pending_rows if normalize_name(str(r.get("name", ""))) != name]
     for row in state.pending_rows:
         if row not in kept:
@@ -256,7 +270,7 @@ def erase_person_in_state(state: FolderState, name: str, now: float, can_publish
     return changes
 
 
-def erase_photo_in_state(state: FolderState, file: str, now: float, can_publish: bool,
+def erase_photo_in_state(state: FolderState, file: str, now: float, writer: MetadataWriter | None,
                          result: FolderErasure) -> list[NameChange]:
     """Erase every face of one photo: names, guesses, encodings, and its names in the metadata."""
     photo = state.photos.get(file)
@@ -278,7 +292,7 @@ def erase_photo_in_state(state: FolderState, file: str, now: float, can_publish:
                 changes.append(change)
             result.encodings += encodings
         if names:
-            _clean_photo_metadata(photo, names, can_publish, result)
+            _clean_photo_metadata(photo, names, writer, result)
     kept = [r for r in state.pending_rows if r.get("file") != file]
     result.pending += len(state.pending_rows) - len(kept)
     state.pending_rows = kept
@@ -288,16 +302,9 @@ def erase_photo_in_state(state: FolderState, file: str, now: float, can_publish:
 # -- the commands' work -------------------------------------------------------------------------
 
 
-def _can_publish(scanner: Scanner) -> bool:
-    return scanner.metadata is not None and scanner.settings.metadata.enabled
-
-
-def _drop_from_library(scanner: Scanner, name: str) -> None:
-    """The in-memory gallery and clusters forget the person before any folder is rewritten, so no
-    face is guessed as them meanwhile."""
-    library = scanner.library
-    for folder, faces in list(library.folders.items()):
-        library.folders[folder] = [f for f in faces if f.name != name and f.guess != name]
+def _publishing_writer(scanner: Scanner) -> MetadataWriter | None:
+    """The metadata writer that will take names out of the photos, None if nothing is written."""
+    return scanner.metadata if scanner.settings.metadata.enabled else None
 
 
 def forget_person(scanner: Scanner, roots: list[Path], raw_name: str, dry_run: bool = False,
@@ -305,7 +312,7 @@ def forget_person(scanner: Scanner, roots: list[Path], raw_name: str, dry_run: b
     """Erase everything held about a person below ``roots`` (and in the database)."""
     name = check_person(raw_name)
     report = ErasureReport(subject=name, dry_run=dry_run)
-    can_publish = _can_publish(scanner)
+    writer = _publishing_writer(scanner)
     folders = [f for f in walk_folders(roots, scanner.settings.exclude) if FolderStore(f).exists()]
     candidates = [f for f in folders if _mentions(f, name)]
     mirror = scanner.mirror
@@ -313,7 +320,7 @@ def forget_person(scanner: Scanner, roots: list[Path], raw_name: str, dry_run: b
         for folder in candidates:
             result = FolderErasure(folder)
             with FolderStore(folder).transaction(write=False) as txn:
-                erase_person_in_state(txn.state, name, txn.now, can_publish, result)
+                erase_person_in_state(txn.state, name, txn.now, writer, result)
             erase_set_aside(folder, name, True, result)
             report.folders.append(result)
         if mirror is not None:
@@ -321,15 +328,14 @@ def forget_person(scanner: Scanner, roots: list[Path], raw_name: str, dry_run: b
         return report
     if not scanner.settings.roots:
         raise FacesidecarError("forget needs the library's roots: set [[roots]] in the config or give --root PATH")
-    _drop_from_library(scanner, name)
+    scanner.library.drop_person(name)  # no face is guessed as them while the folders are rewritten
     if mirror is not None:
         report.database = mirror.forget_person(name)
-        getattr(mirror, "_gallery_cache", {}).clear()
     for folder in candidates:
         result = FolderErasure(folder)
 
         def change(txn: Transaction, result: FolderErasure = result) -> None:
-            txn.changes.extend(erase_person_in_state(txn.state, name, txn.now, can_publish, result))
+            txn.changes.extend(erase_person_in_state(txn.state, name, txn.now, writer, result))
 
         folder_report = scanner.update_folder(folder, change)
         report.errors.extend(folder_report.errors)
@@ -362,16 +368,16 @@ def forget_photo(scanner: Scanner, photo: Path, dry_run: bool = False, state_dir
     folder, file = photo.parent, photo.name
     report = ErasureReport(subject=str(photo), dry_run=dry_run)
     result = FolderErasure(folder)
-    can_publish = _can_publish(scanner)
+    writer = _publishing_writer(scanner)
     if not FolderStore(folder).exists():
         return report
     if dry_run:
         with FolderStore(folder).transaction(write=False) as txn:
-            erase_photo_in_state(txn.state, file, txn.now, can_publish, result)
+            erase_photo_in_state(txn.state, file, txn.now, writer, result)
         report.folders.append(result)
         return report
     def change(txn: Transaction) -> None:
-        txn.changes.extend(erase_photo_in_state(txn.state, file, txn.now, can_publish, result))
+        txn.changes.extend(erase_photo_in_state(txn.state, file, txn.now, writer, result))
 
     report.errors.extend(scanner.update_folder(folder, change).errors)
     report.folders.append(result)

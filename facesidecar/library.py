@@ -103,6 +103,14 @@ class Library:
         if _confirmed_ids(self.folders.pop(folder, [])):
             self.confirmed_version += 1
 
+    def drop_person(self, name: str) -> None:
+        """Forget every face confirmed or guessed as ``name`` (GDPR erasure), until folders are re-read."""
+        for folder, faces in self.folders.items():
+            kept = [f for f in faces if name not in (f.name, f.guess)]
+            if _confirmed_ids(kept) != _confirmed_ids(faces):
+                self.confirmed_version += 1
+            self.folders[folder] = kept
+
     def load(self, folders: Iterable[Path]) -> None:
         """Index the folders not indexed yet (read-only: no lock, no merge)."""
         for folder in folders:

@@ -25,6 +25,7 @@ from .errors import EngineError, ImageError, MetadataError, SidecarError
 from .library import Library, list_photos, walk_folders
 from .model import IGNORE, Box, Face, FolderState, PersonRegion, PhotoState, new_face_id
 from .naming import Gallery, cluster, guess_columns
+from .ports import MetadataWriter, Mirror
 from .progress import Progress
 from .store.folder import FolderStore, Transaction
 from .store.merge import NameChange, set_name
@@ -166,8 +167,9 @@ def _best_overlap(box: Box, faces: list[Face], floor: float = MATCH_IOU) -> Face
 class Scanner:
     """Runs the pipeline over folders; adapters (engine, metadata, mirror) are injected."""
 
-    def __init__(self, settings: Settings, *, engine: FaceEngine | None = None, metadata=None, mirror=None,
-                 should_stop: Callable[[], bool] = lambda: False, progress: Progress | None = None):
+    def __init__(self, settings: Settings, *, engine: FaceEngine | None = None, metadata: MetadataWriter | None = None,
+                 mirror: Mirror | None = None, should_stop: Callable[[], bool] = lambda: False,
+                 progress: Progress | None = None):
         self.settings = settings
         self._engine = engine
         self._extra_engines: dict[str, FaceEngine] | None = None
@@ -213,7 +215,7 @@ class Scanner:
 
     def close(self) -> None:
         for adapter in (self.metadata, self.mirror):
-            if adapter is not None and hasattr(adapter, "close"):
+            if adapter is not None:
                 adapter.close()
 
     # -- entry points ---------------------------------------------------------------------------
@@ -257,9 +259,7 @@ class Scanner:
             self.library.drop_folder(folder)
             return None
         if self.metadata is not None:
-            from .adapters.exiftool.commit import finish_interrupted_writes
-
-            for photo in finish_interrupted_writes(folder):
+            for photo in self.metadata.finish_interrupted_writes(folder):
                 log.warning("%s: finished a metadata write that was interrupted", photo)
         try:
             on_disk = list_photos(folder, self.settings.extensions)
@@ -315,7 +315,7 @@ class Scanner:
             return Detection(name, info, "", error=f"{path}: cannot read ({exc.strerror}); give the user facesidecar"
                                                    " runs read access to the file and its folder")
         engine_settings = self.settings.engine
-        preview = getattr(self.metadata, "raw_preview", None)
+        preview = self.metadata.raw_preview if self.metadata is not None else None
         try:
             decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit, preview)
             found = find_faces(self.engine, decoded, engine_settings.min_face_size)
@@ -338,12 +338,11 @@ class Scanner:
         """
         from .faces import encode_boxes
 
-        reader = getattr(self.metadata, "read_people", None)
         known = self._known_photo(path)
-        if reader is None or not self.settings.metadata.import_existing or (known is not None and known.imported):
+        if self.metadata is None or not self.settings.metadata.import_existing or (known is not None and known.imported):
             return []
         try:
-            people = reader(path, decoded.orientation, (decoded.stored_width, decoded.stored_height))
+            people = self.metadata.read_people(path, decoded.orientation, (decoded.stored_width, decoded.stored_height))
         except MetadataError as exc:
             log.warning("%s", exc)
             return []

@@ -1,4 +1,4 @@
-"""Shared fixtures: where the test photos are, a thread-leak check."""
+"""Shared fixtures: where the test photos are, a thread-leak check, sidecar reads without waiting."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from facesidecar.config import STATE_ENV
+from facesidecar.store import folder as folder_module
 
 PROJECT = Path(__file__).resolve().parents[1]
 TEST_DATA = Path(__file__).resolve().parent / "data"
@@ -34,6 +35,14 @@ def default_state_dir(tmp_path_factory):
         os.environ.pop(STATE_ENV, None)
     else:
         os.environ[STATE_ENV] = previous
+
+
+@pytest.fixture
+def no_settle(monkeypatch):
+    """faces.csv is read at once instead of after it stopped changing for SETTLE_SECONDS: in these
+    tests nobody is half-way through saving it (modules that edit faces.csv in-process use it)."""
+    monkeypatch.setattr(folder_module, "SETTLE_SECONDS", 0.0)
+    monkeypatch.setattr(folder_module.read_settled, "__defaults__", ((), 0.0, 10.0))
 
 
 @pytest.fixture(autouse=True)

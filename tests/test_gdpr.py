@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from facesidecar.adapters.exiftool.record import claim_names, claimed, files_of, new_record
 from facesidecar.adapters.mysql.mirror import Mirror
-from facesidecar.gdpr import ERASURE_LOG, export_person, forget_person, forget_photo, name_sha256
+from facesidecar.gdpr import ERASURE_LOG, export_person, forget_person, forget_photo, name_sha256, without_names
 from facesidecar.model import encoding_to_plain
 from facesidecar.scan import Scanner
 from facesidecar.store.folder import FolderStore
@@ -101,6 +102,14 @@ def named_library(tmp_path, mysql_db):
     name(scanner, root / "b" / "tagged.png", 1, NAME)
     yield root, scanner
     scanner.close()
+
+
+def test_a_record_forgets_names_without_a_writer():
+    """What the writer recorded (claims included) loses the names when no photo can be cleaned now."""
+    record = new_record({"photo": {"XMP-dc:Subject": ["Jack", "Jill"], "regions": ["Jack"]}})
+    purged = without_names(claim_names(record, {"Jack"}), {"Jack"})
+    assert files_of(purged) == {"photo": {"XMP-dc:Subject": ["Jill"], "regions": []}}
+    assert claimed(purged) == [] and "Jack" not in str(purged)
 
 
 class TestForget:

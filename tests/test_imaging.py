@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from facesidecar.errors import ImageError, MetadataError
 from facesidecar.imaging import RAW_EXTENSIONS, DecodedPhoto, decode_photo
@@ -58,7 +58,40 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+# Where a stored corner is shown, as (bottom?, right?), by EXIF 2.3's definition of tag 0x0112 ("the
+# 0th row is the visual top/bottom/left/right-hand side"), written down without any transpose table.
+FIRST_PIXEL_SHOWN_AT = {1: (0, 0), 2: (0, 1), 3: (1, 1), 4: (1, 0), 5: (0, 0), 6: (0, 1), 7: (1, 1), 8: (1, 0)}
+LAST_OF_FIRST_ROW_SHOWN_AT = {1: (0, 1), 2: (0, 0), 3: (1, 0), 4: (1, 1), 5: (1, 0), 6: (1, 1), 7: (0, 1), 8: (0, 0)}
+
+
+def shown_corner(pixels: np.ndarray, channel: int) -> tuple[int, int]:
+    """(bottom?, right?) of the one corner where ``channel`` is lit."""
+    rows, cols = np.nonzero(pixels[..., channel] > 127)
+    height, width = pixels.shape[:2]
+    return int(rows.mean() > height / 2), int(cols.mean() > width / 2)
+
+
 class TestOrientation:
+    @pytest.mark.parametrize("orientation", range(1, 9))
+    def test_stored_corners_are_shown_where_exif_says(self, tmp_path, orientation):
+        """The oracle is the EXIF definition, not a copy of the table the code uses."""
+        stored = np.zeros((60, 90, 3), np.uint8)
+        stored[:6, :6, 0] = 255  # red: the first stored pixel
+        stored[:6, -6:, 1] = 255  # green: the last pixel of the first stored row
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        Image.fromarray(stored).save(tmp_path / "p.png", exif=exif)
+        photo = decode(tmp_path / "p.png")
+        assert shown_corner(photo.rgb, 0) == FIRST_PIXEL_SHOWN_AT[orientation]
+        assert shown_corner(photo.rgb, 1) == LAST_OF_FIRST_ROW_SHOWN_AT[orientation]
+
+    @pytest.mark.parametrize("orientation", range(1, 9))
+    def test_the_test_photos_display_upright_in_pillow(self, tmp_path, orientation):
+        """save_oriented (which many tests use) checked against Pillow's own exif_transpose."""
+        picture = displayed_picture()
+        shown = ImageOps.exif_transpose(Image.open(save_oriented(picture, orientation, tmp_path / "p.png")))
+        assert np.array_equal(np.asarray(shown), np.asarray(picture))
+
     @pytest.mark.parametrize("orientation", range(1, 9))
     def test_jpeg_decodes_as_displayed(self, tmp_path, orientation):
         picture = displayed_picture()

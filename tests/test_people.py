@@ -30,7 +30,6 @@ from facesidecar.people import (
     sidecar_folders,
 )
 from facesidecar.scan import Scanner
-from facesidecar.store import folder as folder_module
 from facesidecar.store.csvfile import parse_csv
 
 from .csvedit import type_name
@@ -90,9 +89,7 @@ def rows(folder: Path) -> dict[tuple[str, int], dict]:
         return {(r["file"], int(r["face_nr"])): r for r in csv.DictReader(handle)}
 
 
-@pytest.fixture(autouse=True)
-def no_settle(monkeypatch):
-    monkeypatch.setattr(folder_module.read_settled, "__defaults__", ((), 0.0, 10.0))
+pytestmark = pytest.mark.usefixtures("no_settle")
 
 
 @pytest.fixture

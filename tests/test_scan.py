@@ -12,16 +12,12 @@ from PIL import Image
 from facesidecar.config import Settings, with_roots
 from facesidecar.engines.dlib_engine import DlibEngine
 from facesidecar.scan import Scanner
-from facesidecar.store import folder as folder_module
 from facesidecar.store.csvfile import parse_csv
 from facesidecar.store.folder import FolderStore
 
 from .csvedit import type_name
 
-
-@pytest.fixture(autouse=True)
-def no_settle(monkeypatch):
-    monkeypatch.setattr(folder_module.read_settled, "__defaults__", ((), 0.0, 10.0))
+pytestmark = pytest.mark.usefixtures("no_settle")
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,11 @@ from facesidecar.agreement import agreement
 from facesidecar.cli.main import main
 from facesidecar.config import Settings, with_roots
 from facesidecar.scan import Scanner
-from facesidecar.store import folder as folder_module
 from facesidecar.store.folder import FolderStore
 
 from .csvedit import type_name
+
+pytestmark = pytest.mark.usefixtures("no_settle")
 
 
 @pytest.fixture(autouse=True)
@@ -33,7 +34,6 @@ def offline(monkeypatch):
         return real(self, address)
 
     monkeypatch.setattr(socket.socket, "connect", guarded)
-    monkeypatch.setattr(folder_module.read_settled, "__defaults__", ((), 0.0, 10.0))
 
 
 def test_agreement_counts_leave_one_out():

@@ -8,9 +8,10 @@ import os
 import shlex
 import sys
 
+from ..compose import mirror_adapter
 from ..errors import FacesidecarError
 from ..gdpr import check_person, export_person
-from .common import mirror_adapter, settings_from
+from .common import settings_from
 from .db import library_roots
 from .person_match import did_you_mean, library_people, match_person, mention_similar, resolve_names
 

@@ -6,14 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
+from ..compose import build_scanner
 from ..people import library_settings, match_photos
-from ..scan import Scanner
 from .common import existing_paths, settings_from
 
 
 def run(args: argparse.Namespace) -> int:
     settings = library_settings(settings_from(args), existing_paths(args.library))
-    scanner = Scanner(settings)  # no metadata, no mirror: match writes nothing
+    scanner = build_scanner(settings, sidecars_only=True)  # match writes nothing
     results = match_photos(scanner, [Path(i) for i in args.images])
     if args.json:
         print(json.dumps([r.to_json() for r in results], ensure_ascii=False, indent=2))

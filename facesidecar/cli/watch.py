@@ -57,15 +57,6 @@ def setup_daemon_logging(settings: Settings, verbose: int, quiet: bool, environ=
     return handler
 
 
-def scanner_factory(settings: Settings, should_stop):
-    """The real scanner with the exiftool and database adapters the config asks for."""
-    from ..scan import Scanner
-    from .common import metadata_adapter, mirror_adapter
-
-    return Scanner(settings, metadata=metadata_adapter(settings), mirror=mirror_adapter(settings),
-                   should_stop=should_stop)
-
-
 def watched_settings(config: str | None, paths: list[str]) -> Settings:
     settings = load_settings(config)
     if paths:
@@ -86,7 +77,6 @@ def run(args: argparse.Namespace) -> int:
         settings,
         config_path=args.config or os.environ.get("FACESIDECAR_CONFIG"),
         reload_settings=lambda: watched_settings(args.config, args.paths),
-        scanner_factory=scanner_factory,
     )
     return daemon.run()
 

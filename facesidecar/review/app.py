@@ -26,8 +26,9 @@ from flask import Flask, Response, abort, flash, g, redirect, render_template, r
 from jinja2 import DictLoader
 from werkzeug.exceptions import HTTPException
 
-from ..config import Settings, with_roots
+from ..config import Settings
 from ..errors import FacesidecarError
+from ..scan import Scanner
 from .actions import ActionError, Actions, Outcome
 from .index import FaceView, LibraryView, NotFound
 from .templates import CSS, JS, TEMPLATES
@@ -89,19 +90,16 @@ def confirm_range(guessed: list[FaceView], asked: str | None) -> ConfirmRange | 
     return ConfirmRange(distances, low, high, min(max(value, low), high))
 
 
-def create_app(settings: Settings, roots: list[Path], scanner=None) -> Flask:
+def create_app(settings: Settings, roots: list[Path], scanner: Scanner) -> Flask:
     """The review app for the photo folders below ``roots``.
 
-    ``scanner`` does the writes (``update_folder``/``refresh``); pass the one built with the
-    metadata and mirror adapters. Without one, a plain Scanner over ``roots`` is made.
+    ``scanner`` does the writes (``update_folder``/``refresh``): the one
+    :func:`facesidecar.compose.build_scanner` builds, so that names reach the photos' metadata
+    and the database.
     """
     roots = [Path(r).resolve() for r in roots]
     if not roots:
         raise FacesidecarError("review: no folders to show; give a PATH or configure [[roots]]")
-    if scanner is None:
-        from ..scan import Scanner
-
-        scanner = Scanner(with_roots(settings, [str(r) for r in roots]))
     review = settings.review
     token = review.token or ("" if is_loopback(review.bind) else secrets.token_urlsafe(24))
     state = settings.state_path()

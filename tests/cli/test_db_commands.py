@@ -15,8 +15,8 @@ import pytest
 
 from facesidecar.cli import common
 from facesidecar.cli.main import main
+from facesidecar.compose import build_scanner
 from facesidecar.config import load_settings
-from facesidecar.scan import Scanner
 from facesidecar.store.merge import set_name
 from tests.dbhelpers import (  # noqa: F401 - fixtures
     PASSWORD_ENV,
@@ -57,7 +57,7 @@ connect_timeout = 3
 
 @pytest.fixture
 def fake_engine(monkeypatch):
-    monkeypatch.setattr(common, "Scanner", functools.partial(Scanner, engine=ColorEngine()))
+    monkeypatch.setattr(common, "build_scanner", functools.partial(build_scanner, engine=ColorEngine()))
 
 
 @pytest.fixture

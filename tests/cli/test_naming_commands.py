@@ -16,8 +16,9 @@ from facesidecar.cli.main import main
 from facesidecar.model import IGNORE
 
 from ..test_people import ALICE, ALICE2, BOB, BOB2, CAROL, ColorEngine, make_photo, rows, type_name
-from ..test_people import no_settle as no_settle  # noqa: F401 - autouse fixture
 from ..test_people import root as root  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.usefixtures("no_settle")
 
 
 @pytest.fixture(autouse=True)

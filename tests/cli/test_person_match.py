@@ -15,9 +15,10 @@ from ..test_people import rows
 from .test_naming_commands import cli as cli  # noqa: F401 - fixture
 from .test_naming_commands import color_engine as color_engine  # noqa: F401 - autouse fixture
 from .test_naming_commands import config as config  # noqa: F401 - fixture
-from .test_naming_commands import no_settle as no_settle  # noqa: F401 - autouse fixture
 from .test_naming_commands import root as root  # noqa: F401 - fixture
 from .test_naming_commands import scanned as scanned  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.usefixtures("no_settle")
 
 
 def test_fold_ignores_case_and_accents():

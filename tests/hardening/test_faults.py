@@ -25,11 +25,7 @@ from tests.store.helpers import face, state_with
 
 from .helpers import FACES, PROJECT, PYTHON, cli, put_photo, write_config
 
-
-@pytest.fixture(autouse=True)
-def no_settle(monkeypatch):
-    monkeypatch.setattr(folder_module, "SETTLE_SECONDS", 0.0)
-    monkeypatch.setattr(folder_module.read_settled, "__defaults__", ((), 0.0, 10.0))
+pytestmark = pytest.mark.usefixtures("no_settle")
 
 
 class Killed(BaseException):

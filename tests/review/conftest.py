@@ -18,7 +18,6 @@ from facesidecar.config import Settings, with_roots
 from facesidecar.engines.base import FaceEngine, PixelBox
 from facesidecar.review.app import create_app
 from facesidecar.scan import Scanner
-from facesidecar.store import folder as folder_module
 from facesidecar.store.csvfile import parse_csv
 
 GREY = (128, 128, 128)
@@ -69,8 +68,8 @@ def save_rotated(image: Image.Image, path: Path) -> None:
 
 
 @pytest.fixture(autouse=True)
-def no_settle(monkeypatch):
-    monkeypatch.setattr(folder_module.read_settled, "__defaults__", ((), 0.0, 10.0))
+def quick_sidecar_reads(no_settle):
+    """Every review test edits faces.csv in-process (see ``no_settle`` in tests/conftest.py)."""
 
 
 def make_library(root: Path) -> None:

@@ -86,7 +86,7 @@ class Server:
 def metadata_for(settings: Settings):
     if shutil.which("exiftool") is None or importlib.util.find_spec("facesidecar.adapters.exiftool.writer") is None:
         return None
-    from facesidecar.cli.common import metadata_adapter
+    from facesidecar.compose import metadata_adapter
 
     return metadata_adapter(settings)
 
@@ -139,15 +139,12 @@ def images_loaded(browser) -> bool:
         "return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
 
 
-def test_every_page_in_a_real_browser(tmp_path, shared_faces, browser, monkeypatch):
+def test_every_page_in_a_real_browser(tmp_path, shared_faces, browser, no_settle):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from facesidecar.store import folder as folder_module
-
-    monkeypatch.setattr(folder_module.read_settled, "__defaults__", ((), 0.0, 10.0))
     root = tmp_path / "photos"
     for person, files in PEOPLE.items():
         (root / person).mkdir(parents=True)

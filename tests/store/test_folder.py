@@ -20,11 +20,7 @@ from facesidecar.store.pklfile import PlainDataUnpickler, loads_state
 
 from .helpers import face, state_with
 
-
-@pytest.fixture(autouse=True)
-def no_settle(monkeypatch):
-    monkeypatch.setattr(folder_module, "SETTLE_SECONDS", 0.0)
-    monkeypatch.setattr(folder_module.read_settled, "__defaults__", ((), 0.0, 10.0))
+pytestmark = pytest.mark.usefixtures("no_settle")
 
 
 def make_folder(tmp_path: Path, **photos) -> FolderStore:

@@ -68,17 +68,4 @@ def claim_names(record: dict, names: set[str]) -> dict:
     return result
 
 
-def forget_names(record: dict, names: set[str]) -> dict:
-    """``record`` without any value that mentions one of ``names`` (GDPR, photo not writable now)."""
-    files = {}
-    for name, entry in files_of(record).items():
-        files[name] = {key: [v for v in values if not any(n in str(v) for n in names)]
-                       if isinstance(values, list) else values for key, values in entry.items()}
-    result = new_record(files)
-    left = [c for c in claimed(record) if c not in names]
-    if left:
-        result[_CLAIMED] = left
-    return result
-
-
-__all__ = ["VERSION", "claim_names", "claimed", "files_of", "forget_names", "new_record", "owned"]
+__all__ = ["VERSION", "claim_names", "claimed", "files_of", "new_record", "owned"]

@@ -13,7 +13,7 @@ from ...config import MetadataSettings
 from ...errors import MetadataError
 from ...model import PersonRegion
 from . import record as rec
-from .commit import check_writable, commit_copy, recover, remove_temporary, temp_copy_for
+from .commit import check_writable, commit_copy, finish_interrupted_writes, recover, remove_temporary, temp_copy_for
 from .faceregions import clean_name, people_in
 from .plan import IPTC_CHARSET, Plan, State, read_state
 from .process import ExifTool, ExifToolCommandError, path_arg, stderr_summary
@@ -21,7 +21,8 @@ from .sidecars import existing_sidecars, is_raw, remove_sidecar, role, targets_f
 
 
 class MetadataWriter:
-    """Writes confirmed names into photos and reads the names other tools put there.
+    """Writes confirmed names into photos and reads the names other tools put there
+    (the :class:`facesidecar.ports.MetadataWriter` port).
 
     ``sync`` returns a record of what facesidecar added to the photo (:mod:`.record`). The caller
     stores it and hands it back on the next sync, so a withdrawn name is removed from every place
@@ -94,6 +95,14 @@ class MetadataWriter:
             f"{path}: the RAW file has no embedded JPEG preview (JpgFromRaw/PreviewImage); export a"
             " JPEG next to it to have its faces found"
         )
+
+    def finish_interrupted_writes(self, folder: Path) -> list[Path]:
+        """Finish or drop the writes a crash left in ``folder``; the photos it finished (:mod:`.commit`)."""
+        return finish_interrupted_writes(folder)
+
+    def claim_names(self, record: dict, names: set[str]) -> dict:
+        """``record`` with ``names`` to be removed everywhere on the next sync (:mod:`.record`)."""
+        return rec.claim_names(record, names)
 
     # -- steps ----------------------------------------------------------------------------------
     def _sync_file(self, target: Path, people: list[PersonRegion], orientation: int, stored_size: tuple[int, int],

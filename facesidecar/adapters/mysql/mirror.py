@@ -22,7 +22,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +29,7 @@ import numpy as np
 from ...config import MysqlSettings
 from ...errors import FacesidecarError, MirrorError
 from ...model import IGNORE, FolderState, encoding_from_plain
+from ...ports import FlushResult
 from ...store import PKL_NAME
 from ...store.folder import FolderStore
 from .credentials import connect_options, connector, default_connect, read_password
@@ -77,17 +77,9 @@ def shared_folder_lock(folder: Path):
 # -- the mirror ---------------------------------------------------------------------------------
 
 
-@dataclass
-class FlushResult:
-    pushed: int = 0
-    pending: int = 0
-    failed: int = 0
-    unreachable: bool = False
-    error: str = ""
-
-
 class Mirror:
-    """The adapter the scanner calls: ``folder_changed`` queues, ``flush`` pushes, never raising."""
+    """The adapter the scanner calls (the :class:`facesidecar.ports.Mirror` port): ``folder_changed``
+    queues, ``flush`` pushes, never raising."""
 
     def __init__(self, settings: MysqlSettings, *, outbox_dir: Path | str | None = None,
                  connect: Callable[..., object] = default_connect, clock: Callable[[], float] = time.monotonic,

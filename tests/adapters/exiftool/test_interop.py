@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facesidecar.cli.common import metadata_adapter
+from facesidecar.compose import metadata_adapter
 from facesidecar.config import EngineSettings, Settings, with_roots
 from facesidecar.engines import get_engine
 from facesidecar.faces import find_faces
@@ -29,7 +29,6 @@ from facesidecar.imaging import DecodedPhoto
 from facesidecar.model import Box
 from facesidecar.people import confirm_guesses, name_face, rename_person
 from facesidecar.scan import Scanner
-from facesidecar.store import folder as folder_module
 
 from ...conftest import TEST_DATA
 from ...exiv2read import digikam_displayed_box, read_exiv2
@@ -53,9 +52,7 @@ FACE = Box(0.2, 0.25, 0.3, 0.3)
 OTHER_FACE = Box(0.6, 0.3, 0.25, 0.3)
 
 
-@pytest.fixture(autouse=True)
-def no_settle(monkeypatch):
-    monkeypatch.setattr(folder_module.read_settled, "__defaults__", ((), 0.0, 10.0))
+pytestmark = pytest.mark.usefixtures("no_settle")
 
 
 def library(tmp_path: Path, engine=None, **metadata) -> tuple[Path, Scanner]:

@@ -1,8 +1,8 @@
-"""The record of what facesidecar added: versions, GDPR claims and purges."""
+"""The record of what facesidecar added: versions and GDPR claims (purges: tests/test_gdpr.py)."""
 
 from __future__ import annotations
 
-from facesidecar.adapters.exiftool.record import claim_names, claimed, files_of, forget_names, new_record
+from facesidecar.adapters.exiftool.record import claim_names, claimed, files_of, new_record
 
 
 def test_version_1_records_are_read_as_owning_what_they_list():
@@ -13,13 +13,10 @@ def test_version_1_records_are_read_as_owning_what_they_list():
     assert files_of({}) == {} and files_of(None) == {}
 
 
-def test_claims_and_purges():
+def test_claims():
     record = new_record({"photo": {"XMP-dc:Subject": ["Jack", "Jill"], "regions": ["Jack"]}})
     claimed_record = claim_names(record, {"Jack"})
     assert claimed(claimed_record) == ["Jack"] and files_of(claimed_record) == files_of(record)
-    purged = forget_names(claimed_record, {"Jack"})
-    assert files_of(purged) == {"photo": {"XMP-dc:Subject": ["Jill"], "regions": []}}
-    assert claimed(purged) == [] and "Jack" not in str(purged)
 
 
 def test_hostile_records_do_not_break_reading():

@@ -1,0 +1,62 @@
+"""The composition root: the one place that builds the scanner with the adapters the config asks for.
+
+Every command, the daemon, the review page and the serve/worker side get their scanner here, so
+that a name set anywhere reaches the photos' metadata and the database the same way. A scanner
+that keeps only the sidecars (no metadata writer, no mirror) is asked for by name
+(``sidecars_only=True``), never had by accident. Adapters are imported only when they are built:
+``status`` and ``doctor`` load neither exiftool's nor MySQL's code.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable
+
+from .config import Settings
+from .engines import FaceEngine
+from .ports import MetadataWriter, Mirror
+from .progress import Progress
+from .scan import Scanner
+
+log = logging.getLogger(__name__)
+
+
+def metadata_adapter(settings: Settings) -> MetadataWriter | None:
+    """The exiftool adapter, or None (with a warning) when switched off or exiftool is missing."""
+    if not settings.metadata.enabled:
+        return None
+    if shutil.which("exiftool") is None:
+        log.warning("exiftool not found: names are kept in faces.csv only, not written into the photos "
+                    "(install it: apt-get install libimage-exiftool-perl)")
+        return None
+    from .adapters.exiftool.process import ExifTool
+    from .adapters.exiftool.writer import MetadataWriter as ExifToolWriter
+
+    return ExifToolWriter(ExifTool(), settings.metadata)
+
+
+def mirror_adapter(settings: Settings) -> Mirror | None:
+    """The database mirror when ``[mysql] enabled = true``; nothing needs a database otherwise."""
+    if not settings.mysql.enabled:
+        return None
+    from .adapters.mysql.mirror import Mirror as MysqlMirror
+
+    return MysqlMirror(settings.mysql, outbox_dir=settings.state_path())
+
+
+def build_scanner(settings: Settings, *, sidecars_only: bool = False, engine: FaceEngine | None = None,
+                  should_stop: Callable[[], bool] = lambda: False,
+                  progress: Progress | None = None) -> Scanner:
+    """The scanner with its metadata writer and mirror (as configured); the caller closes it.
+
+    ``sidecars_only``: without metadata writer and mirror, for work that writes nothing into the
+    photos or the database (``match``). ``engine`` replaces the configured engine (tests, tools).
+    """
+    metadata = None if sidecars_only else metadata_adapter(settings)
+    mirror = None if sidecars_only else mirror_adapter(settings)
+    return Scanner(settings, engine=engine, metadata=metadata, mirror=mirror, should_stop=should_stop,
+                   progress=progress)
+
+
+__all__ = ["build_scanner", "metadata_adapter", "mirror_adapter"]
