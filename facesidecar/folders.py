@@ -8,6 +8,7 @@ an empty one. The in-memory index of the faces in these folders is :mod:`facesid
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import logging
 import os
 from collections.abc import Iterable, Iterator
@@ -59,3 +60,12 @@ def list_photos(folder: Path, extensions: Iterable[str]) -> dict[str, os.stat_re
             if is_photo_name(entry.name, extensions) and entry.is_file(follow_symlinks=False):
                 found[entry.name] = entry.stat(follow_symlinks=False)
     return found
+
+
+def file_sha256(path: Path) -> str:
+    """The content hash of a photo: how a moved or renamed photo is recognised."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

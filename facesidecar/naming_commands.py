@@ -25,8 +25,9 @@ from .config import Settings, with_roots
 from .errors import FacesidecarError
 from .folders import is_photo_name, list_photos, walk_folders
 from .gallery import Gallery, is_named_cluster
-from .model import IGNORE, Box, Face, FolderState, PhotoState
-from .scan import Scanner, ScanReport, needs_scan
+from .model import IGNORE, Box, Face, FolderState, PhotoState, ScanReport
+from .pipeline.plan import needs_scan
+from .scan import Scanner
 from .store.csvfile import normalize_name
 from .store.folder import FolderStore, Transaction
 from .store.merge import set_name

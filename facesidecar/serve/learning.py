@@ -39,8 +39,8 @@ from ..folders import list_photos
 from ..gallery import Gallery
 from ..imaging import DecodedPhoto
 from ..librarysync import LibrarySync
-from ..model import IGNORE
-from ..pipeline.detect import FoundFace, box_to_pixels, find_faces
+from ..model import IGNORE, FoundFace
+from ..pipeline.detect import box_to_pixels, find_faces
 from ..review.actions import ActionError, clean_name
 from ..scan import Scanner
 from ..store import SIDECAR_NAMES
