@@ -51,7 +51,8 @@ def detect_photo(path: Path, info: os.stat_result, engine: FaceEngine, extra_eng
                          error=f"{path}: cannot read ({exc.strerror}); give the user facesidecar"
                                " runs read access to the file and its folder")
     try:
-        decoded = decode_photo(path, settings.max_image_pixels, settings.pixel_limit, preview)
+        decoded = decode_photo(path, settings.max_image_pixels, settings.pixel_limit, preview,
+                               settings.decode_memory_mb)
         found = find_faces(engine, decoded, settings.min_face_size)
         extra = {m: encode_boxes(e, decoded, [f.box for f in found]) for m, e in extra_engines.items()}
     except (ImageError, MetadataError) as exc:
