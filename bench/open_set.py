@@ -57,7 +57,7 @@ from facesidecar.compose import build_scanner  # noqa: E402
 from facesidecar.config import MetadataSettings, RootSettings, Settings  # noqa: E402
 from facesidecar.engines import FaceEngine, get_engine  # noqa: E402
 from facesidecar.engines.base import PixelBox  # noqa: E402
-from facesidecar.library import Library  # noqa: E402
+from facesidecar.folders import Library  # noqa: E402
 from facesidecar.store import SIDECAR_NAMES  # noqa: E402
 from facesidecar.store.folder import FolderStore  # noqa: E402
 
@@ -282,7 +282,7 @@ Rule = Callable[[Library, float], dict[str, str]]
 
 def gallery_rule(margin: float) -> Rule:
     """The old decision: nearest person within ``threshold`` and ``margin`` ahead of the second."""
-    from facesidecar.naming import Gallery
+    from facesidecar.gallery import Gallery
 
     def guesses(library: Library, threshold: float) -> dict[str, str]:
         gallery = Gallery.build(((f.name, f.vector) for f in library.confirmed()), "euclidean", threshold, margin)

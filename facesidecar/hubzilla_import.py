@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import FacesidecarError, ImageError
-from .faces import find_faces
+from .folders import is_photo_name, walk_folders
 from .hubzilla import AddonFormatError, AddonName, is_addon_csv, latest_per_face, parse_addon_csv
 from .imaging import decode_photo
-from .library import is_photo_name, walk_folders
 from .model import Box, FolderState
+from .pipeline.detect import find_faces
 from .review.actions import ActionError, clean_name
 from .scan import Scanner
 from .store import CSV_NAME, PKL_NAME

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .library import Library, walk_folders
+from .folders import Library, walk_folders
 from .store.folder import FolderStore
 
 

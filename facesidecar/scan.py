@@ -22,9 +22,9 @@ import numpy as np
 from .config import Settings
 from .engines import FaceEngine, get_engine
 from .errors import EngineError, ImageError, MetadataError, SidecarError
-from .library import Library, list_photos, walk_folders
+from .folders import Library, list_photos, walk_folders
+from .gallery import Gallery, cluster, guess_columns
 from .model import IGNORE, Box, Face, FolderState, PersonRegion, PhotoState, new_face_id
-from .naming import Gallery, cluster, guess_columns
 from .ports import MetadataWriter, Mirror
 from .progress import Progress
 from .store import confined
@@ -316,8 +316,8 @@ class Scanner:
 
     # -- detection ------------------------------------------------------------------------------
     def _detect(self, folder: Path, name: str, info: os.stat_result) -> Detection:
-        from .faces import encode_boxes, find_faces
         from .imaging import decode_photo
+        from .pipeline.detect import encode_boxes, find_faces
 
         path = folder / name
         try:
@@ -349,7 +349,7 @@ class Scanner:
         Done here, while the decoded pixels are at hand, so that nothing big is kept until the
         folder transaction. Only photos never imported before pay for the exiftool read.
         """
-        from .faces import encode_boxes
+        from .pipeline.detect import encode_boxes
 
         known = self._known_photo(path)
         if self.metadata is None or not self.settings.metadata.import_existing or (known is not None and known.imported):
