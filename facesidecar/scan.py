@@ -22,7 +22,8 @@ import numpy as np
 from .config import Settings
 from .engines import FaceEngine, get_engine
 from .errors import EngineError, ImageError, MetadataError, SidecarError
-from .folders import Library, list_photos, walk_folders
+from .faceindex import Library
+from .folders import list_photos, walk_folders
 from .gallery import Gallery, cluster, guess_columns
 from .model import IGNORE, Box, Face, FolderState, PersonRegion, PhotoState, new_face_id
 from .ports import MetadataWriter, Mirror
