@@ -345,7 +345,8 @@ def _plan_folder(scanner: Scanner, item: FolderImport, names: list[AddonName], o
             item.outcomes += _no_photo(wanted, "not in this folder")
             continue
         try:
-            decoded = decode_photo(path, settings.engine.max_image_pixels, settings.engine.pixel_limit)
+            decoded = decode_photo(path, settings.engine.max_image_pixels, settings.engine.pixel_limit,
+                                   decode_memory_mb=settings.engine.decode_memory_mb)
         except ImageError as exc:
             item.outcomes += _no_photo(wanted, str(exc))
             continue

@@ -389,7 +389,8 @@ def match_photos(scanner: Scanner, images: list[Path]) -> list[PhotoMatch]:
     for image in images:
         try:
             path = photo_file(image, scanner.settings.extensions)
-            decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit)
+            decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit,
+                                   decode_memory_mb=engine_settings.decode_memory_mb)
             found = find_faces(scanner.engine, decoded, engine_settings.min_face_size)
         except FacesidecarError as exc:
             results.append(PhotoMatch(Path(image), error=str(exc)))

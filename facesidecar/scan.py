@@ -331,7 +331,8 @@ class Scanner:
         engine_settings = self.settings.engine
         preview = self.metadata.raw_preview if self.metadata is not None else None
         try:
-            decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit, preview)
+            decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit, preview,
+                                   engine_settings.decode_memory_mb)
             found = find_faces(self.engine, decoded, engine_settings.min_face_size)
             extra = {m: encode_boxes(e, decoded, [f.box for f in found]) for m, e in self.extra_engines().items()}
         except (ImageError, MetadataError) as exc:
