@@ -34,6 +34,8 @@ from .pipeline.guess import folder_outdated, guess_folder
 from .pipeline.publish import metadata_pending, write_metadata
 from .ports import MetadataWriter, Mirror
 from .progress import Progress
+from .store import confined
+from .store.confined import RefusedFile
 from .store.folder import FolderStore, Transaction
 
 log = logging.getLogger(__name__)
@@ -130,7 +132,13 @@ class Scanner:
 
     # -- stages ---------------------------------------------------------------------------------
     def _plan(self, folder: Path, csv_only: bool, report: ScanReport) -> FolderPlan | None:
-        if not folder.is_dir():
+        try:
+            confined.Folder.open(folder).close()
+        except RefusedFile as exc:  # a folder replaced by a link while its work was queued
+            confined.report_once(exc.path, exc.reason)
+            self.library.drop_folder(folder)
+            return None
+        except OSError:
             self.library.drop_folder(folder)
             return None
         recover = self.metadata.finish_interrupted_writes if self.metadata is not None else None

@@ -25,6 +25,8 @@ from ..errors import EngineError, ImageError, MetadataError
 from ..folders import file_sha256
 from ..imaging import DecodedPhoto, decode_photo
 from ..model import Box, Detection, Face, FoundFace, ImportedRegion, PersonRegion, best_overlap
+from ..store import confined
+from ..store.confined import RefusedFile
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,8 @@ def detect_photo(path: Path, info: os.stat_result, engine: FaceEngine, extra_eng
     """
     try:
         digest = file_sha256(path)
+    except RefusedFile as exc:
+        return Detection(path.name, info.st_size, info.st_mtime_ns, "", error=str(exc))
     except OSError as exc:
         return Detection(path.name, info.st_size, info.st_mtime_ns, "",
                          error=f"{path}: cannot read ({exc.strerror}); give the user facesidecar"
@@ -95,9 +99,8 @@ def read_regions(path: Path, decoded: DecodedPhoto, found: list[FoundFace], engi
 
 def changed_meanwhile(path: Path, detection: Detection) -> bool:
     """Whether the photo changed (or went) while it was decoded: its detection is then stale."""
-    try:
-        now = path.stat()
-    except OSError:
+    now = confined.lstat(path)
+    if now is None:
         return True
     return (now.st_size, now.st_mtime_ns) != (detection.size, detection.mtime_ns)
 

@@ -15,8 +15,10 @@ import shlex
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from ..errors import SidecarError
 from ..folders import file_sha256, list_photos
 from ..model import FolderPlan, FolderState, PhotoState, ScanReport
+from ..store import confined
 from ..store.folder import FolderStore
 
 log = logging.getLogger(__name__)
@@ -65,8 +67,10 @@ def unchanged(plan: FolderPlan) -> bool:
     if plan.to_scan or plan.missing or plan.moved_in:
         return False
     try:
-        data = (plan.folder / "faces.csv").read_bytes()
-    except OSError:
+        data = confined.read_file(plan.folder / "faces.csv", confined.limits().csv)
+    except (OSError, SidecarError):
+        return False
+    if data is None:
         return False
     return hashlib.sha256(data).hexdigest() == plan.csv_sha256
 
@@ -85,7 +89,7 @@ def match_moves(plans: list[FolderPlan]) -> tuple[list[FolderPlan], int]:
                 continue
             try:
                 digest = file_sha256(plan.folder / name)
-            except OSError:
+            except (OSError, SidecarError):
                 continue
             source = gone.pop(digest, None)
             if source is not None:

@@ -8,12 +8,14 @@ A photo whose write failed keeps its old record and is written again on the next
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
-from ..errors import MetadataError
+from ..errors import MetadataError, SidecarError
 from ..folders import file_sha256
 from ..model import IGNORE, Box, FolderState, PersonRegion, PhotoState, ScanReport
 from ..ports import MetadataWriter
+from ..store import confined
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +63,11 @@ def write_metadata(folder: Path, state: FolderState, writer: MetadataWriter, wri
 def restat(path: Path, photo: PhotoState) -> None:
     """Our own metadata write is not a change of the photo: remember its new size/mtime/hash."""
     try:
-        info = path.stat()
+        with confined.open_file(path) as handle:
+            info = os.fstat(handle.fileno())
         photo.size, photo.mtime_ns, photo.sha256 = info.st_size, info.st_mtime_ns, file_sha256(path)
-    except OSError as exc:
-        log.warning("%s: cannot stat after writing metadata: %s", path, exc.strerror)
+    except (OSError, SidecarError) as exc:
+        log.warning("%s: cannot stat after writing metadata: %s", path, exc)
 
 
 __all__ = ["metadata_pending", "restat", "wanted_people", "write_metadata"]
