@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .engines.base import pairwise_distances
-from .naming import is_named_cluster
+from .gallery import is_named_cluster
 
 LABEL_DIGITS = 10
 """Digits of a content-derived label (``u`` + up to 10 digits): two of 10 000 clusters share one

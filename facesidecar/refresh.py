@@ -31,7 +31,7 @@ import numpy as np
 
 from .clusters import ROWS, ClusterKeeper, recluster
 from .config import Settings
-from .library import IndexedFace, Library
+from .faceindex import IndexedFace, Library
 from .model import FolderState
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ import argparse
 
 from ..config import Settings
 from ..errors import FacesidecarError
-from ..library import walk_folders
+from ..folders import walk_folders
 from ..model import FolderState
 from ..refresh import clusters_marker
 from ..store.folder import FolderStore
