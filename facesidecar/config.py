@@ -43,6 +43,9 @@ class EngineSettings:
     max_image_pixels: int = 4_000_000
     pixel_limit: int = 200_000_000
     min_face_size: int = 20
+    smallest_face: float = 0.05
+    """The smallest face to find, as a share of the photo's shorter side: the detector runs at the
+    resolution where such a face fills its window (0: at the decoded size, enlarged per ``upsample``)."""
     cluster_threshold: float = 0.5
     min_cluster_size: int = 2
     allow_downloads: bool = False
@@ -244,6 +247,9 @@ def _check_choices(settings: Settings) -> None:
                           f" got {settings.metadata.raw_sidecar!r}")
     if settings.engine.max_image_pixels <= 0 or settings.engine.pixel_limit <= 0:
         raise ConfigError(f"{source}: engine.max_image_pixels and engine.pixel_limit must be positive")
+    if not 0 <= settings.engine.smallest_face < 1:
+        raise ConfigError(f"{source}: engine.smallest_face is a share of the photo's shorter side, from 0 (off) "
+                          f"to below 1 (0.05: a face a twentieth of it), got {settings.engine.smallest_face}")
     serve = settings.serve
     if serve.maximum_area < 0 or serve.max_upload_mb <= 0 or serve.rate_limit < 0 or serve.max_concurrent < 1:
         raise ConfigError(f"{source}: serve.maximum_area and serve.rate_limit must be 0 or more, "

@@ -318,7 +318,7 @@ class Scanner:
         preview = self.metadata.raw_preview if self.metadata is not None else None
         try:
             decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit, preview)
-            found = find_faces(self.engine, decoded, engine_settings.min_face_size)
+            found = find_faces(self.engine, decoded, engine_settings.min_face_size, engine_settings.smallest_face)
             extra = {m: encode_boxes(e, decoded, [f.box for f in found]) for m, e in self.extra_engines().items()}
         except (ImageError, MetadataError) as exc:
             return Detection(name, info, digest, error=str(exc))
