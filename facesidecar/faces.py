@@ -49,9 +49,10 @@ def detection_scale(engine: FaceEngine, width: int, height: int, smallest_face: 
     and enlarged twice by dlib (``engine.upsample = 1``) meant 16 MP of scanning for faces that a
     3-4 MP view finds as well; a 500 x 375 group photo still gets its 2x enlargement.
     """
-    if smallest_face <= 0 or not engine.detector_window:
+    window = getattr(engine, "detector_window", 0)  # engines wrapped by tests may not say
+    if smallest_face <= 0 or not window:
         return None
-    return min(engine.max_enlarge, engine.detector_window / (smallest_face * min(width, height)))
+    return min(engine.max_enlarge, window / (smallest_face * min(width, height)))
 
 
 def _detect(engine: FaceEngine, rgb: np.ndarray, smallest_face: float) -> list[PixelBox]:
