@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .engines.base import FaceEngine, PixelBox
-from .imaging import DecodedPhoto
-from .model import Box
+from ..engines.base import FaceEngine, PixelBox
+from ..imaging import DecodedPhoto
+from ..model import Box
 
 
 @dataclass
