@@ -28,8 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from facesidecar import naming  # noqa: E402
-from facesidecar.naming import Gallery, Unnamed, person_thresholds  # noqa: E402
+from facesidecar import gallery as gallery_module  # noqa: E402
+from facesidecar.gallery import Gallery, Unnamed, person_thresholds  # noqa: E402
 
 DIM = 128
 THRESHOLD, MARGIN = 0.6, 0.05
@@ -124,7 +124,7 @@ def exact_decisions(world: World, probes: np.ndarray) -> list[int]:
     np.fill_diagonal(between, np.inf)
     for i in np.nonzero(ok)[0]:
         nearer = np.nonzero(between[i] < ordered[i, 0])[0]
-        asked = nearer[np.argsort(between[i, nearer])][:naming.LOOKALIKES]
+        asked = nearer[np.argsort(between[i, nearer])][:gallery_module.LOOKALIKES]
         agreeing = sum(1 for n in asked if best[n] == best[i] and ordered[n, 0] <= THRESHOLD)
         ok[i] = 2 * agreeing >= len(asked)
     return [int(b) if k else -1 for b, k in zip(best, ok, strict=True)]
@@ -177,9 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.one:
         print(json.dumps(measure(args.one, args.probes), default=lambda o: o.item()))
         return 0
-    print(f"index from {naming.INDEX_MIN:,} faces: cells of about {naming.CELL_SIZE} faces, {naming.CANDIDATE_CELLS} "
-          f"candidate cells per probe, float16 rows from {naming.FLOAT16_MIN:,} faces; model threshold {THRESHOLD} "
-          f"(open-set per person), margin {MARGIN}, {naming.LOOKALIKES} look-alikes asked")
+    print(f"index from {gallery_module.INDEX_MIN:,} faces: cells of about {gallery_module.CELL_SIZE} faces, {gallery_module.CANDIDATE_CELLS} "
+          f"candidate cells per probe, float16 rows from {gallery_module.FLOAT16_MIN:,} faces; model threshold {THRESHOLD} "
+          f"(open-set per person), margin {MARGIN}, {gallery_module.LOOKALIKES} look-alikes asked")
     failed = False
     for size in args.sizes:
         out = subprocess.run([sys.executable, __file__, "--one", str(size), "--probes", str(args.probes)],

@@ -57,7 +57,7 @@ from facesidecar.compose import build_scanner  # noqa: E402
 from facesidecar.config import MetadataSettings, RootSettings, Settings  # noqa: E402
 from facesidecar.engines import FaceEngine, get_engine  # noqa: E402
 from facesidecar.engines.base import PixelBox  # noqa: E402
-from facesidecar.library import Library  # noqa: E402
+from facesidecar.faceindex import Library  # noqa: E402
 from facesidecar.store import SIDECAR_NAMES  # noqa: E402
 from facesidecar.store.folder import FolderStore  # noqa: E402
 

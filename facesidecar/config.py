@@ -42,6 +42,8 @@ class EngineSettings:
     upsample: int = 1
     max_image_pixels: int = 4_000_000
     pixel_limit: int = 200_000_000
+    decode_memory_mb: int = 768
+    """Photos whose decoding would take more memory (bands, bit depth, decoder buffers) are refused."""
     min_face_size: int = 20
     cluster_threshold: float = 0.5
     min_cluster_size: int = 2
@@ -242,8 +244,10 @@ def _check_choices(settings: Settings) -> None:
     if settings.metadata.raw_sidecar not in sidecars:
         raise ConfigError(f"{source}: metadata.raw_sidecar must be one of {', '.join(map(repr, sidecars))},"
                           f" got {settings.metadata.raw_sidecar!r}")
-    if settings.engine.max_image_pixels <= 0 or settings.engine.pixel_limit <= 0:
-        raise ConfigError(f"{source}: engine.max_image_pixels and engine.pixel_limit must be positive")
+    engine = settings.engine
+    if engine.max_image_pixels <= 0 or engine.pixel_limit <= 0 or engine.decode_memory_mb <= 0:
+        raise ConfigError(f"{source}: engine.max_image_pixels, engine.pixel_limit and engine.decode_memory_mb"
+                          " must be positive")
     serve = settings.serve
     if serve.maximum_area < 0 or serve.max_upload_mb <= 0 or serve.rate_limit < 0 or serve.max_concurrent < 1:
         raise ConfigError(f"{source}: serve.maximum_area and serve.rate_limit must be 0 or more, "

@@ -22,9 +22,10 @@ import numpy as np
 from .config import Settings
 from .engines import FaceEngine, get_engine
 from .errors import EngineError, ImageError, MetadataError, SidecarError
-from .library import Library, list_photos, walk_folders
+from .faceindex import Library
+from .folders import list_photos, walk_folders
+from .gallery import Decision, Gallery, Unnamed, cluster, guess_columns
 from .model import IGNORE, Box, Face, FolderState, PersonRegion, PhotoState, new_face_id
-from .naming import Decision, Gallery, Unnamed, cluster, guess_columns
 from .ports import MetadataWriter, Mirror
 from .progress import Progress
 from .store.folder import FolderStore, Transaction
@@ -306,8 +307,8 @@ class Scanner:
 
     # -- detection ------------------------------------------------------------------------------
     def _detect(self, folder: Path, name: str, info: os.stat_result) -> Detection:
-        from .faces import encode_boxes, find_faces
         from .imaging import decode_photo
+        from .pipeline.detect import encode_boxes, find_faces
 
         path = folder / name
         try:
@@ -318,7 +319,8 @@ class Scanner:
         engine_settings = self.settings.engine
         preview = self.metadata.raw_preview if self.metadata is not None else None
         try:
-            decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit, preview)
+            decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit, preview,
+                                   engine_settings.decode_memory_mb)
             found = find_faces(self.engine, decoded, engine_settings.min_face_size)
             extra = {m: encode_boxes(e, decoded, [f.box for f in found]) for m, e in self.extra_engines().items()}
         except (ImageError, MetadataError) as exc:
@@ -337,7 +339,7 @@ class Scanner:
         Done here, while the decoded pixels are at hand, so that nothing big is kept until the
         folder transaction. Only photos never imported before pay for the exiftool read.
         """
-        from .faces import encode_boxes
+        from .pipeline.detect import encode_boxes
 
         known = self._known_photo(path)
         if self.metadata is None or not self.settings.metadata.import_existing or (known is not None and known.imported):
@@ -548,7 +550,7 @@ class Scanner:
     def decide(self, vectors: np.ndarray, photos: list[str], clusters: list[str] | None = None,
                gallery: Gallery | None = None) -> list[Decision]:
         """The open-set decision for faces (``photos``: the photo each is in) that every guess of the
-        scan, ``match`` and ``serve``'s /recognize go through (see naming.Gallery.decide)."""
+        scan, ``match`` and ``serve``'s /recognize go through (see gallery.Gallery.decide)."""
         gallery = self._gallery() if gallery is None else gallery
         return gallery.decide(vectors, clusters, photos, self.unnamed_faces())
 

@@ -35,12 +35,12 @@ from PIL import Image, UnidentifiedImageError
 
 from ..config import Settings
 from ..errors import ConfigError
-from ..faces import FoundFace, box_to_pixels, find_faces
+from ..folders import list_photos
+from ..gallery import Gallery
 from ..imaging import DecodedPhoto
-from ..library import list_photos
 from ..librarysync import LibrarySync
 from ..model import IGNORE
-from ..naming import Gallery
+from ..pipeline.detect import FoundFace, box_to_pixels, find_faces
 from ..review.actions import ActionError, clean_name
 from ..scan import Scanner
 from ..store import SIDECAR_NAMES

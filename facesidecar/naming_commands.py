@@ -23,9 +23,9 @@ import numpy as np
 
 from .config import Settings, with_roots
 from .errors import FacesidecarError
-from .library import is_photo_name, list_photos, walk_folders
+from .folders import is_photo_name, list_photos, walk_folders
+from .gallery import is_named_cluster
 from .model import IGNORE, Box, Face, FolderState, PhotoState
-from .naming import is_named_cluster
 from .scan import Scanner, ScanReport, needs_scan
 from .store.csvfile import normalize_name
 from .store.folder import FolderStore, Transaction
@@ -371,8 +371,8 @@ class PhotoMatch:
 
 def match_photos(scanner: Scanner, images: list[Path]) -> list[PhotoMatch]:
     """Who is in each photo, by the gallery of the roots; nothing is written anywhere."""
-    from .faces import find_faces
     from .imaging import decode_photo
+    from .pipeline.detect import find_faces
 
     engine_settings = scanner.settings.engine
     gallery = scanner.gallery()
@@ -380,7 +380,8 @@ def match_photos(scanner: Scanner, images: list[Path]) -> list[PhotoMatch]:
     for image in images:
         try:
             path = photo_file(image, scanner.settings.extensions)
-            decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit)
+            decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit,
+                                   decode_memory_mb=engine_settings.decode_memory_mb)
             found = find_faces(scanner.engine, decoded, engine_settings.min_face_size)
         except FacesidecarError as exc:
             results.append(PhotoMatch(Path(image), error=str(exc)))

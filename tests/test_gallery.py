@@ -1,4 +1,4 @@
-"""naming: the open-set guess (per-person threshold, margin, look-alikes, one name per photo), named
+"""gallery: the open-set guess (per-person threshold, margin, look-alikes, one name per photo), named
 clusters, clustering, the index."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facesidecar import naming
+from facesidecar import gallery as gallery_module
+from facesidecar.gallery import Gallery, Guess, Unnamed, cluster, guess_columns, is_named_cluster, person_thresholds
 from facesidecar.model import IGNORE
-from facesidecar.naming import Gallery, Guess, Unnamed, cluster, guess_columns, is_named_cluster, person_thresholds
 
 
 def vec(*values: float) -> np.ndarray:
@@ -30,7 +30,7 @@ class TestGuess:
         assert g.guess(np.stack([vec(0.59, 0), vec(0.57, 0)]))[0] is None
         assert g.guess(vec(0.57, 0)[None, :])[0].name == "Alice"
         [decision] = g.decide(vec(0.59, 0)[None, :])
-        assert (decision.reason, decision.nearest) == (naming.TOO_FAR, "Alice")
+        assert (decision.reason, decision.nearest) == (gallery_module.TOO_FAR, "Alice")
         assert decision.threshold == pytest.approx(0.58)
 
     def test_more_confirmed_faces_a_stricter_bar(self):
@@ -80,7 +80,7 @@ class TestOpenSet:
         probe = vec(0.5, 0)
         strangers = Unnamed(np.stack([probe, vec(0.7, 0.2), vec(0.75, 0.1), vec(0.7, -0.2)]), ["p", "q", "r", "s"])
         [decision] = g.decide(probe[None, :], photos=["p"], unnamed=strangers)
-        assert decision.reason == naming.LOOKALIKES_DISAGREE and decision.name == ""
+        assert decision.reason == gallery_module.LOOKALIKES_DISAGREE and decision.name == ""
         assert (decision.lookalikes, decision.agreeing) == (3, 0)  # the probe itself (same photo) is not asked
 
     def test_look_alikes_that_are_the_person_support_the_name(self):
@@ -101,14 +101,14 @@ class TestOpenSet:
         probes = np.stack([vec(0.4, 0), vec(0, 0.2), vec(0.3, 0)])
         decisions = g.decide(probes, photos=["group.jpg", "group.jpg", "other.jpg"])
         assert [d.name for d in decisions] == ["", "Alice", "Alice"]
-        assert decisions[0].reason == naming.BETTER_FACE
+        assert decisions[0].reason == gallery_module.BETTER_FACE
 
     def test_explain_is_plain_data(self):
         g = gallery([("Alice", vec(0, 0)), ("Bob", vec(5, 0))])
         [decision] = g.decide(vec(0.25, 0)[None, :])
-        assert decision.explain() == {"guess": "Alice", "reason": naming.NAMED, "nearest": "Alice", "distance": 0.25,
+        assert decision.explain() == {"guess": "Alice", "reason": gallery_module.NAMED, "nearest": "Alice", "distance": 0.25,
                                       "threshold": 0.58, "second": 4.75, "lookalikes": 0, "agreeing": 0}
-        assert gallery([]).decide(vec(0, 0)[None, :])[0].explain()["reason"] == naming.NO_GALLERY
+        assert gallery([]).decide(vec(0, 0)[None, :])[0].explain()["reason"] == gallery_module.NO_GALLERY
 
 
 class TestNamedClusters:
@@ -155,9 +155,9 @@ class TestIndex:
 
     @pytest.fixture(autouse=True)
     def small_index(self, monkeypatch):
-        monkeypatch.setattr(naming, "INDEX_MIN", 1000)
-        monkeypatch.setattr(naming, "FLOAT16_MIN", 1000)
-        monkeypatch.setattr(naming, "CELL_SIZE", 8)
+        monkeypatch.setattr(gallery_module, "INDEX_MIN", 1000)
+        monkeypatch.setattr(gallery_module, "FLOAT16_MIN", 1000)
+        monkeypatch.setattr(gallery_module, "CELL_SIZE", 8)
 
     @pytest.mark.parametrize("metric,threshold", [("euclidean", 0.6), ("cosine", 0.3)])
     def test_same_decisions_as_exact_search(self, metric, threshold):
@@ -180,7 +180,7 @@ class TestIndex:
         names = [f"p{i:02d}" for i in range(50)]
         g = Gallery.from_arrays(names, labels, faces, "euclidean", 0.6, 0.05)
         index = g.index
-        assert index.cell_sizes.mean() <= naming.CELL_SIZE and index.cell_sizes.min() >= 1
+        assert index.cell_sizes.mean() <= gallery_module.CELL_SIZE and index.cell_sizes.min() >= 1
         owner = np.searchsorted(g.starts, index.cell_starts, side="right") - 1
         assert np.array_equal(owner, index.cell_person)
         assert np.array_equal(np.sort(g.vectors.astype(np.float32), axis=0),
@@ -199,6 +199,6 @@ class TestIndex:
 @pytest.mark.parametrize("columns,k", [(10, 3), (1000, 8), (5000, 8), (5001, 20), (64 * 40 + 7, 1)])
 def test_smallest_picks_the_k_smallest(columns, k):
     values = np.random.default_rng(columns).normal(size=(37, columns)).astype(np.float32)
-    picked = naming._smallest(values, k)
+    picked = gallery_module._smallest(values, k)
     assert picked.shape == (37, min(k, columns))
     assert np.array_equal(np.sort(np.take_along_axis(values, picked, axis=1), axis=1), np.sort(values, axis=1)[:, :k])

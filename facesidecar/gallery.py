@@ -57,8 +57,8 @@ LOWEST_SHARE = 0.85
 """A person's threshold never drops below this share of the model's (0.51 for dlib)."""
 LOOKALIKES = 5
 """Unnamed faces nearer to a face than its nearest person that are asked whether they are that person."""
-LOOKALIKE_CHUNK = 64
-"""Faces whose look-alikes are searched at once (bounds memory to this x unnamed faces)."""
+LOOKALIKE_CELLS = 4_000_000
+"""Faces x unnamed faces compared at once in the look-alike search (16 MB of float32)."""
 
 
 UNNAMED_CLUSTER = re.compile(r"u[0-9]+")
@@ -317,14 +317,15 @@ class Gallery:
         pool_photo = np.fromiter((codes.setdefault(p, len(codes)) for p in unnamed.photos), np.int64, len(unnamed.photos))
         probe_photo = np.fromiter((codes.setdefault(p, len(codes)) for p in photos), np.int64, len(photos))
         result: list[list[int]] = []
-        for lo in range(0, len(probes), LOOKALIKE_CHUNK):
-            dist = pairwise_distances(self.metric, unnamed.vectors, probes[lo:lo + LOOKALIKE_CHUNK])
-            dist[pool_photo[None, :] == probe_photo[lo:lo + LOOKALIKE_CHUNK, None]] = np.inf
-            dist[dist >= within[lo:lo + LOOKALIKE_CHUNK, None]] = np.inf
+        step = max(1, LOOKALIKE_CELLS // len(pool_photo))
+        for lo in range(0, len(probes), step):
+            dist = pairwise_distances(self.metric, unnamed.vectors, probes[lo:lo + step])
+            dist[pool_photo[None, :] == probe_photo[lo:lo + step, None]] = np.inf
+            dist[dist >= within[lo:lo + step, None]] = np.inf
             count = min(LOOKALIKES, dist.shape[1])
             nearest = np.argpartition(dist, count - 1, axis=1)[:, :count]
-            for row, columns in zip(dist, nearest, strict=True):
-                result.append([int(c) for c in columns if np.isfinite(row[c])])
+            found = np.isfinite(np.take_along_axis(dist, nearest, axis=1))
+            result += [columns[mask].tolist() for columns, mask in zip(nearest, found, strict=True)]
         return result
 
     def _cluster_guesses(self, probes, decisions: list[Decision], clusters: Sequence[str]) -> list[Decision]:
