@@ -47,6 +47,8 @@ class Library:
         self.unnamed_faces: dict[str, IndexedFace] = {}
         self.confirmed_version = 0
         """Changes whenever the set of confirmed faces (or their names) changes: a gallery cache key."""
+        self.version = 0
+        """Changes whenever any folder's faces are set or dropped: a cache key for the unnamed faces."""
         self.changes = ClusterChanges()
         self.confirmed_changes: list[IndexedFace] = []
         """Confirmed faces added, removed or renamed (their old and new entries)."""
@@ -68,6 +70,7 @@ class Library:
             self.folders.pop(folder, None)
         else:
             self.folders[folder] = faces
+        self.version += 1
         self._note_confirmed(old, new)
         self._note_unnamed(old, new)
 

@@ -82,8 +82,11 @@ class Refresher:
             return
         changes, confirmed = self.library.take_changes()
         if changes:
+            index = self.keeper.index
+            moved = [index.vector(f).copy() for f in changes.left | changes.joined if f in index.row_of]
             self.stale |= self.keeper.update(changes, self._vector_of)
-            self.stale |= changes.joined
+            moved += [index.vector(f) for f in changes.joined if f in index.row_of]
+            self.stale |= changes.joined | self._within(moved)
         if confirmed:
             self.stale |= self._near(confirmed)
 
@@ -91,12 +94,22 @@ class Refresher:
         face = self.library.unnamed_faces.get(face_id)
         return None if face is None else face.vector
 
-    def _near(self, confirmed: list[IndexedFace]) -> set[str]:
-        """Unnamed faces whose guess these confirmed faces (added, removed, renamed) may change."""
+    def _within(self, vectors: list[np.ndarray]) -> set[str]:
+        """Unnamed faces within reach of ``vectors``: the threshold plus the margin, the farthest a
+        confirmed face decides a guess from (nearest person, the second one) and the farthest an
+        unnamed look-alike is asked (gallery.Gallery.decide)."""
+        if not vectors:
+            return set()
         engine = self.scanner.settings.engine
-        radius = (engine.threshold or self.scanner.engine.threshold) + max(engine.margin, 0.0)
-        found = self.keeper.index.within(np.stack([f.vector for f in confirmed]), radius)
-        near = set().union(*found)
+        reach = (engine.threshold or self.scanner.engine.threshold) + max(engine.margin, 0.0)
+        return set().union(*self.keeper.index.within(np.stack(vectors), reach))
+
+    def _near(self, confirmed: list[IndexedFace]) -> set[str]:
+        """Unnamed faces whose guess these confirmed faces (added, removed, renamed) may change:
+        those within reach, those whose look-alikes are within reach, and the faces of a cluster
+        named after the person (their guess carries the distance to the person's nearest face)."""
+        near = self._within([f.vector for f in confirmed])
+        near |= self._within([self.keeper.index.vector(f) for f in near])
         for name in {f.name for f in confirmed}:
             near |= self.keeper.members.get(name, set())
         return near
@@ -130,14 +143,16 @@ class Refresher:
         return bool(self.stale)
 
     def _next_stale_folder(self) -> tuple[Path | None, list[IndexedFace]]:
-        """A folder with stale faces, and its stale faces (faces no longer unnamed are dropped)."""
+        """A folder with stale faces, and the unnamed faces of the photos they are in (the faces of
+        one photo are decided together: one name per photo)."""
         while self.stale:
             face = self.library.unnamed_faces.get(next(iter(self.stale)))
             if face is None:
                 self.stale.pop()
                 continue
-            faces = [f for f in self.library.folders.get(face.folder, []) if f.face_id in self.stale and not f.name]
-            return face.folder, faces or [face]
+            folder = [f for f in self.library.folders.get(face.folder, []) if not f.name]
+            photos = {f.file for f in folder if f.face_id in self.stale}
+            return face.folder, [f for f in folder if f.file in photos] or [face]
         return None, []
 
     # -- full recomputation -----------------------------------------------------------------------
