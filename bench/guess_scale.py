@@ -26,8 +26,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from facesidecar import naming  # noqa: E402
-from facesidecar.naming import Gallery  # noqa: E402
+from facesidecar import gallery as gallery_module  # noqa: E402
+from facesidecar.gallery import Gallery  # noqa: E402
 
 DIM = 128
 THRESHOLD, MARGIN = 0.6, 0.05
@@ -159,8 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.one:
         print(json.dumps(measure(args.one, args.probes), default=lambda o: o.item()))
         return 0
-    print(f"index from {naming.INDEX_MIN:,} faces: cells of about {naming.CELL_SIZE} faces, {naming.CANDIDATE_CELLS} "
-          f"candidate cells per probe, float16 rows from {naming.FLOAT16_MIN:,} faces; threshold {THRESHOLD}, margin {MARGIN}")
+    print(f"index from {gallery_module.INDEX_MIN:,} faces: cells of about {gallery_module.CELL_SIZE} faces, {gallery_module.CANDIDATE_CELLS} "
+          f"candidate cells per probe, float16 rows from {gallery_module.FLOAT16_MIN:,} faces; threshold {THRESHOLD}, margin {MARGIN}")
     failed = False
     for size in args.sizes:
         out = subprocess.run([sys.executable, __file__, "--one", str(size), "--probes", str(args.probes)],

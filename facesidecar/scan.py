@@ -22,11 +22,14 @@ import numpy as np
 from .config import Settings
 from .engines import FaceEngine, get_engine
 from .errors import EngineError, ImageError, MetadataError, SidecarError
-from .library import Library, list_photos, walk_folders
+from .faceindex import Library
+from .folders import list_photos, walk_folders
+from .gallery import Gallery, cluster, guess_columns
 from .model import IGNORE, Box, Face, FolderState, PersonRegion, PhotoState, new_face_id
-from .naming import Gallery, cluster, guess_columns
 from .ports import MetadataWriter, Mirror
 from .progress import Progress
+from .store import confined
+from .store.confined import RefusedFile
 from .store.folder import FolderStore, Transaction
 from .store.merge import NameChange, set_name
 
@@ -91,15 +94,18 @@ class FolderPlan:
         if self.to_scan or self.missing or self.moved_in:
             return False
         try:
-            data = (self.folder / "faces.csv").read_bytes()
-        except OSError:
+            data = confined.read_file(self.folder / "faces.csv", confined.limits().csv)
+        except (OSError, SidecarError):
+            return False
+        if data is None:
             return False
         return hashlib.sha256(data).hexdigest() == self.csv_sha256
 
 
 def file_sha256(path: Path) -> str:
+    """The content hash of the regular file at ``path`` (reached through the confined layer)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with confined.open_file(path) as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -255,7 +261,13 @@ class Scanner:
     # -- planning -------------------------------------------------------------------------------
     def _plan(self, folder: Path, csv_only: bool, report: ScanReport) -> FolderPlan | None:
         store = FolderStore(folder)
-        if not folder.is_dir():
+        try:
+            confined.Folder.open(folder).close()
+        except RefusedFile as exc:  # a folder replaced by a link while its work was queued
+            confined.report_once(exc.path, exc.reason)
+            self.library.drop_folder(folder)
+            return None
+        except OSError:
             self.library.drop_folder(folder)
             return None
         if self.metadata is not None:
@@ -295,7 +307,7 @@ class Scanner:
                     continue
                 try:
                     digest = file_sha256(plan.folder / name)
-                except OSError:
+                except (OSError, SidecarError):
                     continue
                 source = gone.pop(digest, None)
                 if source is not None:
@@ -305,19 +317,22 @@ class Scanner:
 
     # -- detection ------------------------------------------------------------------------------
     def _detect(self, folder: Path, name: str, info: os.stat_result) -> Detection:
-        from .faces import encode_boxes, find_faces
         from .imaging import decode_photo
+        from .pipeline.detect import encode_boxes, find_faces
 
         path = folder / name
         try:
             digest = file_sha256(path)
+        except RefusedFile as exc:
+            return Detection(name, info, "", error=str(exc))
         except OSError as exc:
             return Detection(name, info, "", error=f"{path}: cannot read ({exc.strerror}); give the user facesidecar"
                                                    " runs read access to the file and its folder")
         engine_settings = self.settings.engine
         preview = self.metadata.raw_preview if self.metadata is not None else None
         try:
-            decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit, preview)
+            decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit, preview,
+                                   engine_settings.decode_memory_mb)
             found = find_faces(self.engine, decoded, engine_settings.min_face_size)
             extra = {m: encode_boxes(e, decoded, [f.box for f in found]) for m, e in self.extra_engines().items()}
         except (ImageError, MetadataError) as exc:
@@ -336,7 +351,7 @@ class Scanner:
         Done here, while the decoded pixels are at hand, so that nothing big is kept until the
         folder transaction. Only photos never imported before pay for the exiftool read.
         """
-        from .faces import encode_boxes
+        from .pipeline.detect import encode_boxes
 
         known = self._known_photo(path)
         if self.metadata is None or not self.settings.metadata.import_existing or (known is not None and known.imported):
@@ -377,9 +392,8 @@ class Scanner:
 
     @staticmethod
     def _changed_meanwhile(path: Path, before: os.stat_result) -> bool:
-        try:
-            now = path.stat()
-        except OSError:
+        now = confined.lstat(path)
+        if now is None:
             return True
         return (now.st_size, now.st_mtime_ns) != (before.st_size, before.st_mtime_ns)
 
@@ -644,10 +658,11 @@ class Scanner:
     def _restat(path: Path, photo: PhotoState) -> None:
         """Our own metadata write is not a change of the photo: remember its new size/mtime/hash."""
         try:
-            info = path.stat()
+            with confined.open_file(path) as handle:
+                info = os.fstat(handle.fileno())
             photo.size, photo.mtime_ns, photo.sha256 = info.st_size, info.st_mtime_ns, file_sha256(path)
-        except OSError as exc:
-            log.warning("%s: cannot stat after writing metadata: %s", path, exc.strerror)
+        except (OSError, SidecarError) as exc:
+            log.warning("%s: cannot stat after writing metadata: %s", path, exc)
 
 
 def _allowed_guess(guess, not_names) -> tuple[str, float | None]:

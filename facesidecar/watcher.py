@@ -40,7 +40,7 @@ from watchdog.events import (
 )
 
 from .errors import SidecarError
-from .library import NOFACES_MARKER, is_photo_name
+from .folders import NOFACES_MARKER, is_photo_name
 from .store import CSV_NAME, PKL_NAME
 from .store.folder import FolderStore
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..names import clean_name
-from ..people import confirm_guesses, library_settings, sidecar_folders
+from ..naming_commands import confirm_guesses, library_settings, sidecar_folders
 from .common import existing_paths, scanner_for, settings_from
 
 

@@ -14,9 +14,9 @@ import numpy as np
 
 from ..config import Settings
 from ..daemonstatus import overlaps, running_daemons
-from ..library import list_photos, walk_folders
+from ..folders import list_photos, walk_folders
 from ..names import shown
-from ..people import no_roots_error
+from ..naming_commands import no_roots_error
 from ..progress import duration
 from ..scan import state_counts, unwritable_reason
 from ..store.folder import FolderStore

@@ -35,13 +35,13 @@ from PIL import Image, UnidentifiedImageError
 
 from ..config import Settings
 from ..errors import ConfigError
-from ..faces import FoundFace, box_to_pixels, find_faces
+from ..folders import list_photos
+from ..gallery import Gallery
 from ..imaging import DecodedPhoto
-from ..library import list_photos
 from ..librarysync import LibrarySync
 from ..model import IGNORE
 from ..names import NameRuleError, clean_name, is_control
-from ..naming import Gallery
+from ..pipeline.detect import FoundFace, box_to_pixels, find_faces
 from ..scan import Scanner
 from ..store import SIDECAR_NAMES
 from ..store.folder import FolderStore, Transaction

@@ -21,10 +21,10 @@ import numpy as np
 
 from .config import Settings, with_roots
 from .errors import FacesidecarError
-from .library import is_photo_name, list_photos, walk_folders
+from .folders import is_photo_name, list_photos, walk_folders
+from .gallery import Gallery, is_named_cluster
 from .model import IGNORE, Box, Face, FolderState, PhotoState
 from .names import clean_name
-from .naming import Gallery, is_named_cluster
 from .scan import Scanner, ScanReport, needs_scan
 from .store.folder import FolderStore, Transaction
 from .store.merge import set_name
@@ -366,8 +366,8 @@ class PhotoMatch:
 
 def match_photos(scanner: Scanner, images: list[Path]) -> list[PhotoMatch]:
     """Who is in each photo, by the gallery of the roots; nothing is written anywhere."""
-    from .faces import find_faces
     from .imaging import decode_photo
+    from .pipeline.detect import find_faces
 
     engine_settings = scanner.settings.engine
     gallery = gallery_for(scanner)
@@ -375,7 +375,8 @@ def match_photos(scanner: Scanner, images: list[Path]) -> list[PhotoMatch]:
     for image in images:
         try:
             path = photo_file(image, scanner.settings.extensions)
-            decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit)
+            decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit,
+                                   decode_memory_mb=engine_settings.decode_memory_mb)
             found = find_faces(scanner.engine, decoded, engine_settings.min_face_size)
         except FacesidecarError as exc:
             results.append(PhotoMatch(Path(image), error=str(exc)))

@@ -1,15 +1,13 @@
-"""Finding photo folders and keeping an in-memory index of every face in them.
+"""The in-memory index of every face in the library's folders.
 
 The index is what guessing and clustering work on: all confirmed faces across all roots form the
 gallery, all unnamed faces are candidates for guesses and clusters. It is rebuilt from faces.pkl
-files (read-only, no lock) and updated after every folder transaction.
+files (read-only, no lock) and updated after every folder transaction. Finding the folders is
+:mod:`facesidecar.folders`; keeping a long-lived index current is :mod:`facesidecar.librarysync`.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import logging
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,56 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from .model import IGNORE, FolderState
-from .store import SIDECAR_NAMES
+from .store import confined
 from .store.folder import FolderStore
-
-log = logging.getLogger(__name__)
-
-NOFACES_MARKER = ".nofaces"
-
-
-def is_photo_name(name: str, extensions: Iterable[str]) -> bool:
-    """Whether ``name`` is a photo by its extension (``photo.jpg `` too: a trailing space is part of a
-    file name a Mac or a sync client may leave, not another kind of file)."""
-    return not name.startswith(".") and name not in SIDECAR_NAMES and \
-        os.path.splitext(name)[1].rstrip().lower() in extensions
-
-
-def walk_folders(paths: Iterable[Path], exclude: list[str]) -> Iterator[Path]:
-    """Every folder below ``paths`` that is not excluded and has no ``.nofaces`` file.
-
-    Symbolic links to folders are not followed (no loops, nothing outside the tree); a folder
-    that cannot be read is reported and skipped, never treated as empty.
-    """
-    for top in paths:
-        top = Path(top)
-        if top.is_file():
-            yield top.parent
-            continue
-        for current, dirs, files in os.walk(top, onerror=_report_walk_error):
-            if NOFACES_MARKER in files:
-                dirs.clear()
-                continue
-            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not _excluded(d, exclude))
-            yield Path(current)
-
-
-def _excluded(name: str, patterns: list[str]) -> bool:
-    return any(fnmatch.fnmatch(name, p) for p in patterns)
-
-
-def _report_walk_error(exc: OSError) -> None:
-    log.error("cannot read folder %s: %s (check its permissions); skipped", exc.filename, exc.strerror)
-
-
-def list_photos(folder: Path, extensions: Iterable[str]) -> dict[str, os.stat_result]:
-    """Photo file name -> stat of the regular files in ``folder`` (symlinks are not followed)."""
-    found = {}
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if is_photo_name(entry.name, extensions) and entry.is_file(follow_symlinks=False):
-                found[entry.name] = entry.stat(follow_symlinks=False)
-    return found
 
 
 @dataclass
@@ -117,7 +67,7 @@ class Library:
     def load(self, folders: Iterable[Path]) -> None:
         """Index the folders not indexed yet (read-only: no lock, no merge)."""
         for folder in folders:
-            if folder not in self.folders and FolderStore(folder).pkl_path.exists():
+            if folder not in self.folders and confined.lstat(FolderStore(folder).pkl_path) is not None:
                 self.set_folder(folder, FolderStore(folder).load())
 
     def all_faces(self) -> Iterator[IndexedFace]:

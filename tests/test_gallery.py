@@ -1,13 +1,13 @@
-"""naming: guesses from confirmed faces (threshold + margin), named clusters, clustering, the index."""
+"""gallery: guesses from confirmed faces (threshold + margin), named clusters, clustering, the index."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from facesidecar import naming
+from facesidecar import gallery as gallery_module
+from facesidecar.gallery import Gallery, Guess, cluster, guess_columns, is_named_cluster
 from facesidecar.model import IGNORE
-from facesidecar.naming import Gallery, Guess, cluster, guess_columns, is_named_cluster
 
 
 def vec(*values: float) -> np.ndarray:
@@ -107,9 +107,9 @@ class TestIndex:
 
     @pytest.fixture(autouse=True)
     def small_index(self, monkeypatch):
-        monkeypatch.setattr(naming, "INDEX_MIN", 1000)
-        monkeypatch.setattr(naming, "FLOAT16_MIN", 1000)
-        monkeypatch.setattr(naming, "CELL_SIZE", 8)
+        monkeypatch.setattr(gallery_module, "INDEX_MIN", 1000)
+        monkeypatch.setattr(gallery_module, "FLOAT16_MIN", 1000)
+        monkeypatch.setattr(gallery_module, "CELL_SIZE", 8)
 
     @pytest.mark.parametrize("metric,threshold", [("euclidean", 0.6), ("cosine", 0.3)])
     def test_same_decisions_as_exact_search(self, metric, threshold):
@@ -132,7 +132,7 @@ class TestIndex:
         names = [f"p{i:02d}" for i in range(50)]
         g = Gallery.from_arrays(names, labels, faces, "euclidean", 0.6, 0.05)
         index = g.index
-        assert index.cell_sizes.mean() <= naming.CELL_SIZE and index.cell_sizes.min() >= 1
+        assert index.cell_sizes.mean() <= gallery_module.CELL_SIZE and index.cell_sizes.min() >= 1
         owner = np.searchsorted(g.starts, index.cell_starts, side="right") - 1
         assert np.array_equal(owner, index.cell_person)
         assert np.array_equal(np.sort(g.vectors.astype(np.float32), axis=0),
@@ -151,6 +151,6 @@ class TestIndex:
 @pytest.mark.parametrize("columns,k", [(10, 3), (1000, 8), (5000, 8), (5001, 20), (64 * 40 + 7, 1)])
 def test_smallest_picks_the_k_smallest(columns, k):
     values = np.random.default_rng(columns).normal(size=(37, columns)).astype(np.float32)
-    picked = naming._smallest(values, k)
+    picked = gallery_module._smallest(values, k)
     assert picked.shape == (37, min(k, columns))
     assert np.array_equal(np.sort(np.take_along_axis(values, picked, axis=1), axis=1), np.sort(values, axis=1)[:, :k])
