@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .model import IGNORE, FolderState
+from .store import confined
 from .store.folder import FolderStore
 
 
@@ -66,7 +67,7 @@ class Library:
     def load(self, folders: Iterable[Path]) -> None:
         """Index the folders not indexed yet (read-only: no lock, no merge)."""
         for folder in folders:
-            if folder not in self.folders and FolderStore(folder).pkl_path.exists():
+            if folder not in self.folders and confined.lstat(FolderStore(folder).pkl_path) is not None:
                 self.set_folder(folder, FolderStore(folder).load())
 
     def all_faces(self) -> Iterator[IndexedFace]:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .store import SIDECAR_NAMES
+from .store import SIDECAR_NAMES, confined
+from .store.confined import RefusedFile
 
 log = logging.getLogger(__name__)
 
@@ -27,35 +29,77 @@ def is_photo_name(name: str, extensions: Iterable[str]) -> bool:
 def walk_folders(paths: Iterable[Path], exclude: list[str]) -> Iterator[Path]:
     """Every folder below ``paths`` that is not excluded and has no ``.nofaces`` file.
 
-    Symbolic links to folders are not followed (no loops, nothing outside the tree); a folder
+    The walk goes through the confined layer: each folder is opened from the one above it without
+    following links, so a symbolic link (to a folder outside the root or inside it) is skipped and
+    reported once, never followed (no loops, nothing outside the tree, see SECURITY.md); a folder
     that cannot be read is reported and skipped, never treated as empty.
     """
     for top in paths:
         top = Path(top)
-        if top.is_file():
+        if confined.is_regular(top):
             yield top.parent
             continue
-        for current, dirs, files in os.walk(top, onerror=_report_walk_error):
-            if NOFACES_MARKER in files:
-                dirs.clear()
+        try:
+            folder = confined.Folder.open(top)
+        except RefusedFile as exc:
+            confined.report_once(exc.path, exc.reason)
+            continue
+        except OSError as exc:
+            _report_walk_error(exc, top)
+            continue
+        yield from _walk(folder, exclude)
+
+
+def _walk(folder: confined.Folder, exclude: list[str]) -> Iterator[Path]:
+    """``folder`` and the folders below it, depth first in name order; closes ``folder``."""
+    with folder:
+        try:
+            entries = sorted(folder.scandir(), key=lambda e: e.name)
+        except OSError as exc:
+            _report_walk_error(exc, folder.path)
+            return
+        if any(e.name == NOFACES_MARKER for e in entries):
+            return
+        yield folder.path
+        for entry in entries:
+            if entry.name.startswith(".") or _excluded(entry.name, exclude):
                 continue
-            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not _excluded(d, exclude))
-            yield Path(current)
+            if entry.is_symlink():
+                confined.report_once(folder.path / entry.name, confined.not_regular(stat.S_IFLNK))
+            elif entry.is_dir(follow_symlinks=False):
+                try:
+                    below = folder.subfolder(entry.name)
+                except RefusedFile as exc:
+                    confined.report_once(exc.path, exc.reason)
+                    continue
+                except OSError as exc:
+                    _report_walk_error(exc, folder.path / entry.name)
+                    continue
+                yield from _walk(below, exclude)
 
 
 def _excluded(name: str, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatch(name, p) for p in patterns)
 
 
-def _report_walk_error(exc: OSError) -> None:
-    log.error("cannot read folder %s: %s (check its permissions); skipped", exc.filename, exc.strerror)
+def _report_walk_error(exc: OSError, folder: Path) -> None:
+    log.error("cannot read folder %s: %s (check its permissions); skipped", folder, exc.strerror)
 
 
 def list_photos(folder: Path, extensions: Iterable[str]) -> dict[str, os.stat_result]:
-    """Photo file name -> stat of the regular files in ``folder`` (symlinks are not followed)."""
+    """Photo file name -> stat of the regular files in ``folder``.
+
+    The folder is reached through the confined layer (RefusedFile when it is a link); a photo name
+    that is not a regular file (a link, a FIFO, a socket) is reported once and left out.
+    """
     found = {}
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if is_photo_name(entry.name, extensions) and entry.is_file(follow_symlinks=False):
-                found[entry.name] = entry.stat(follow_symlinks=False)
+    with confined.opened(folder) as opened:
+        for entry in opened.scandir():
+            if not is_photo_name(entry.name, extensions):
+                continue
+            info = entry.stat(follow_symlinks=False)
+            if stat.S_ISREG(info.st_mode):
+                found[entry.name] = info
+            elif not stat.S_ISDIR(info.st_mode):
+                confined.report_once(folder / entry.name, confined.not_regular(info.st_mode))
     return found

@@ -32,6 +32,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .errors import FacesidecarError, ImageError
+from .store import confined
 from .tiffheader import StoredLayout, read_stored_layout
 
 RAW_EXTENSIONS = {".cr2", ".nef", ".arw", ".dng", ".orf", ".raf"}
@@ -180,8 +181,10 @@ def _open_source(path: Path, preview_loader: Callable[[Path], bytes] | None, is_
     if is_raw:
         return io.BytesIO(_raw_preview(path, preview_loader))
     try:
-        handle = path.open("rb")
+        handle = confined.open_file(path)
         empty = os.fstat(handle.fileno()).st_size == 0
+    except confined.RefusedFile as exc:
+        raise ImageError(str(exc)) from None
     except FileNotFoundError:
         raise ImageError(f"{path}: file not found (moved or deleted while scanning?)") from None
     except PermissionError:
@@ -352,9 +355,9 @@ def _raw_orientation(path: Path) -> int:
     scanned lying on their side. Best effort: anything unreadable counts as 1.
     """
     try:
-        with path.open("rb") as raw:
+        with confined.open_file(path) as raw:
             layout = read_stored_layout(raw)
-    except (OSError, struct.error):
+    except (OSError, struct.error, confined.RefusedFile):
         return 1
     return layout.orientation if layout is not None else 1
 

@@ -28,6 +28,8 @@ from .gallery import Gallery, cluster, guess_columns
 from .model import IGNORE, Box, Face, FolderState, PersonRegion, PhotoState, new_face_id
 from .ports import MetadataWriter, Mirror
 from .progress import Progress
+from .store import confined
+from .store.confined import RefusedFile
 from .store.folder import FolderStore, Transaction
 from .store.merge import NameChange, set_name
 
@@ -92,15 +94,18 @@ class FolderPlan:
         if self.to_scan or self.missing or self.moved_in:
             return False
         try:
-            data = (self.folder / "faces.csv").read_bytes()
-        except OSError:
+            data = confined.read_file(self.folder / "faces.csv", confined.limits().csv)
+        except (OSError, SidecarError):
+            return False
+        if data is None:
             return False
         return hashlib.sha256(data).hexdigest() == self.csv_sha256
 
 
 def file_sha256(path: Path) -> str:
+    """The content hash of the regular file at ``path`` (reached through the confined layer)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with confined.open_file(path) as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -256,7 +261,13 @@ class Scanner:
     # -- planning -------------------------------------------------------------------------------
     def _plan(self, folder: Path, csv_only: bool, report: ScanReport) -> FolderPlan | None:
         store = FolderStore(folder)
-        if not folder.is_dir():
+        try:
+            confined.Folder.open(folder).close()
+        except RefusedFile as exc:  # a folder replaced by a link while its work was queued
+            confined.report_once(exc.path, exc.reason)
+            self.library.drop_folder(folder)
+            return None
+        except OSError:
             self.library.drop_folder(folder)
             return None
         if self.metadata is not None:
@@ -296,7 +307,7 @@ class Scanner:
                     continue
                 try:
                     digest = file_sha256(plan.folder / name)
-                except OSError:
+                except (OSError, SidecarError):
                     continue
                 source = gone.pop(digest, None)
                 if source is not None:
@@ -312,6 +323,8 @@ class Scanner:
         path = folder / name
         try:
             digest = file_sha256(path)
+        except RefusedFile as exc:
+            return Detection(name, info, "", error=str(exc))
         except OSError as exc:
             return Detection(name, info, "", error=f"{path}: cannot read ({exc.strerror}); give the user facesidecar"
                                                    " runs read access to the file and its folder")
@@ -379,9 +392,8 @@ class Scanner:
 
     @staticmethod
     def _changed_meanwhile(path: Path, before: os.stat_result) -> bool:
-        try:
-            now = path.stat()
-        except OSError:
+        now = confined.lstat(path)
+        if now is None:
             return True
         return (now.st_size, now.st_mtime_ns) != (before.st_size, before.st_mtime_ns)
 
@@ -647,10 +659,11 @@ class Scanner:
     def _restat(path: Path, photo: PhotoState) -> None:
         """Our own metadata write is not a change of the photo: remember its new size/mtime/hash."""
         try:
-            info = path.stat()
+            with confined.open_file(path) as handle:
+                info = os.fstat(handle.fileno())
             photo.size, photo.mtime_ns, photo.sha256 = info.st_size, info.st_mtime_ns, file_sha256(path)
-        except OSError as exc:
-            log.warning("%s: cannot stat after writing metadata: %s", path, exc.strerror)
+        except (OSError, SidecarError) as exc:
+            log.warning("%s: cannot stat after writing metadata: %s", path, exc)
 
 
 def _allowed_guess(guess, not_names) -> tuple[str, float | None]:

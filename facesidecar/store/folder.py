@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import fnmatch
 import hashlib
 import logging
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..errors import SidecarError
 from ..model import FolderState
-from . import CSV_NAME, PKL_NAME
+from . import CSV_NAME, PKL_NAME, confined
 from .atomic import exchange_atomic, write_atomic
 from .csvfile import CsvRow, format_csv, parse_csv
 from .merge import MergeResult, NameChange, adopt_unmatched, keep_pending, merge_rows, render_rows
@@ -41,11 +41,9 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
+def _mtime(folder: confined.Folder, name: str) -> float:
+    info = folder.lstat(name)
+    return info.st_mtime if info is not None else 0.0
 
 
 def timestamp() -> str:
@@ -62,37 +60,37 @@ def read_settled(path: Path, known: tuple[str, ...] = (), settle: float = SETTLE
     """
     deadline = time.monotonic() + max_wait
     while True:
+        before = confined.lstat(path)
         try:
-            before = path.stat()
-            data = path.read_bytes()
-        except FileNotFoundError:
-            return None
+            data = confined.read_file(path, confined.limits().csv)
         except OSError as exc:
             raise SidecarError(f"cannot read {path}: {exc.strerror}") from None
+        if data is None or before is None:
+            return None
         if sha256(data) in known:
             return data
         age = time.time() - before.st_mtime
         if age < settle and time.monotonic() < deadline:
             time.sleep(min(settle - age, 0.25) + 0.01)
             continue
-        after = path.stat()
-        stable = (after.st_mtime_ns, after.st_size) == (before.st_mtime_ns, before.st_size)
+        after = confined.lstat(path)
+        stable = after is not None and (after.st_mtime_ns, after.st_size) == (before.st_mtime_ns, before.st_size)
         if stable or time.monotonic() >= deadline:
             return data
 
 
 @contextlib.contextmanager
-def folder_lock(folder: Path) -> Iterator[None]:
-    """Exclusive lock on the folder; released by the kernel if the process dies."""
+def folder_lock(folder: Path) -> Iterator[confined.Folder]:
+    """Exclusive lock on the folder (reached without links); released by the kernel if the process dies."""
     try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        opened = confined.Folder.open(folder)
     except OSError as exc:
         raise SidecarError(f"cannot open folder {folder}: {exc.strerror}") from None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        fcntl.flock(opened.fd, fcntl.LOCK_EX)
+        yield opened
     finally:
-        os.close(fd)
+        opened.close()
 
 
 @dataclass
@@ -125,7 +123,7 @@ class FolderStore:
         self.pkl_path = self.folder / PKL_NAME
 
     def exists(self) -> bool:
-        return self.pkl_path.exists() or self.csv_path.exists()
+        return confined.lstat(self.pkl_path) is not None or confined.lstat(self.csv_path) is not None
 
     def load(self) -> FolderState:
         """The state without taking the lock or merging edits (for read-only commands)."""
@@ -134,28 +132,30 @@ class FolderStore:
 
     @contextlib.contextmanager
     def transaction(self, write: bool = True) -> Iterator[Transaction]:
-        with folder_lock(self.folder):
+        with folder_lock(self.folder) as locked:
             state, pkl_bytes = self._load_pkl(set_aside=True)
-            txn = Transaction(self.folder, state, pkl_error="" if pkl_bytes is not None or not self.pkl_path.exists() else "rebuilt")
-            self._merge_leftovers(txn)
+            txn = Transaction(self.folder, state, pkl_error="" if pkl_bytes is not None or not self.exists() else "rebuilt")
+            self._merge_leftovers(txn, locked)
             csv_seen = self._merge_disk_csv(txn, state.csv_sha256)
             yield txn
             if write:
                 self._commit(txn, csv_seen, pkl_bytes)
 
-    def _merge_leftovers(self, txn: Transaction) -> None:
+    def _merge_leftovers(self, txn: Transaction, folder: confined.Folder) -> None:
         """Temporary files of a writer that was killed (we hold the lock: no live writer owns them).
 
         A ``.faces.csv.tmp-*`` may be a person's save that the swap of a writer killed right after
         it moved the save aside (while it waited for the save to settle): its edits are merged
         before faces.csv, which is newer. Rows missing from it reject nothing (it may be cut short).
         """
-        leftovers = sorted(self.folder.glob(f".{CSV_NAME}.tmp-*"), key=_mtime)
+        names = folder.names()
+        leftovers = sorted(fnmatch.filter(names, f".{CSV_NAME}.tmp-*"), key=lambda n: _mtime(folder, n))
         for tmp in leftovers:
             try:
-                data = tmp.read_bytes()
-                rows = parse_csv(data, str(tmp)) if data and sha256(data) != txn.state.csv_sha256 else []
-            except (OSError, SidecarError):
+                data = folder.read(tmp, confined.limits().csv) or b""
+                rows = parse_csv(data, str(self.folder / tmp)) if data and sha256(data) != txn.state.csv_sha256 else []
+            except (OSError, SidecarError) as exc:
+                log.warning("%s: ignored (%s)", self.folder / tmp, exc)
                 rows = []
             if rows:
                 result = merge_rows(txn.state, rows, txn.now, reject_missing=False)
@@ -164,41 +164,58 @@ class FolderStore:
                 if result.changes:
                     log.warning("%s: merged %d name(s) from a save left behind by a writer that was stopped",
                                 self.csv_path, len(result.changes))
-        for tmp in leftovers + list(self.folder.glob(f".{PKL_NAME}.tmp-*")):
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        for tmp in leftovers + fnmatch.filter(names, f".{PKL_NAME}.tmp-*"):
+            folder.remove(tmp)
 
     def _photo_exists(self, file: str) -> bool:
-        return (self.folder / file).is_file()
+        return confined.is_regular(self.folder / file)
 
     def _load_pkl(self, set_aside: bool) -> tuple[FolderState, bytes | None]:
         try:
-            data = self.pkl_path.read_bytes()
-        except FileNotFoundError:
+            data = confined.read_file(self.pkl_path, confined.limits().pkl)
+        except confined.RefusedFile as exc:
+            confined.report_once(self.pkl_path, f"{exc.reason}; the state is rebuilt from the photos", logging.ERROR)
             return FolderState(), None
         except OSError as exc:
             raise SidecarError(f"cannot read {self.pkl_path}: {exc.strerror}") from None
+        if data is None:
+            return FolderState(), None
         try:
             return loads_state(data), data
         except Exception as exc:  # noqa: BLE001 - any failure of hostile or broken data means: rebuild
-            self._report_bad_pkl(exc, set_aside)
+            self._report_bad_pkl(exc, data, set_aside)
             return FolderState(), None
 
-    def _report_bad_pkl(self, exc: Exception, set_aside: bool) -> None:
+    def _report_bad_pkl(self, exc: Exception, data: bytes, set_aside: bool) -> None:
         if not set_aside:
             log.error("%s cannot be used (%s); the next scan rebuilds it", self.pkl_path, exc)
             return
-        bad = self.pkl_path.with_name(f"{PKL_NAME}.bad-{timestamp()}")
-        with contextlib.suppress(OSError):
-            os.replace(self.pkl_path, bad)
+        bad = self._set_aside(PKL_NAME, data)
+        with confined.opened(self.folder) as folder:
+            folder.remove(PKL_NAME)
         log.error(
             "%s was refused (%s); set aside as %s and rebuilt from the photos; the names in faces.csv are kept",
-            self.pkl_path, exc, bad.name,
+            self.pkl_path, exc, bad,
         )
+
+    def _set_aside(self, name: str, data: bytes) -> str:
+        """Keep the bytes we read from ``name`` as an owner-only ``name.bad-<time>`` next to it."""
+        try:
+            with confined.opened(self.folder) as folder:
+                return folder.set_aside(name, data, timestamp())
+        except OSError as exc:
+            raise SidecarError(f"cannot write a copy of {self.folder / name}: {exc.strerror}; nothing was changed") from None
 
     def _merge_disk_csv(self, txn: Transaction, known_sha: str) -> str:
         """Merge the edits in faces.csv on disk; returns the hash of the bytes merged."""
-        data = read_settled(self.csv_path, known=(known_sha, txn.state.csv_sha256))
+        try:
+            data = read_settled(self.csv_path, known=(known_sha, txn.state.csv_sha256))
+        except confined.RefusedFile as exc:
+            if confined.is_regular(self.csv_path):
+                raise  # too large to read: nothing may replace the edits in it
+            txn.csv_error = f"{exc}; it is replaced by facesidecar's faces.csv"
+            confined.report_once(self.csv_path, f"{exc.reason}; it is replaced by facesidecar's faces.csv")
+            return ""
         if data is None:
             return ""
         if sha256(data) != known_sha:
@@ -216,9 +233,8 @@ class FolderStore:
         keep_pending(txn.state, result.unmatched, self._photo_exists)
 
     def _set_aside_bad_csv(self, txn: Transaction, data: bytes, exc: SidecarError) -> None:
-        bad = self.csv_path.with_name(f"{CSV_NAME}.bad-{timestamp()}")
-        write_atomic(bad, data)
-        txn.csv_error = f"{exc}; your file was kept as {bad.name} and faces.csv rewritten from the last good state"
+        bad = self._set_aside(CSV_NAME, data)
+        txn.csv_error = f"{exc}; your file was kept as {bad} and faces.csv rewritten from the last good state"
         log.error("%s", txn.csv_error)
 
     def _commit(self, txn: Transaction, csv_seen: str, pkl_bytes: bytes | None) -> None:
