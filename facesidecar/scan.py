@@ -334,7 +334,7 @@ class Scanner:
         try:
             decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit, preview,
                                    engine_settings.decode_memory_mb)
-            found = find_faces(self.engine, decoded, engine_settings.min_face_size)
+            found = find_faces(self.engine, decoded, engine_settings.min_face_size, engine_settings.smallest_face)
             extra = {m: encode_boxes(e, decoded, [f.box for f in found]) for m, e in self.extra_engines().items()}
         except (ImageError, MetadataError) as exc:
             return Detection(name, info, digest, error=str(exc))
