@@ -40,6 +40,8 @@ class Library:
         self.folders: dict[Path, list[IndexedFace]] = {}
         self.confirmed_version = 0
         """Changes whenever the set of confirmed faces (or their names) changes: a gallery cache key."""
+        self.version = 0
+        """Changes whenever any folder's faces are set or dropped: a cache key for the unnamed faces."""
 
     def set_folder(self, folder: Path, state: FolderState) -> None:
         faces = []
@@ -51,10 +53,12 @@ class Library:
         if _confirmed_ids(self.folders.get(folder, [])) != _confirmed_ids(faces):
             self.confirmed_version += 1
         self.folders[folder] = faces
+        self.version += 1
 
     def drop_folder(self, folder: Path) -> None:
         if _confirmed_ids(self.folders.pop(folder, [])):
             self.confirmed_version += 1
+        self.version += 1
 
     def drop_person(self, name: str) -> None:
         """Forget every face confirmed or guessed as ``name`` (GDPR erasure), until folders are re-read."""
@@ -63,6 +67,7 @@ class Library:
             if _confirmed_ids(kept) != _confirmed_ids(faces):
                 self.confirmed_version += 1
             self.folders[folder] = kept
+        self.version += 1
 
     def load(self, folders: Iterable[Path]) -> None:
         """Index the folders not indexed yet (read-only: no lock, no merge)."""

@@ -24,7 +24,7 @@ from .engines import FaceEngine, get_engine
 from .errors import EngineError, ImageError, MetadataError, SidecarError
 from .faceindex import Library
 from .folders import list_photos, walk_folders
-from .gallery import Gallery, cluster, guess_columns
+from .gallery import Decision, Gallery, Unnamed, cluster, guess_columns
 from .model import IGNORE, Box, Face, FolderState, PersonRegion, PhotoState, new_face_id
 from .ports import MetadataWriter, Mirror
 from .progress import Progress
@@ -188,6 +188,7 @@ class Scanner:
         self._roots_indexed = False
         self._removed_photos: dict[tuple[Path, str], PhotoState] = {}
         self._gallery_cache: tuple[int, Gallery] | None = None
+        self._unnamed_cache: tuple[int, Unnamed] | None = None
 
     # -- adapters -------------------------------------------------------------------------------
     @property
@@ -333,7 +334,7 @@ class Scanner:
         try:
             decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit, preview,
                                    engine_settings.decode_memory_mb)
-            found = find_faces(self.engine, decoded, engine_settings.min_face_size)
+            found = find_faces(self.engine, decoded, engine_settings.min_face_size, engine_settings.smallest_face)
             extra = {m: encode_boxes(e, decoded, [f.box for f in found]) for m, e in self.extra_engines().items()}
         except (ImageError, MetadataError) as exc:
             return Detection(name, info, digest, error=str(exc))
@@ -548,22 +549,39 @@ class Scanner:
         self._gallery_cache = (key, gallery)
         return gallery
 
+    def unnamed_faces(self) -> Unnamed:
+        """The library's unnamed faces, which the open-set rule asks (rebuilt when the library changed)."""
+        key = self.library.version
+        if self._unnamed_cache is None or self._unnamed_cache[0] != key:
+            faces = self.library.unnamed()
+            vectors = np.stack([f.vector for f in faces]) if faces else np.zeros((0, 0), np.float32)
+            self._unnamed_cache = (key, Unnamed(vectors, [str(f.folder / f.file) for f in faces]))
+        return self._unnamed_cache[1]
+
+    def decide(self, vectors: np.ndarray, photos: list[str], clusters: list[str] | None = None,
+               gallery: Gallery | None = None) -> list[Decision]:
+        """The open-set decision for faces (``photos``: the photo each is in) that every guess of the
+        scan, ``match`` and ``serve``'s /recognize go through (see gallery.Gallery.decide)."""
+        gallery = self._gallery() if gallery is None else gallery
+        return gallery.decide(vectors, clusters, photos, self.unnamed_faces())
+
     def _guess_folder(self, txn: Transaction) -> bool:
         """Set guesses of the folder's faces; True if any changed."""
         self.library.set_folder(txn.folder, txn.state)
         gallery = self._gallery()
-        faces = [f for _, f in txn.state.faces() if f.visible]
-        probes = [f for f in faces if not f.name and self.model in f.encodings]
+        faces = [(p, f) for p, f in txn.state.faces() if f.visible]
+        probes = [(p, f) for p, f in faces if not f.name and self.model in f.encodings]
         changed = False
-        for face in faces:
+        for _, face in faces:
             if face.name and (face.guess or face.distance is not None):
                 face.guess, face.distance = "", None
                 changed = True
         for lo in range(0, len(probes), GUESS_CHUNK):
             chunk = probes[lo:lo + GUESS_CHUNK]
-            guesses = gallery.guess(np.stack([f.encodings[self.model] for f in chunk]), [f.cluster for f in chunk])
-            for face, guess in zip(chunk, guesses, strict=True):
-                name, distance = _allowed_guess(guess, face.not_names)
+            decisions = self.decide(np.stack([f.encodings[self.model] for _, f in chunk]),
+                                    [str(txn.folder / p.file) for p, _ in chunk], [f.cluster for _, f in chunk], gallery)
+            for (_, face), decision in zip(chunk, decisions, strict=True):
+                name, distance = _allowed_guess(decision.guess(), face.not_names)
                 if (face.guess, face.distance) != (name, distance):
                     face.guess, face.distance = name, distance
                     changed = True
@@ -592,9 +610,10 @@ class Scanner:
             return True
         if not probes:
             return False
-        guesses = gallery.guess(np.stack([f.vector for f in probes]), [labels.get(f.face_id, "") for f in probes])
-        for face, guess in zip(probes, guesses, strict=True):
-            name, distance = _allowed_guess(guess, face.not_names)
+        decisions = self.decide(np.stack([f.vector for f in probes]), [str(f.folder / f.file) for f in probes],
+                                [labels.get(f.face_id, "") for f in probes], gallery)
+        for face, decision in zip(probes, decisions, strict=True):
+            name, distance = _allowed_guess(decision.guess(), face.not_names)
             if (face.guess, face.distance) != (name, distance):
                 return True
         return False
