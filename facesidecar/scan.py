@@ -436,8 +436,7 @@ class Scanner:
     def _finish_transaction(self, txn: Transaction, report: ScanReport) -> None:
         """The common tail of every transaction: guesses, metadata, index, mirror."""
         report.names_changed += len(txn.changes)
-        if txn.csv_error:
-            report.errors.append((str(txn.folder / "faces.csv"), txn.csv_error))
+        report.errors.extend((str(txn.folder / "faces.csv"), problem) for problem in txn.csv_problems)
         self._guess_folder(txn)
         self._publish(txn, report)
         self.library.set_folder(txn.folder, txn.state)
