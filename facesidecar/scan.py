@@ -24,16 +24,16 @@ from .engines import FaceEngine, get_engine
 from .errors import SidecarError
 from .faceindex import Library
 from .folders import walk_folders
-from .gallery import Gallery
+from .gallery import Decision, Gallery, Unnamed
 from .model import Detection, FolderPlan, PhotoState, ScanReport
 from .pipeline import plan as planning
 from .pipeline.apply import apply_detection, remove_missing, take_moves
-from .pipeline.cluster import cluster_labels, set_clusters
 from .pipeline.detect import changed_meanwhile, detect_photo
-from .pipeline.guess import folder_outdated, guess_folder
+from .pipeline.guess import allowed_guess, guess_folder
 from .pipeline.publish import metadata_pending, write_metadata
 from .ports import MetadataWriter, Mirror
 from .progress import Progress
+from .refresh import Refresher
 from .store import confined
 from .store.confined import RefusedFile
 from .store.folder import FolderStore, Transaction
@@ -60,6 +60,11 @@ class Scanner:
         self._roots_indexed = False
         self._removed_photos: dict[tuple[Path, str], PhotoState] = {}
         self._gallery_cache: tuple[int, Gallery] | None = None
+        self._unnamed_cache: tuple[int, Unnamed] | None = None
+        self.refresher = Refresher(self)
+        self.publish_seconds: float | None = None
+        """How long a pass may spend writing other folders its changes touched (None: all of them;
+        the daemon sets a bound and writes the rest between jobs, see :meth:`background_step`)."""
 
     # -- adapters -------------------------------------------------------------------------------
     @property
@@ -90,6 +95,7 @@ class Scanner:
             for root in self.settings.root_paths():
                 self.library.load(walk_folders([root], self.settings.exclude))
             self._roots_indexed = True
+            self.refresher.start()
 
     def close(self) -> None:
         for adapter in (self.metadata, self.mirror):
@@ -110,6 +116,8 @@ class Scanner:
         progress.checking(len(folders))
         plans = []
         for folder in folders:
+            if self.should_stop():
+                return report
             plan = self._plan(Path(folder), csv_only, report)
             progress.checked()
             if plan is not None:
@@ -201,10 +209,12 @@ class Scanner:
     def _finish_transaction(self, txn: Transaction, report: ScanReport) -> None:
         """The common tail of every transaction: guess, publish into the photos, index, mirror."""
         report.names_changed += len(txn.changes)
-        if txn.csv_error:
-            report.errors.append((str(txn.folder / "faces.csv"), txn.csv_error))
+        report.errors.extend((str(txn.folder / "faces.csv"), problem) for problem in txn.csv_problems)
         self.library.set_folder(txn.folder, txn.state)
-        guess_folder(txn.state, self._gallery(), self.model)
+        self.refresher.label_folder(txn.state)
+        gallery = self._gallery()
+        guess_folder(txn.folder, txn.state, self.model,
+                     lambda vectors, photos, clusters: self.decide(vectors, photos, clusters, gallery))
         if self._writes_metadata():
             write_metadata(txn.folder, txn.state, self.metadata, self.settings.metadata.write_guesses, report)
         self.library.set_folder(txn.folder, txn.state)
@@ -268,15 +278,69 @@ class Scanner:
         self._gallery_cache = (key, gallery)
         return gallery
 
+    def unnamed_faces(self) -> Unnamed:
+        """The library's unnamed faces, which the open-set rule asks (rebuilt when the library changed)."""
+        key = self.library.version
+        if self._unnamed_cache is None or self._unnamed_cache[0] != key:
+            faces = self.library.unnamed()
+            vectors = np.stack([f.vector for f in faces]) if faces else np.zeros((0, 0), np.float32)
+            self._unnamed_cache = (key, Unnamed(vectors, [str(f.folder / f.file) for f in faces]))
+        return self._unnamed_cache[1]
+
+    def decide(self, vectors: np.ndarray, photos: list[str], clusters: list[str] | None = None,
+               gallery: Gallery | None = None) -> list[Decision]:
+        """The open-set decision for faces (``photos``: the photo each is in) that every guess of the
+        scan, ``match`` and ``serve``'s /recognize go through (see gallery.Gallery.decide)."""
+        gallery = self._gallery() if gallery is None else gallery
+        return gallery.decide(vectors, clusters, photos, self.unnamed_faces())
+
     def _refresh_guesses(self, report: ScanReport) -> None:
-        """Recompute guesses and clusters everywhere; rewrite only folders where they changed."""
-        gallery = self._gallery()
-        labels = cluster_labels(self.library, self.engine.metric, self.settings.engine)
-        for folder, faces in list(self.library.folders.items()):
-            if self.should_stop():
-                return
-            if folder_outdated(faces, gallery, labels):
-                report.add(self.update_folder(folder, lambda txn: set_clusters(txn.state, labels)))
+        """Write the folders whose clusters or guesses this pass's changes touched; a command
+        recomputes every cluster first where that is needed (see facesidecar/refresh.py)."""
+        refresher = self.refresher
+        if self.publish_seconds is not None:
+            refresher.publish(report, self.should_stop, self.publish_seconds)
+        elif refresher.full_running or refresher.full_needed():
+            refresher.recluster(report, self.should_stop)
+        else:
+            refresher.publish(report, self.should_stop)
+
+    def recluster(self) -> ScanReport:
+        """Recompute every cluster from scratch and write what changed (``facesidecar recluster``)."""
+        report = ScanReport()
+        self._index_roots()
+        self.refresher.begin_full()
+        self.refresher.recluster(report, self.should_stop)
+        return report
+
+    def background_step(self) -> bool:
+        """One short slice of background work, for the daemon between jobs: part of a full
+        recomputation of the clusters, or writing some folders a change touched. True while
+        work remains."""
+        self._index_roots()
+        refresher = self.refresher
+        if refresher.full_running:
+            return refresher.step_full() or bool(refresher.stale)
+        if refresher.full_needed():
+            refresher.begin_full()
+            return True
+        report = ScanReport()
+        more = refresher.publish(report, self.should_stop, self.publish_seconds or 0.5)
+        for path, message in report.errors:
+            log.error("%s", message if path in message else f"{path}: {message}")
+        return more
+
+    def folder_outdated(self, faces: list) -> bool:
+        """Whether these unnamed faces of one folder carry another cluster or guess than they should."""
+        labels = [self.refresher.label(f.face_id) for f in faces]
+        if any(f.cluster != label for f, label in zip(faces, labels, strict=True)):
+            return True
+        decisions = self.decide(np.stack([f.vector for f in faces]), [str(f.folder / f.file) for f in faces], labels)
+        for face, decision in zip(faces, decisions, strict=True):
+            name, distance = allowed_guess(decision.guess(), face.not_names)
+            if (face.guess, face.distance) != (name, distance):
+                return True
+        return False
 
     # -- publishing -----------------------------------------------------------------------------
     def _writes_metadata(self) -> bool:

@@ -1,4 +1,4 @@
-"""The guess stage: names suggested for unnamed faces from the gallery of confirmed faces.
+"""The guess stage: names suggested for unnamed faces by the open-set decision (gallery.Gallery.decide).
 
 A name a person rejected for a face ("not this person") is never guessed for it again; a named
 face carries no guess.
@@ -6,12 +6,12 @@ face carries no guess.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import numpy as np
 
-from ..faceindex import IndexedFace
-from ..gallery import Gallery, Guess, guess_columns
+from ..gallery import Decision, Guess, guess_columns
 from ..model import FolderState
 
 GUESS_CHUNK = 4096
@@ -24,41 +24,29 @@ def allowed_guess(guess: Guess | None, not_names: Iterable[str]) -> tuple[str, f
     return ("", None) if name in not_names else (name, distance)
 
 
-def guess_folder(state: FolderState, gallery: Gallery, model: str) -> bool:
+Decide = Callable[[np.ndarray, list[str], list[str]], list[Decision]]
+"""The open-set decision for faces: (encodings, the photo each is in, their clusters) -> decisions."""
+
+
+def guess_folder(folder: Path, state: FolderState, model: str, decide: Decide) -> bool:
     """Set the guesses of the folder's faces; True if any changed."""
-    faces = [f for _, f in state.faces() if f.visible]
-    probes = [f for f in faces if not f.name and model in f.encodings]
+    faces = [(p, f) for p, f in state.faces() if f.visible]
+    probes = [(p, f) for p, f in faces if not f.name and model in f.encodings]
     changed = False
-    for face in faces:
+    for _, face in faces:
         if face.name and (face.guess or face.distance is not None):
             face.guess, face.distance = "", None
             changed = True
     for lo in range(0, len(probes), GUESS_CHUNK):
         chunk = probes[lo:lo + GUESS_CHUNK]
-        guesses = gallery.guess(np.stack([f.encodings[model] for f in chunk]), [f.cluster for f in chunk])
-        for face, guess in zip(chunk, guesses, strict=True):
-            name, distance = allowed_guess(guess, face.not_names)
+        decisions = decide(np.stack([f.encodings[model] for _, f in chunk]),
+                           [str(folder / p.file) for p, _ in chunk], [f.cluster for _, f in chunk])
+        for (_, face), decision in zip(chunk, decisions, strict=True):
+            name, distance = allowed_guess(decision.guess(), face.not_names)
             if (face.guess, face.distance) != (name, distance):
                 face.guess, face.distance = name, distance
                 changed = True
     return changed
 
 
-def folder_outdated(faces: list[IndexedFace], gallery: Gallery, labels: Mapping[str, str]) -> bool:
-    """Whether an indexed folder's guesses or clusters differ from what ``gallery`` and ``labels`` give."""
-    probes = [f for f in faces if not f.name]
-    if any(f.name and (f.guess or f.cluster) for f in faces):
-        return True
-    if any(labels.get(f.face_id, "") != f.cluster for f in probes):
-        return True
-    if not probes:
-        return False
-    guesses = gallery.guess(np.stack([f.vector for f in probes]), [labels.get(f.face_id, "") for f in probes])
-    for face, guess in zip(probes, guesses, strict=True):
-        name, distance = allowed_guess(guess, face.not_names)
-        if (face.guess, face.distance) != (name, distance):
-            return True
-    return False
-
-
-__all__ = ["GUESS_CHUNK", "allowed_guess", "folder_outdated", "guess_folder"]
+__all__ = ["GUESS_CHUNK", "Decide", "allowed_guess", "guess_folder"]
