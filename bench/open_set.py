@@ -277,25 +277,56 @@ def sidecar_guesses(seen: list[Seen], library: Library) -> dict[str, str]:
 
 
 # -- the rules compared --------------------------------------------------------------------------
-Rule = Callable[[Library, float], dict[str, str]]
+Rule = Callable[[Path, FaceEngine, float], dict[str, str]]
+"""(fold library, engine, model threshold) -> face id -> name."""
 
 
-def gallery_rule(margin: float) -> Rule:
-    """The old decision: nearest person within ``threshold`` and ``margin`` ahead of the second."""
-    from facesidecar.gallery import Gallery
-
-    def guesses(library: Library, threshold: float) -> dict[str, str]:
-        gallery = Gallery.build(((f.name, f.vector) for f in library.confirmed()), "euclidean", threshold, margin)
-        probes = library.unnamed()
-        if not probes:
+def old_rule(margin: float) -> Rule:
+    """The decision before issue 14: nearest person within the model's threshold, ``margin`` ahead of the second."""
+    def guesses(root: Path, engine: FaceEngine, threshold: float) -> dict[str, str]:
+        scanner = fold_scanner(root, engine, threshold)
+        gallery, probes = scanner.gallery(), scanner.library.unnamed()
+        if not probes or not gallery.people:
             return {}
-        found = gallery.guess(np.stack([f.vector for f in probes]))
-        return {f.face_id: g.name for f, g in zip(probes, found, strict=True) if g is not None}
+        per_person = gallery.person_distances(np.stack([f.vector for f in probes]))
+        ordered = np.sort(per_person, axis=1)
+        second = ordered[:, 1] if len(gallery.people) > 1 else np.full(len(probes), np.inf)
+        named = (ordered[:, 0] <= threshold) & (second - ordered[:, 0] >= margin)
+        best = per_person.argmin(axis=1)
+        return {f.face_id: gallery.people[b] for f, b, k in zip(probes, best, named, strict=True) if k}
 
     return guesses
 
 
-RULES: dict[str, Rule] = {"margin 0.05 (old default)": gallery_rule(0.05), "1-NN (seed)": gallery_rule(0.0)}
+def open_set_rule(root: Path, engine: FaceEngine, threshold: float) -> dict[str, str]:
+    """The scanner's own decision (``Scanner.decide``) with the model's threshold set to ``threshold``."""
+    scanner = fold_scanner(root, engine, threshold)
+    gallery, probes = scanner.gallery(), scanner.library.unnamed()
+    if not probes:
+        return {}
+    decisions = scanner.decide(np.stack([f.vector for f in probes]), [str(f.folder / f.file) for f in probes],
+                               [f.cluster for f in probes], gallery)
+    return {f.face_id: d.name for f, d in zip(probes, decisions, strict=True) if d.name}
+
+
+def bar_only_rule(root: Path, engine: FaceEngine, threshold: float) -> dict[str, str]:
+    """Part of the open-set rule, to see what each part brings: the per-person thresholds and the margin
+    only (no look-alikes asked, no photo rule)."""
+    scanner = fold_scanner(root, engine, threshold)
+    gallery, probes = scanner.gallery(), scanner.library.unnamed()
+    if not probes:
+        return {}
+    decisions = gallery.decide(np.stack([f.vector for f in probes]))
+    return {f.face_id: d.name for f, d in zip(probes, decisions, strict=True) if d.name}
+
+
+def fold_scanner(root: Path, engine: FaceEngine, threshold: float):
+    return build_scanner(settings_for(root, root.parent / "state", threshold=threshold), sidecars_only=True,
+                         engine=engine)
+
+
+RULES: dict[str, Rule] = {"margin 0.05 (old default)": old_rule(0.05), "1-NN (seed)": old_rule(0.0),
+                          "per-person bar only": bar_only_rule, "open set (new default)": open_set_rule}
 
 
 # -- the run ----------------------------------------------------------------------------------
@@ -329,7 +360,7 @@ def run(faces: Path, work: Path, cache: Path, folds: int = FOLDS, confirmed: Ite
         scan(root, engine, work / "state")
         seen, library = library_faces(root, category, engine.model_name)
         scanned = judge(labels, category, identity, fold, seen, sidecar_guesses(seen, library))
-        curves = {name: {t: judge(labels, category, identity, fold, seen, rule(library, t)) for t in sweep}
+        curves = {name: {t: judge(labels, category, identity, fold, seen, rule(root, engine, t)) for t in sweep}
                   for name, rule in RULES.items()}
         results.append(Result(fold, scanned, curves))
     return results
@@ -364,14 +395,14 @@ def report(results: list[Result]) -> str:
                      f"recall {mean(r.scanned.recall for r in group):.3f}")
         lines.append("curves (precision / recall averaged over folds; lowest fold precision in brackets):")
         names = list(group[0].curves)
-        lines.append("  threshold  " + "  ".join(f"{n:>30}" for n in names))
+        lines.append("  threshold  " + "  ".join(f"{n:>26}" for n in names))
         for t in group[0].curves[names[0]]:
             cells = []
             for n in names:
                 scores = [r.curves[n][t] for r in group]
                 cells.append(f"{mean(s.precision for s in scores):.3f} / {mean(s.recall for s in scores):.3f} "
                              f"[{min(s.precision for s in scores):.3f}]")
-            lines.append(f"  {t:9.2f}  " + "  ".join(f"{c:>30}" for c in cells))
+            lines.append(f"  {t:9.2f}  " + "  ".join(f"{c:>26}" for c in cells))
         for r in group:
             lines += [f"  fold {r.fold.number}: {f}" for f in r.scanned.false_list]
     return "\n".join(lines)

@@ -1,4 +1,5 @@
-"""gallery: guesses from confirmed faces (threshold + margin), named clusters, clustering, the index."""
+"""gallery: the open-set guess (per-person threshold, margin, look-alikes, one name per photo), named
+clusters, clustering, the index."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 
 from facesidecar import gallery as gallery_module
-from facesidecar.gallery import Gallery, Guess, cluster, guess_columns, is_named_cluster
+from facesidecar.gallery import Gallery, Guess, Unnamed, guess_columns, is_named_cluster, person_thresholds
 from facesidecar.model import IGNORE
 
 
@@ -25,9 +26,19 @@ class TestGuess:
         assert guess.name == "Alice" and guess.distance == pytest.approx(0.3, abs=1e-5)
 
     def test_beyond_the_threshold_no_guess(self):
-        g = gallery([("Alice", vec(0, 0))])
-        assert g.guess(np.stack([vec(0.61, 0), vec(0.59, 0)]))[0] is None
-        assert g.guess(vec(0.59, 0)[None, :])[0].name == "Alice"
+        g = gallery([("Alice", vec(0, 0))])  # one face: 0.58, stricter than the model's 0.6 (open set)
+        assert g.guess(np.stack([vec(0.59, 0), vec(0.57, 0)]))[0] is None
+        assert g.guess(vec(0.57, 0)[None, :])[0].name == "Alice"
+        [decision] = g.decide(vec(0.59, 0)[None, :])
+        assert (decision.reason, decision.nearest) == (gallery_module.TOO_FAR, "Alice")
+        assert decision.threshold == pytest.approx(0.58)
+
+    def test_more_confirmed_faces_a_stricter_bar(self):
+        bars = person_thresholds(np.array([1, 3, 20, 10**6]), 0.6)
+        assert bars[0] == pytest.approx(0.58) and bars[1] == pytest.approx(0.558, abs=1e-3)
+        assert bars[0] > bars[1] > bars[2] > bars[3] == pytest.approx(0.51)
+        g = gallery([("Alice", vec(0, 0)), ("Alice", vec(0, 5)), ("Alice", vec(0, 9)), ("Bob", vec(5, 5))])
+        assert g.guess(vec(0.57, 0)[None, :]) == [None]  # within 0.58, not within Alice's 0.558
 
     def test_margin_rule_two_people_alike_no_guess(self):
         g = gallery([("Alice", vec(0, 0)), ("Bob", vec(0.9, 0))])
@@ -63,6 +74,43 @@ class TestGuess:
         assert guess_columns(Guess("A", None)) == ("A", None)
 
 
+class TestOpenSet:
+    def test_a_stranger_whose_look_alikes_are_someone_else_gets_no_name(self):
+        g = gallery([("Alice", vec(0, 0))])
+        probe = vec(0.5, 0)
+        strangers = Unnamed(np.stack([probe, vec(0.7, 0.2), vec(0.75, 0.1), vec(0.7, -0.2)]), ["p", "q", "r", "s"])
+        [decision] = g.decide(probe[None, :], photos=["p"], unnamed=strangers)
+        assert decision.reason == gallery_module.LOOKALIKES_DISAGREE and decision.name == ""
+        assert (decision.lookalikes, decision.agreeing) == (3, 0)  # the probe itself (same photo) is not asked
+
+    def test_look_alikes_that_are_the_person_support_the_name(self):
+        g = gallery([("Alice", vec(0, 0))])
+        probe = vec(0.5, 0)
+        friends = Unnamed(np.stack([vec(0.3, 0.1), vec(0.2, -0.1), vec(0.7, 0.2)]), ["q", "r", "s"])
+        [decision] = g.decide(probe[None, :], photos=["p"], unnamed=friends)
+        assert decision.name == "Alice" and (decision.lookalikes, decision.agreeing) == (3, 2)  # the stranger is outvoted
+
+    def test_farther_unnamed_faces_are_no_evidence(self):
+        g = gallery([("Alice", vec(0, 0))])
+        others = Unnamed(np.stack([vec(3, 0), vec(3, 0.1)]), ["q", "r"])
+        [decision] = g.decide(vec(0.2, 0)[None, :], photos=["p"], unnamed=others)
+        assert decision.name == "Alice" and decision.lookalikes == 0
+
+    def test_one_name_per_photo_the_nearest_face_keeps_it(self):
+        g = gallery([("Alice", vec(0, 0)), ("Bob", vec(5, 5))])
+        probes = np.stack([vec(0.4, 0), vec(0, 0.2), vec(0.3, 0)])
+        decisions = g.decide(probes, photos=["group.jpg", "group.jpg", "other.jpg"])
+        assert [d.name for d in decisions] == ["", "Alice", "Alice"]
+        assert decisions[0].reason == gallery_module.BETTER_FACE
+
+    def test_explain_is_plain_data(self):
+        g = gallery([("Alice", vec(0, 0)), ("Bob", vec(5, 0))])
+        [decision] = g.decide(vec(0.25, 0)[None, :])
+        assert decision.explain() == {"guess": "Alice", "reason": gallery_module.NAMED, "nearest": "Alice", "distance": 0.25,
+                                      "threshold": 0.58, "second": 4.75, "lookalikes": 0, "agreeing": 0}
+        assert gallery([]).decide(vec(0, 0)[None, :])[0].explain()["reason"] == gallery_module.NO_GALLERY
+
+
 class TestNamedClusters:
     def test_labels(self):
         assert not is_named_cluster("") and not is_named_cluster("u12")
@@ -76,17 +124,6 @@ class TestNamedClusters:
         assert guesses[1].name == "Dave" and guesses[1].distance == pytest.approx(np.hypot(7, 10), rel=1e-5)
         assert guesses[2].name == "Alice" and guesses[3] is None
         assert guesses[4] == Guess("Zoe", None)  # nobody confirmed as Zoe yet: no distance
-
-
-class TestCluster:
-    def test_threshold_linked_groups_largest_first(self):
-        vectors = np.stack([vec(0, 0), vec(0.3, 0), vec(0.6, 0), vec(5, 5), vec(5.2, 5), vec(9, 9)])
-        assert cluster(vectors, "euclidean", 0.5, 2) == [1, 1, 1, 2, 2, -1]
-
-    def test_min_size(self):
-        vectors = np.stack([vec(0, 0), vec(0.3, 0), vec(5, 5)])
-        assert cluster(vectors, "euclidean", 0.5, 3) == [-1, -1, -1]
-        assert cluster(np.zeros((0, 2), np.float32), "euclidean", 0.5, 2) == []
 
 
 def synthetic(people: int, per_person: int, dim: int = 128, seed: int = 3):

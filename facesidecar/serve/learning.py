@@ -7,7 +7,7 @@ confirmed face: in faces.csv, in the photo's metadata, in ``people``, ``export``
 the database mirror, and in the gallery every guess is made from.
 
 ``recognize`` finds the faces of a photo and names them by the gallery's own decision
-(``Gallery.guess``, the rule the scan's guesses use); a face the rule does not name is
+(``Scanner.decide``, the open-set rule the scan's guesses use); a face the rule does not name is
 ``"id": null``. With a directory, the gallery is made of the faces learned in that directory only.
 
 The scanner is not thread-safe: learning and recognizing take turns under one lock (the engine's
@@ -40,8 +40,8 @@ from ..gallery import Gallery
 from ..imaging import DecodedPhoto
 from ..librarysync import LibrarySync
 from ..model import IGNORE
+from ..names import NameRuleError, clean_name, is_control
 from ..pipeline.detect import FoundFace, box_to_pixels, find_faces
-from ..review.actions import ActionError, clean_name
 from ..scan import Scanner
 from ..store import SIDECAR_NAMES
 from ..store.folder import FolderStore, Transaction
@@ -56,6 +56,8 @@ MAX_FOLDER_NAME = 100
 FORMAT_EXTENSIONS = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif", "HEIF": ".heic"}
 LEARNED_FILE = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{16}\.[a-z]+")
 """How ``learn`` names the photos it keeps (``<time>-<hash><ext>``)."""
+UPLOADED = "<uploaded photo>"
+"""The photo key of /recognize's faces: one photo, never a photo of the library (whose look-alikes are asked)."""
 PROBABILITY_SCALE = 0.1
 """Width of the distance-to-probability curve, as a fraction of the threshold (see ``probability``)."""
 
@@ -90,8 +92,7 @@ def _excluded(name: str, patterns: list[str]) -> bool:
 
 def folder_name(text: str) -> str:
     """A person's name as a folder name: no path separators, no leading dot, no control characters."""
-    cleaned = "".join("_" if c in "/\\" else c for c in unicodedata.normalize("NFC", text)
-                      if unicodedata.category(c)[0] != "C")
+    cleaned = "".join("_" if c in "/\\" else c for c in unicodedata.normalize("NFC", text) if not is_control(c))
     return cleaned.strip().lstrip(".")[:MAX_FOLDER_NAME].strip() or "_"
 
 
@@ -199,7 +200,8 @@ class Learning:
             gallery = self.scanner.gallery() if directory is None else self._directory_gallery(directory)
             if vectors is None:
                 return []
-            guesses = gallery.guess(vectors)  # all faces of the photo in one call: one name per photo
+            decisions = self.scanner.decide(vectors, [UPLOADED] * len(found), gallery=gallery)  # one name per photo
+            guesses = [d.guess() for d in decisions]
             nearest = gallery.person_distances(vectors).min(axis=1) if gallery.people else [None] * len(found)
         return [Recognized(guess.name if guess else None, pixel_box(photo, face),
                            guess.distance if guess and guess.distance is not None else _plain(near),
@@ -227,8 +229,8 @@ def _plain(value) -> float | None:
 
 def _person(raw: str | None) -> str:
     try:
-        person = clean_name(raw or "")
-    except ActionError as exc:
+        person = clean_name(raw or "", allow_empty=False)
+    except NameRuleError as exc:
         raise ServeError(400, f"person: {exc}") from None
     if person == IGNORE:
         raise ServeError(400, f"person: {IGNORE} is not a person")
@@ -239,7 +241,7 @@ def _directory(raw: str, exclude: list[str]) -> str:
     """A directory name as the client gives it: one plain folder name that the scan does not skip."""
     name = unicodedata.normalize("NFC", raw.strip())
     bad = (not name or len(name) > MAX_FOLDER_NAME or name.startswith(".") or any(c in name for c in "/\\")
-           or any(unicodedata.category(c)[0] == "C" for c in name) or _excluded(name, exclude))
+           or any(is_control(c) for c in name) or _excluded(name, exclude))
     if bad:
         raise ServeError(400, f"directory {raw[:MAX_FOLDER_NAME]!r} is not usable: one folder name of at most "
                               f"{MAX_FOLDER_NAME} characters, no '/' or '\\', not starting with '.'")

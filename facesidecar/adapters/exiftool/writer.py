@@ -17,7 +17,7 @@ from ...model import PersonRegion
 from ...store import confined
 from . import record as rec
 from .commit import check_writable, commit_copy, finish_interrupted_writes, recover, remove_temporary, temp_copy_for
-from .faceregions import clean_name, people_in
+from .faceregions import people_in, usable_name
 from .plan import IPTC_CHARSET, Plan, State, read_state
 from .process import ExifTool, ExifToolCommandError, path_arg, source_arg, stderr_summary
 from .sidecars import existing_sidecars, is_raw, remove_sidecar, role, targets_for
@@ -58,7 +58,7 @@ class MetadataWriter:
             raise MetadataError(f"{path}: file not found (moved or deleted while scanning?); names not written")
         if not stat.S_ISREG(info.st_mode):
             raise MetadataError(f"{path}: {confined.not_regular(info.st_mode)}; names not written")
-        people = [PersonRegion(clean_name(p.name), p.box) for p in people if clean_name(p.name)]
+        people = [PersonRegion(name, p.box) for p in people if (name := usable_name(p.name))]
         owned, claimed = rec.files_of(previous), rec.claimed(previous)
         if is_raw(path) and self.settings.regions:
             stored_size = self._raw_size(path) or stored_size
