@@ -30,6 +30,7 @@ from .pipeline import plan as planning
 from .pipeline.apply import apply_detection, remove_missing, take_moves
 from .pipeline.detect import changed_meanwhile, detect_photo
 from .pipeline.guess import allowed_guess, guess_folder
+from .pipeline.inflight import DecodeMarks
 from .pipeline.publish import metadata_pending, write_metadata
 from .ports import MetadataWriter, Mirror
 from .progress import Progress
@@ -61,6 +62,8 @@ class Scanner:
         self._removed_photos: dict[tuple[Path, str], PhotoState] = {}
         self._gallery_cache: tuple[int, Gallery] | None = None
         self._unnamed_cache: tuple[int, Unnamed] | None = None
+        self.decode_marks = DecodeMarks(settings.state_path())
+        """Photos being decoded, so that one that kills the process is not retried at every start."""
         self.refresher = Refresher(self)
         self.publish_seconds: float | None = None
         """How long a pass may spend writing other folders its changes touched (None: all of them;
@@ -171,7 +174,7 @@ class Scanner:
             path, known = plan.folder / name, plan.known.get(name)
             read_people = metadata.read_people if importing and not (known is not None and known.imported) else None
             detection = detect_photo(path, plan.on_disk[name], self.engine, self.extra_engines(), engine_settings,
-                                     preview, read_people)
+                                     preview, read_people, self.decode_marks)
             if changed_meanwhile(path, detection):
                 log.info("%s changed while it was scanned; it will be scanned again", path)
             else:

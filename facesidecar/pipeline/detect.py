@@ -12,6 +12,7 @@ the folder's state later (:mod:`facesidecar.pipeline.apply`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -28,6 +29,7 @@ from ..imaging import DecodedPhoto, decode_photo
 from ..model import Box, Detection, Face, FoundFace, ImportedRegion, PersonRegion, best_overlap
 from ..store import confined
 from ..store.confined import RefusedFile
+from .inflight import DEATHS_ALLOWED, DecodeMarks, killed_error
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +42,14 @@ PeopleReader = Callable[[Path, int, tuple[int, int]], list[PersonRegion]]
 
 def detect_photo(path: Path, info: os.stat_result, engine: FaceEngine, extra_engines: Mapping[str, FaceEngine],
                  settings: EngineSettings, preview: Callable[[Path], bytes] | None = None,
-                 read_people: PeopleReader | None = None) -> Detection:
+                 read_people: PeopleReader | None = None, marks: DecodeMarks | None = None) -> Detection:
     """Decode ``path``, find and encode its faces (with every engine), read the regions already in it.
 
     ``preview`` gives a RAW file's embedded JPEG; ``read_people`` is given only for photos whose
     regions were never imported. A photo that cannot be read or decoded is a Detection with an
     ``error`` (never "no faces"); only an engine that cannot work at all raises (EngineError).
+    ``marks`` records the decoding in the state folder: a photo that killed the process while it
+    was decoded, twice, is recorded as an error instead of being decoded again (pipeline/inflight.py).
     """
     try:
         digest = file_sha256(path)
@@ -55,11 +59,16 @@ def detect_photo(path: Path, info: os.stat_result, engine: FaceEngine, extra_eng
         return Detection(path.name, info.st_size, info.st_mtime_ns, "",
                          error=f"{path}: cannot read ({exc.strerror}); give the user facesidecar"
                                " runs read access to the file and its folder")
+    deaths = marks.deaths(path, info) if marks is not None else 0
+    if deaths >= DEATHS_ALLOWED:
+        log.error("%s", killed_error(path))
+        return Detection(path.name, info.st_size, info.st_mtime_ns, digest, error=killed_error(path))
     try:
-        decoded = decode_photo(path, settings.max_image_pixels, settings.pixel_limit, preview,
-                               settings.decode_memory_mb)
-        found = find_faces(engine, decoded, settings.min_face_size, settings.smallest_face)
-        extra = {m: encode_boxes(e, decoded, [f.box for f in found]) for m, e in extra_engines.items()}
+        with marks.decoding(path, info, deaths) if marks is not None else contextlib.nullcontext():
+            decoded = decode_photo(path, settings.max_image_pixels, settings.pixel_limit, preview,
+                                   settings.decode_memory_mb)
+            found = find_faces(engine, decoded, settings.min_face_size, settings.smallest_face)
+            extra = {m: encode_boxes(e, decoded, [f.box for f in found]) for m, e in extra_engines.items()}
     except (ImageError, MetadataError) as exc:
         return Detection(path.name, info.st_size, info.st_mtime_ns, digest, error=str(exc))
     except EngineError:
