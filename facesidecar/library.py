@@ -19,6 +19,7 @@ import numpy as np
 from .model import IGNORE, FolderState
 from .store import SIDECAR_NAMES
 from .store.folder import FolderStore
+from .store.leftovers import is_csv_leftover
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +57,30 @@ def _report_walk_error(exc: OSError) -> None:
     log.error("cannot read folder %s: %s (check its permissions); skipped", exc.filename, exc.strerror)
 
 
-def list_photos(folder: Path, extensions: Iterable[str]) -> dict[str, os.stat_result]:
-    """Photo file name -> stat of the regular files in ``folder`` (symlinks are not followed)."""
-    found = {}
+@dataclass
+class FolderListing:
+    """What one read of a folder tells the scanner: its photos, and whether a save may wait in a
+    killed writer's temporary file (store/leftovers.py), which only a transaction merges."""
+
+    photos: dict[str, os.stat_result]
+    leftovers: bool = False
+
+
+def list_folder(folder: Path, extensions: Iterable[str]) -> FolderListing:
+    """The photos of ``folder`` (regular files; symlinks are not followed) and its leftovers."""
+    listing = FolderListing({})
     with os.scandir(folder) as entries:
         for entry in entries:
             if is_photo_name(entry.name, extensions) and entry.is_file(follow_symlinks=False):
-                found[entry.name] = entry.stat(follow_symlinks=False)
-    return found
+                listing.photos[entry.name] = entry.stat(follow_symlinks=False)
+            elif is_csv_leftover(entry.name):
+                listing.leftovers = True
+    return listing
+
+
+def list_photos(folder: Path, extensions: Iterable[str]) -> dict[str, os.stat_result]:
+    """Photo file name -> stat of the regular files in ``folder`` (symlinks are not followed)."""
+    return list_folder(folder, extensions).photos
 
 
 @dataclass

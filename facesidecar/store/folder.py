@@ -19,7 +19,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from ..model import FolderState
 from . import CSV_NAME, PKL_NAME
 from .atomic import exchange_atomic, write_atomic
 from .csvfile import CsvRow, format_csv, parse_csv
+from .leftovers import CSV_LEFTOVER_PREFIX, read_leftover
 from .merge import MergeResult, NameChange, adopt_unmatched, keep_pending, merge_rows, render_rows
 from .pklfile import dumps_state, loads_state
 
@@ -43,7 +44,7 @@ def sha256(data: bytes) -> str:
 
 def _mtime(path: Path) -> float:
     try:
-        return path.stat().st_mtime
+        return path.stat(follow_symlinks=False).st_mtime
     except OSError:
         return 0.0
 
@@ -53,7 +54,7 @@ def timestamp() -> str:
 
 
 def read_settled(path: Path, known: tuple[str, ...] = (), settle: float = SETTLE_SECONDS,
-                 max_wait: float = 10.0) -> bytes | None:
+                 max_wait: float = 10.0, *, read: Callable[[Path], bytes] = Path.read_bytes) -> bytes | None:
     """The file's bytes once it has not changed for ``settle`` seconds (None if it is absent).
 
     An editor that truncates and then writes leaves a short or empty file for a moment; reading
@@ -64,7 +65,7 @@ def read_settled(path: Path, known: tuple[str, ...] = (), settle: float = SETTLE
     while True:
         try:
             before = path.stat()
-            data = path.read_bytes()
+            data = read(path)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -93,6 +94,15 @@ def folder_lock(folder: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A temporary faces.csv found in the folder and what it held (b"" when refused or empty)."""
+
+    path: Path
+    mtime: float
+    data: bytes
 
 
 @dataclass
@@ -137,36 +147,59 @@ class FolderStore:
         with folder_lock(self.folder):
             state, pkl_bytes = self._load_pkl(set_aside=True)
             txn = Transaction(self.folder, state, pkl_error="" if pkl_bytes is not None or not self.pkl_path.exists() else "rebuilt")
-            self._merge_leftovers(txn)
+            leftovers = self._read_leftovers(txn)
+            csv_time = _mtime(self.csv_path)
+            self._merge_leftovers(txn, [left for left in leftovers if left.mtime <= csv_time])
             csv_seen = self._merge_disk_csv(txn, state.csv_sha256)
+            self._merge_leftovers(txn, [left for left in leftovers if left.mtime > csv_time])
             yield txn
             if write:
                 self._commit(txn, csv_seen, pkl_bytes)
+                self._remove_leftovers(leftovers)
 
-    def _merge_leftovers(self, txn: Transaction) -> None:
-        """Temporary files of a writer that was killed (we hold the lock: no live writer owns them).
+    def _read_leftovers(self, txn: Transaction) -> list[Leftover]:
+        """The temporary files of writers that were killed, oldest first (we hold the lock: no live
+        writer of ours owns one; a person still saving into one is waited for like into faces.csv).
 
         A ``.faces.csv.tmp-*`` may be a person's save that the swap of a writer killed right after
-        it moved the save aside (while it waited for the save to settle): its edits are merged
-        before faces.csv, which is newer. Rows missing from it reject nothing (it may be cut short).
+        it moved the save aside (while it waited for the save to settle). A file that is not a
+        regular one, or too big to be a faces.csv, is reported and removed, never read.
         """
-        leftovers = sorted(self.folder.glob(f".{CSV_NAME}.tmp-*"), key=_mtime)
-        for tmp in leftovers:
+        found = []
+        for path in self.folder.glob(f"{CSV_LEFTOVER_PREFIX}*"):
             try:
-                data = tmp.read_bytes()
-                rows = parse_csv(data, str(tmp)) if data and sha256(data) != txn.state.csv_sha256 else []
-            except (OSError, SidecarError):
-                rows = []
-            if rows:
-                result = merge_rows(txn.state, rows, txn.now, reject_missing=False)
-                txn.record(result)
-                keep_pending(txn.state, result.unmatched, self._photo_exists)
-                if result.changes:
-                    log.warning("%s: merged %d name(s) from a save left behind by a writer that was stopped",
-                                self.csv_path, len(result.changes))
-        for tmp in leftovers + list(self.folder.glob(f".{PKL_NAME}.tmp-*")):
+                data = read_settled(path, known=(txn.state.csv_sha256,), read=read_leftover) or b""
+            except SidecarError as exc:
+                log.warning("%s", exc)
+                data = b""
+            found.append(Leftover(path, _mtime(path), data))
+        return sorted(found, key=lambda left: left.mtime)
+
+    def _merge_leftovers(self, txn: Transaction, leftovers: list[Leftover]) -> None:
+        """Merge saves found in leftovers as a person's saves made at the leftover's mtime.
+
+        Rows missing from a leftover reject nothing: it may be a writer's own file cut short.
+        """
+        for left in leftovers:
+            if not left.data or sha256(left.data) == txn.state.csv_sha256:
+                continue
+            try:
+                rows = parse_csv(left.data, str(left.path))
+            except SidecarError as exc:
+                log.warning("%s; a save left behind there is not merged", exc)
+                continue
+            result = merge_rows(txn.state, rows, left.mtime, reject_missing=False)
+            txn.record(result)
+            keep_pending(txn.state, result.unmatched, self._photo_exists)
+            if result.changes:
+                log.warning("%s: merged %d name(s) from a save left behind by a writer that was stopped (%s)",
+                            self.csv_path, len(result.changes), left.path.name)
+
+    def _remove_leftovers(self, leftovers: list[Leftover]) -> None:
+        """Once what they held is committed: the merged leftovers, and half-written faces.pkl copies."""
+        for path in [left.path for left in leftovers] + list(self.folder.glob(f".{PKL_NAME}.tmp-*")):
             with contextlib.suppress(OSError):
-                tmp.unlink()
+                path.unlink()
 
     def _photo_exists(self, file: str) -> bool:
         return (self.folder / file).is_file()
