@@ -99,8 +99,8 @@ class Verification:
 
 
 def largest_vector(engine: FaceEngine, path: Path) -> np.ndarray | None:
-    from facesidecar.faces import find_faces
     from facesidecar.imaging import decode_photo
+    from facesidecar.pipeline.detect import find_faces
 
     settings = EngineSettings()
     photo = decode_photo(path, settings.max_image_pixels, settings.pixel_limit)

@@ -48,7 +48,7 @@ def copy_photos(source: Path, target: Path) -> list[Path]:
 
 
 def largest_face_vectors_facesidecar(root: Path) -> dict[str, np.ndarray]:
-    from facesidecar.library import walk_folders
+    from facesidecar.folders import walk_folders
     from facesidecar.store.folder import FolderStore
 
     vectors = {}

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError
+from .store import confined
+from .store.confined import ReadLimits
 
 CONFIG_ENV = "FACESIDECAR_CONFIG"
 STATE_ENV = "FACESIDECAR_STATE_DIR"
@@ -42,6 +44,8 @@ class EngineSettings:
     upsample: int = 1
     max_image_pixels: int = 4_000_000
     pixel_limit: int = 200_000_000
+    decode_memory_mb: int = 768
+    """Photos whose decoding would take more memory (bands, bit depth, decoder buffers) are refused."""
     min_face_size: int = 20
     cluster_threshold: float = 0.5
     min_cluster_size: int = 2
@@ -115,6 +119,22 @@ class ServeSettings:
 
 
 @dataclass
+class LimitSettings:
+    """Size caps of the sidecars read from the photo folders (which anyone with write access there can fill)."""
+
+    max_csv_mb: float = 64.0
+    max_pkl_mb: float = 512.0
+    max_xmp_mb: float = 32.0
+
+    def read_limits(self) -> ReadLimits:
+        return ReadLimits(csv=_bytes(self.max_csv_mb), pkl=_bytes(self.max_pkl_mb), xmp=_bytes(self.max_xmp_mb))
+
+
+def _bytes(megabytes: float) -> int:
+    return int(megabytes * (1 << 20))
+
+
+@dataclass
 class Settings:
     roots: list[RootSettings] = field(default_factory=list)
     exclude: list[str] = field(default_factory=lambda: ["@eaDir", ".Trash*", "#recycle", ".thumbnails"])
@@ -131,7 +151,12 @@ class Settings:
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     review: ReviewSettings = field(default_factory=ReviewSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
     source: str = "(built-in defaults)"
+
+    def __post_init__(self) -> None:
+        """Every file access inside the roots is confined to them (store/confined.py)."""
+        confined.configure(self.root_paths(), self.limits.read_limits())
 
     def root_paths(self) -> list[Path]:
         return [Path(r.path) for r in self.roots]
@@ -242,8 +267,13 @@ def _check_choices(settings: Settings) -> None:
     if settings.metadata.raw_sidecar not in sidecars:
         raise ConfigError(f"{source}: metadata.raw_sidecar must be one of {', '.join(map(repr, sidecars))},"
                           f" got {settings.metadata.raw_sidecar!r}")
-    if settings.engine.max_image_pixels <= 0 or settings.engine.pixel_limit <= 0:
-        raise ConfigError(f"{source}: engine.max_image_pixels and engine.pixel_limit must be positive")
+    engine = settings.engine
+    if engine.max_image_pixels <= 0 or engine.pixel_limit <= 0 or engine.decode_memory_mb <= 0:
+        raise ConfigError(f"{source}: engine.max_image_pixels, engine.pixel_limit and engine.decode_memory_mb"
+                          " must be positive")
+    limits = settings.limits
+    if min(limits.max_csv_mb, limits.max_pkl_mb, limits.max_xmp_mb) <= 0:
+        raise ConfigError(f"{source}: limits.max_csv_mb, limits.max_pkl_mb and limits.max_xmp_mb must be positive")
     serve = settings.serve
     if serve.maximum_area < 0 or serve.max_upload_mb <= 0 or serve.rate_limit < 0 or serve.max_concurrent < 1:
         raise ConfigError(f"{source}: serve.maximum_area and serve.rate_limit must be 0 or more, "
@@ -282,6 +312,6 @@ def settings_to_dict(settings: Settings) -> dict:
 
 __all__ = [
     "Settings", "RootSettings", "EngineSettings", "MetadataSettings", "MysqlSettings",
-    "DaemonSettings", "ReviewSettings", "ServeSettings", "load_settings", "parse_settings", "with_roots",
+    "DaemonSettings", "LimitSettings", "ReviewSettings", "ServeSettings", "load_settings", "parse_settings", "with_roots",
     "settings_to_dict", "CONFIG_ENV", "STATE_ENV",
 ]

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import FacesidecarError
-from .library import walk_folders
+from .folders import walk_folders
 from .model import IGNORE, Face, FolderState, PhotoState
 from .ports import MetadataWriter
 from .scan import Scanner

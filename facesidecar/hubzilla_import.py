@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import FacesidecarError, ImageError
-from .faces import find_faces
+from .folders import is_photo_name, walk_folders
 from .hubzilla import AddonFormatError, AddonName, is_addon_csv, latest_per_face, parse_addon_csv
 from .imaging import decode_photo
-from .library import is_photo_name, walk_folders
 from .model import Box, FolderState
+from .pipeline.detect import find_faces
 from .review.actions import ActionError, clean_name
 from .scan import Scanner
 from .store import CSV_NAME, PKL_NAME
@@ -345,7 +345,8 @@ def _plan_folder(scanner: Scanner, item: FolderImport, names: list[AddonName], o
             item.outcomes += _no_photo(wanted, "not in this folder")
             continue
         try:
-            decoded = decode_photo(path, settings.engine.max_image_pixels, settings.engine.pixel_limit)
+            decoded = decode_photo(path, settings.engine.max_image_pixels, settings.engine.pixel_limit,
+                                   decode_memory_mb=settings.engine.decode_memory_mb)
         except ImageError as exc:
             item.outcomes += _no_photo(wanted, str(exc))
             continue

@@ -3,7 +3,11 @@
 Face boxes are stored as fractions of the photo *as displayed* (after EXIF orientation), so the
 decoder applies the orientation before anything looks for faces. It decodes no more pixels than
 the engine needs (JPEG draft mode, then a resize to ``engine.max_image_pixels``) and refuses
-absurdly large photos from their header, before a single pixel is allocated.
+absurdly large photos from their header, before a single pixel is allocated: by stored pixels
+(``engine.pixel_limit``) and by the memory decoding them would take (``engine.decode_memory_mb``,
+which counts bands, bit depth and the decoder's buffers, so that a small 16-bit RGBA PNG or a
+deflated TIFF cannot take gigabytes). Only the decoded image is full size: it is scaled down in
+its own mode first, and turned and converted to RGB afterwards.
 
 Every failure is an :class:`ImageError` naming the file, what went wrong and what to do: a photo
 that cannot be read has *unknown* faces, never "no faces".
@@ -28,6 +32,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .errors import FacesidecarError, ImageError
+from .store import confined
 from .tiffheader import StoredLayout, read_stored_layout
 
 RAW_EXTENSIONS = {".cr2", ".nef", ".arw", ".dng", ".orf", ".raf"}
@@ -50,6 +55,22 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct
 
 # decode_photo refuses every image PIL would warn about (see _open) with a clearer ImageError.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+DECODE_MEMORY_MB = 768
+"""Default of ``engine.decode_memory_mb``: room for a 150-megapixel RGB PNG or TIFF."""
+
+_MIB = 1 << 20
+_OUTPUT_BYTES_PER_PIXEL = 24
+"""Work on the scaled-down image (float conversion of 16-bit values, RGB, transposed copy, array)."""
+_MODE_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+"""Bytes per pixel Pillow keeps for a mode; every other mode takes 4 (multi-band images are stored
+as 32-bit pixels, "I" and "F" as 32-bit values)."""
+_CONVERTED_BEFORE_RESIZE = {"1", "P", "PA", "RGBA", "LA", "I;16", "I;16L", "I;16B", "I;16N"}
+"""Modes that cost one more full-size (32-bit) copy before scaling down: Pillow resizes "1" and "P"
+only by nearest neighbour (so they become L/RGB(A) first), premultiplies alpha in a copy and
+scales 16-bit grey as 32-bit."""
+_DECODER_COPY = {"WEBP": 4, "HEIF": 8, "AVIF": 8}
+"""Bytes per pixel of the buffer these decoders fill before Pillow copies it into the image."""
 
 _heif_lock = threading.Lock()
 _heif_registered = False
@@ -82,11 +103,13 @@ def decode_photo(
     max_image_pixels: int,
     pixel_limit: int,
     preview_loader: Callable[[Path], bytes] | None = None,
+    decode_memory_mb: int = DECODE_MEMORY_MB,
 ) -> DecodedPhoto:
     """Decode ``path`` into at most ``max_image_pixels`` RGB pixels, displayed orientation.
 
-    Photos larger than ``pixel_limit`` (stored pixels) are refused from their header. RAW files
-    are decoded from the embedded preview that ``preview_loader`` extracts.
+    Photos larger than ``pixel_limit`` (stored pixels), or whose decoding would take more than
+    ``decode_memory_mb``, are refused from their header. RAW files are decoded from the embedded
+    preview that ``preview_loader`` extracts.
     """
     path = Path(path)
     _register_heif()
@@ -96,6 +119,8 @@ def decode_photo(
             with _open(path, source, pixel_limit) as image:
                 layout = _tiff_layout(image, source)
                 opened_size = image.size
+                _draft(image, max_image_pixels)
+                check_decode_memory(path, image, max_image_pixels, decode_memory_mb)
                 if image.format not in ("JPEG", "MPO"):
                     # PNG decodes its pixels to find EXIF: a broken pixel stream must fail here, not
                     # pass for a broken EXIF block and leave a half-black image ("no faces")
@@ -103,10 +128,8 @@ def decode_photo(
                 orientation, pre_rotated = _orientation(image, layout)
                 if is_raw and orientation == 1:
                     orientation = _raw_orientation(path)
-                _draft(image, max_image_pixels)
                 image.load()
-                displayed = image if pre_rotated else _transpose(image, orientation)
-                rgb = np.ascontiguousarray(np.asarray(_fit(_to_rgb(displayed), max_image_pixels), dtype=np.uint8))
+                rgb = _displayed_rgb(image, orientation, pre_rotated, max_image_pixels)
         except ImageError:
             raise
         except MemoryError:
@@ -158,8 +181,10 @@ def _open_source(path: Path, preview_loader: Callable[[Path], bytes] | None, is_
     if is_raw:
         return io.BytesIO(_raw_preview(path, preview_loader))
     try:
-        handle = path.open("rb")
+        handle = confined.open_file(path)
         empty = os.fstat(handle.fileno()).st_size == 0
+    except confined.RefusedFile as exc:
+        raise ImageError(str(exc)) from None
     except FileNotFoundError:
         raise ImageError(f"{path}: file not found (moved or deleted while scanning?)") from None
     except PermissionError:
@@ -231,6 +256,50 @@ def _open(path: Path, source: BinaryIO, pixel_limit: int) -> Image.Image:
     return image
 
 
+def decode_memory_bytes(image: Image.Image, max_image_pixels: int) -> int:
+    """What decoding ``image`` (opened, not loaded; after any draft) takes at its peak, in bytes.
+
+    The decoded image in Pillow's layout for its mode, one more full-size copy for the modes
+    converted before scaling, the decoder's own buffer (a TIFF strip or tile at its stored bands
+    and bit depth, WebP/HEIF's frame), and the work on the scaled-down image.
+    """
+    width, height = image.size
+    pixels = width * height
+    total = pixels * _MODE_BYTES.get(image.mode, 4)
+    if image.mode in _CONVERTED_BEFORE_RESIZE and pixels > max_image_pixels:
+        total += pixels * 4
+    total += pixels * _DECODER_COPY.get(image.format or "", 0) + _tiff_buffer_bytes(image)
+    return total + min(pixels, max_image_pixels) * _OUTPUT_BYTES_PER_PIXEL
+
+
+def _tiff_buffer_bytes(image: Image.Image) -> int:
+    """The strip or tile buffer libtiff fills, at the file's stored samples and bit depth."""
+    tags = getattr(image, "tag_v2", None)
+    if image.format != "TIFF" or tags is None:
+        return 0
+    width, height = image.size
+    bits = tags.get(258, (8,))
+    bits_per_pixel = sum(bits) if isinstance(bits, tuple) else int(bits) * int(tags.get(277, 1))
+    if 322 in tags and 323 in tags:
+        area = int(tags[322]) * int(tags[323])
+    else:
+        area = width * min(height, max(1, int(tags.get(278, height))))
+    return math.ceil(area * max(bits_per_pixel, 8) / 8)
+
+
+def check_decode_memory(path: Path, image: Image.Image, max_image_pixels: int, decode_memory_mb: int) -> None:
+    """Refuse the photo before any pixel is decoded if decoding it would pass ``decode_memory_mb``."""
+    needed = decode_memory_bytes(image, max_image_pixels)
+    if needed > decode_memory_mb * _MIB:
+        width, height = image.size
+        raise ImageError(
+            f"{path}: decoding this {width}x{height} {image.mode} {image.format or ''} image would take about"
+            f" {math.ceil(needed / _MIB):,} MB, more than engine.decode_memory_mb ({decode_memory_mb:,} MB);"
+            " not decoded. Raise engine.decode_memory_mb (and the service's MemoryMax) if this photo is genuine,"
+            " or save it as JPEG"
+        )
+
+
 def _too_large(path: Path, size: str, pixel_limit: int) -> ImageError:
     return ImageError(
         f"{path}: {size} is more than engine.pixel_limit ({pixel_limit:,} pixels); not decoded."
@@ -286,9 +355,9 @@ def _raw_orientation(path: Path) -> int:
     scanned lying on their side. Best effort: anything unreadable counts as 1.
     """
     try:
-        with path.open("rb") as raw:
+        with confined.open_file(path) as raw:
             layout = read_stored_layout(raw)
-    except (OSError, struct.error):
+    except (OSError, struct.error, confined.RefusedFile):
         return 1
     return layout.orientation if layout is not None else 1
 
@@ -314,6 +383,28 @@ def _transpose(image: Image.Image, orientation: int) -> Image.Image:
 def _swap_if_rotated(width: int, height: int, orientation: int) -> tuple[int, int]:
     """Orientations 5-8 turn the photo by 90 degrees: displayed width is stored height."""
     return (height, width) if orientation >= 5 else (width, height)
+
+
+def _displayed_rgb(image: Image.Image, orientation: int, pre_rotated: bool, max_image_pixels: int) -> np.ndarray:
+    """The engine's pixels: scaled down in the image's own mode, then turned, then made RGB.
+
+    Scaling first keeps every copy but the decoded image small (turning, 16-bit scaling and
+    compositing transparency over white all copy the whole image); see :func:`decode_memory_bytes`.
+    """
+    small = _fit(_resizable(image), max_image_pixels)
+    displayed = small if pre_rotated else _transpose(small, orientation)
+    return np.ascontiguousarray(np.asarray(_to_rgb(displayed), dtype=np.uint8))
+
+
+def _resizable(image: Image.Image) -> Image.Image:
+    """``image`` in a mode Pillow scales with a real filter (it scales "1" and "P" by nearest pixel)."""
+    if image.mode == "1":
+        return image.convert("L")
+    if image.mode == "P":
+        return image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode == "PA":
+        return image.convert("RGBA")
+    return image
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .library import Library, walk_folders
+from .faceindex import Library
+from .folders import walk_folders
 from .store.folder import FolderStore
 
 

@@ -22,11 +22,14 @@ import numpy as np
 from .config import Settings
 from .engines import FaceEngine, get_engine
 from .errors import EngineError, ImageError, MetadataError, SidecarError
-from .library import Library, list_folder, walk_folders
+from .faceindex import Library
+from .folders import list_folder, walk_folders
+from .gallery import Decision, Gallery, Unnamed, cluster, guess_columns
 from .model import IGNORE, Box, Face, FolderState, PersonRegion, PhotoState, new_face_id
-from .naming import Gallery, cluster, guess_columns
 from .ports import MetadataWriter, Mirror
 from .progress import Progress
+from .store import confined
+from .store.confined import RefusedFile
 from .store.folder import FolderStore, Transaction
 from .store.merge import NameChange, set_name
 
@@ -94,15 +97,18 @@ class FolderPlan:
         if self.to_scan or self.missing or self.moved_in or self.leftovers:
             return False
         try:
-            data = (self.folder / "faces.csv").read_bytes()
-        except OSError:
+            data = confined.read_file(self.folder / "faces.csv", confined.limits().csv)
+        except (OSError, SidecarError):
+            return False
+        if data is None:
             return False
         return hashlib.sha256(data).hexdigest() == self.csv_sha256
 
 
 def file_sha256(path: Path) -> str:
+    """The content hash of the regular file at ``path`` (reached through the confined layer)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with confined.open_file(path) as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -185,6 +191,7 @@ class Scanner:
         self._roots_indexed = False
         self._removed_photos: dict[tuple[Path, str], PhotoState] = {}
         self._gallery_cache: tuple[int, Gallery] | None = None
+        self._unnamed_cache: tuple[int, Unnamed] | None = None
 
     # -- adapters -------------------------------------------------------------------------------
     @property
@@ -258,7 +265,13 @@ class Scanner:
     # -- planning -------------------------------------------------------------------------------
     def _plan(self, folder: Path, csv_only: bool, report: ScanReport) -> FolderPlan | None:
         store = FolderStore(folder)
-        if not folder.is_dir():
+        try:
+            confined.Folder.open(folder).close()
+        except RefusedFile as exc:  # a folder replaced by a link while its work was queued
+            confined.report_once(exc.path, exc.reason)
+            self.library.drop_folder(folder)
+            return None
+        except OSError:
             self.library.drop_folder(folder)
             return None
         if self.metadata is not None:
@@ -299,7 +312,7 @@ class Scanner:
                     continue
                 try:
                     digest = file_sha256(plan.folder / name)
-                except OSError:
+                except (OSError, SidecarError):
                     continue
                 source = gone.pop(digest, None)
                 if source is not None:
@@ -309,19 +322,22 @@ class Scanner:
 
     # -- detection ------------------------------------------------------------------------------
     def _detect(self, folder: Path, name: str, info: os.stat_result) -> Detection:
-        from .faces import encode_boxes, find_faces
         from .imaging import decode_photo
+        from .pipeline.detect import encode_boxes, find_faces
 
         path = folder / name
         try:
             digest = file_sha256(path)
+        except RefusedFile as exc:
+            return Detection(name, info, "", error=str(exc))
         except OSError as exc:
             return Detection(name, info, "", error=f"{path}: cannot read ({exc.strerror}); give the user facesidecar"
                                                    " runs read access to the file and its folder")
         engine_settings = self.settings.engine
         preview = self.metadata.raw_preview if self.metadata is not None else None
         try:
-            decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit, preview)
+            decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit, preview,
+                                   engine_settings.decode_memory_mb)
             found = find_faces(self.engine, decoded, engine_settings.min_face_size)
             extra = {m: encode_boxes(e, decoded, [f.box for f in found]) for m, e in self.extra_engines().items()}
         except (ImageError, MetadataError) as exc:
@@ -340,7 +356,7 @@ class Scanner:
         Done here, while the decoded pixels are at hand, so that nothing big is kept until the
         folder transaction. Only photos never imported before pay for the exiftool read.
         """
-        from .faces import encode_boxes
+        from .pipeline.detect import encode_boxes
 
         known = self._known_photo(path)
         if self.metadata is None or not self.settings.metadata.import_existing or (known is not None and known.imported):
@@ -381,9 +397,8 @@ class Scanner:
 
     @staticmethod
     def _changed_meanwhile(path: Path, before: os.stat_result) -> bool:
-        try:
-            now = path.stat()
-        except OSError:
+        now = confined.lstat(path)
+        if now is None:
             return True
         return (now.st_size, now.st_mtime_ns) != (before.st_size, before.st_mtime_ns)
 
@@ -539,22 +554,39 @@ class Scanner:
         self._gallery_cache = (key, gallery)
         return gallery
 
+    def unnamed_faces(self) -> Unnamed:
+        """The library's unnamed faces, which the open-set rule asks (rebuilt when the library changed)."""
+        key = self.library.version
+        if self._unnamed_cache is None or self._unnamed_cache[0] != key:
+            faces = self.library.unnamed()
+            vectors = np.stack([f.vector for f in faces]) if faces else np.zeros((0, 0), np.float32)
+            self._unnamed_cache = (key, Unnamed(vectors, [str(f.folder / f.file) for f in faces]))
+        return self._unnamed_cache[1]
+
+    def decide(self, vectors: np.ndarray, photos: list[str], clusters: list[str] | None = None,
+               gallery: Gallery | None = None) -> list[Decision]:
+        """The open-set decision for faces (``photos``: the photo each is in) that every guess of the
+        scan, ``match`` and ``serve``'s /recognize go through (see gallery.Gallery.decide)."""
+        gallery = self._gallery() if gallery is None else gallery
+        return gallery.decide(vectors, clusters, photos, self.unnamed_faces())
+
     def _guess_folder(self, txn: Transaction) -> bool:
         """Set guesses of the folder's faces; True if any changed."""
         self.library.set_folder(txn.folder, txn.state)
         gallery = self._gallery()
-        faces = [f for _, f in txn.state.faces() if f.visible]
-        probes = [f for f in faces if not f.name and self.model in f.encodings]
+        faces = [(p, f) for p, f in txn.state.faces() if f.visible]
+        probes = [(p, f) for p, f in faces if not f.name and self.model in f.encodings]
         changed = False
-        for face in faces:
+        for _, face in faces:
             if face.name and (face.guess or face.distance is not None):
                 face.guess, face.distance = "", None
                 changed = True
         for lo in range(0, len(probes), GUESS_CHUNK):
             chunk = probes[lo:lo + GUESS_CHUNK]
-            guesses = gallery.guess(np.stack([f.encodings[self.model] for f in chunk]), [f.cluster for f in chunk])
-            for face, guess in zip(chunk, guesses, strict=True):
-                name, distance = _allowed_guess(guess, face.not_names)
+            decisions = self.decide(np.stack([f.encodings[self.model] for _, f in chunk]),
+                                    [str(txn.folder / p.file) for p, _ in chunk], [f.cluster for _, f in chunk], gallery)
+            for (_, face), decision in zip(chunk, decisions, strict=True):
+                name, distance = _allowed_guess(decision.guess(), face.not_names)
                 if (face.guess, face.distance) != (name, distance):
                     face.guess, face.distance = name, distance
                     changed = True
@@ -583,9 +615,10 @@ class Scanner:
             return True
         if not probes:
             return False
-        guesses = gallery.guess(np.stack([f.vector for f in probes]), [labels.get(f.face_id, "") for f in probes])
-        for face, guess in zip(probes, guesses, strict=True):
-            name, distance = _allowed_guess(guess, face.not_names)
+        decisions = self.decide(np.stack([f.vector for f in probes]), [str(f.folder / f.file) for f in probes],
+                                [labels.get(f.face_id, "") for f in probes], gallery)
+        for face, decision in zip(probes, decisions, strict=True):
+            name, distance = _allowed_guess(decision.guess(), face.not_names)
             if (face.guess, face.distance) != (name, distance):
                 return True
         return False
@@ -649,10 +682,11 @@ class Scanner:
     def _restat(path: Path, photo: PhotoState) -> None:
         """Our own metadata write is not a change of the photo: remember its new size/mtime/hash."""
         try:
-            info = path.stat()
+            with confined.open_file(path) as handle:
+                info = os.fstat(handle.fileno())
             photo.size, photo.mtime_ns, photo.sha256 = info.st_size, info.st_mtime_ns, file_sha256(path)
-        except OSError as exc:
-            log.warning("%s: cannot stat after writing metadata: %s", path, exc.strerror)
+        except (OSError, SidecarError) as exc:
+            log.warning("%s: cannot stat after writing metadata: %s", path, exc)
 
 
 def _allowed_guess(guess, not_names) -> tuple[str, float | None]:

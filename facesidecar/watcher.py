@@ -41,7 +41,7 @@ from watchdog.events import (
 )
 
 from .errors import SidecarError
-from .library import NOFACES_MARKER, is_photo_name
+from .folders import NOFACES_MARKER, is_photo_name
 from .store import CSV_NAME, PKL_NAME
 from .store.folder import FolderStore
 from .store.leftovers import is_csv_leftover, writer_alive

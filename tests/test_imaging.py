@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from facesidecar import imaging
 from facesidecar.errors import ImageError, MetadataError
 from facesidecar.imaging import RAW_EXTENSIONS, DecodedPhoto, decode_photo
 
@@ -313,10 +314,10 @@ class TestBrokenFiles:
         path = tmp_path / "private.jpg"
         shutil.copyfile(TEST_DATA / "group13.jpg", path)
 
-        def refuse(self, *args, **kwargs):
-            raise PermissionError(13, "Permission denied", str(self))
+        def refuse(path, *args, **kwargs):
+            raise PermissionError(13, "Permission denied", str(path))
 
-        monkeypatch.setattr(Path, "open", refuse)
+        monkeypatch.setattr(imaging.confined, "open_file", refuse)
         with pytest.raises(ImageError, match=r"private\.jpg.*permission denied.*read access"):
             decode(path)
 

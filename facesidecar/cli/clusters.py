@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..people import library_settings, list_clusters, sidecar_folders
+from ..naming_commands import library_settings, list_clusters, sidecar_folders
 from .common import existing_paths, settings_from
 
 

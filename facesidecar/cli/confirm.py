@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..people import check_name, confirm_guesses, library_settings, sidecar_folders
+from ..naming_commands import check_name, confirm_guesses, library_settings, sidecar_folders
 from .common import existing_paths, scanner_for, settings_from
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..config import Settings, with_roots
 from ..errors import FacesidecarError
-from ..library import walk_folders
+from ..folders import walk_folders
 from ..model import FolderState
 from ..store.folder import FolderStore
 from .common import existing_paths, settings_from

@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from ..people import enroll, enroll_photos, library_settings, roots_for_photos
+from ..naming_commands import enroll, enroll_photos, library_settings, roots_for_photos
 from .common import scanner_for, settings_from
 
 log = logging.getLogger(__name__)

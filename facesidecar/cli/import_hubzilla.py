@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..hubzilla_import import ALREADY, CONFLICT, IMPORTED, NO_PHOTO, REFUSED, UNMATCHED, ImportReport, import_hubzilla
-from ..people import library_settings
+from ..naming_commands import library_settings
 from ..runlock import RootLocks
 from .common import existing_paths, is_terminal, scanner_for, settings_from
 from .scan import scan_progress, tell_waiting

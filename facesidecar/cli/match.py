@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from ..compose import build_scanner
-from ..people import library_settings, match_photos
+from ..naming_commands import library_settings, match_photos
 from .common import existing_paths, settings_from
 
 

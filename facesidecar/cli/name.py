@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..model import IGNORE
-from ..people import library_settings, name_face, roots_for_photos
+from ..naming_commands import library_settings, name_face, roots_for_photos
 from .common import scanner_for, settings_from
 
 

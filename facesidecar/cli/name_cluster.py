@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 
-from ..people import library_settings, name_cluster, sidecar_folders
+from ..naming_commands import library_settings, name_cluster, sidecar_folders
 from .common import existing_paths, scanner_for, settings_from
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import FacesidecarError
-from ..people import Person, people_counts, sidecar_folders
+from ..naming_commands import Person, people_counts, sidecar_folders
 
 
 def fold(name: str) -> str:

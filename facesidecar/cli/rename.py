@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..people import library_settings, rename_person, sidecar_folders
+from ..naming_commands import library_settings, rename_person, sidecar_folders
 from .common import existing_paths, scanner_for, settings_from
 
 

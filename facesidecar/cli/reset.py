@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import FacesidecarError
-from ..library import walk_folders
+from ..folders import walk_folders
 from ..model import FolderState
 from ..store.folder import FolderStore
 from .common import existing_paths, settings_from

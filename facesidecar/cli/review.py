@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..config import RootSettings
 from ..errors import FacesidecarError
-from ..people import no_roots_error
+from ..naming_commands import no_roots_error
 from .common import existing_paths, scanner_for, settings_from
 
 log = logging.getLogger(__name__)

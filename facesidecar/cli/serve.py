@@ -8,7 +8,7 @@ import logging
 import signal
 
 from ..errors import FacesidecarError
-from ..people import library_settings
+from ..naming_commands import library_settings
 from .common import existing_paths, scanner_for, settings_from
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ import numpy as np
 
 from ..config import Settings
 from ..daemonstatus import overlaps, running_daemons
-from ..library import list_photos, walk_folders
-from ..people import no_roots_error
+from ..folders import list_photos, walk_folders
+from ..naming_commands import no_roots_error
 from ..progress import duration
 from ..scan import state_counts, unwritable_reason
 from ..store.folder import FolderStore

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import people
+from .. import naming_commands
 from ..errors import FacesidecarError
 from ..librarysync import LibrarySync
 from ..model import IGNORE, Face, PhotoState
-from ..people import check_name
+from ..naming_commands import check_name
 from ..store.folder import Transaction
 from ..store.merge import set_name
 
@@ -43,7 +43,7 @@ class Outcome:
 
 
 def clean_name(raw: str, allow_empty: bool = False) -> str:
-    """A typed name in stored form (the CLI's rules, ``people.check_name``, and a few more for a form
+    """A typed name in stored form (the CLI's rules, ``naming_commands.check_name``, and a few more for a form
     field), or ActionError saying why it cannot be one."""
     if any(unicodedata.category(c).startswith("C") for c in raw or ""):
         raise ActionError("a name cannot contain control characters")
@@ -139,34 +139,34 @@ class Actions:
         return self._apply(folders, change)
 
     def suggest_cluster(self, folders: list[Path], label: str, name: str) -> Outcome:
-        """The cluster's faces get ``name`` as a guess only (``people.name_cluster``, as the CLI does)."""
+        """The cluster's faces get ``name`` as a guess only (``naming_commands.name_cluster``, as the CLI does)."""
         name = clean_name(name)
         with self.lock:
             self.sync_library()
             try:
-                count = people.name_cluster(self.scanner, folders, label, name)
+                count = naming_commands.name_cluster(self.scanner, folders, label, name)
             except FacesidecarError as exc:
                 raise ActionError(str(exc)) from None
         return Outcome(changed=count)
 
     def confirm_guesses(self, folders: list[Path], name: str, max_distance: float) -> Outcome:
-        """Every guess of ``name`` at most ``max_distance`` away becomes the name (``people.confirm_guesses``,
+        """Every guess of ``name`` at most ``max_distance`` away becomes the name (``naming_commands.confirm_guesses``,
         as ``facesidecar confirm --name N --max-distance D`` does)."""
         with self.lock:
             self.sync_library()
             try:
-                done = people.confirm_guesses(self.scanner, folders, name=name, max_distance=max_distance)
+                done = naming_commands.confirm_guesses(self.scanner, folders, name=name, max_distance=max_distance)
             except FacesidecarError as exc:
                 raise ActionError(str(exc)) from None
         return Outcome(changed=len(done))
 
     def rename_person(self, folders: list[Path], old: str, new: str) -> Outcome:
-        """Every face confirmed as ``old`` becomes ``new`` (``people.rename_person``, as the CLI does)."""
+        """Every face confirmed as ``old`` becomes ``new`` (``naming_commands.rename_person``, as the CLI does)."""
         new = clean_name(new)
         with self.lock:
             self.sync_library()
             try:
-                done = people.rename_person(self.scanner, folders, old, new)
+                done = naming_commands.rename_person(self.scanner, folders, old, new)
             except FacesidecarError as exc:
                 raise ActionError(str(exc)) from None
         return Outcome(changed=len(done))

@@ -14,9 +14,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from ..library import walk_folders
+from ..folders import walk_folders
+from ..gallery import is_named_cluster
 from ..model import IGNORE, Box, FolderState
-from ..naming import is_named_cluster
 from ..store.folder import FolderStore
 
 

@@ -7,7 +7,7 @@ confirmed face: in faces.csv, in the photo's metadata, in ``people``, ``export``
 the database mirror, and in the gallery every guess is made from.
 
 ``recognize`` finds the faces of a photo and names them by the gallery's own decision
-(``Gallery.guess``, the rule the scan's guesses use); a face the rule does not name is
+(``Scanner.decide``, the open-set rule the scan's guesses use); a face the rule does not name is
 ``"id": null``. With a directory, the gallery is made of the faces learned in that directory only.
 
 The scanner is not thread-safe: learning and recognizing take turns under one lock (the engine's
@@ -35,12 +35,12 @@ from PIL import Image, UnidentifiedImageError
 
 from ..config import Settings
 from ..errors import ConfigError
-from ..faces import FoundFace, box_to_pixels, find_faces
+from ..folders import list_photos
+from ..gallery import Gallery
 from ..imaging import DecodedPhoto
-from ..library import list_photos
 from ..librarysync import LibrarySync
 from ..model import IGNORE
-from ..naming import Gallery
+from ..pipeline.detect import FoundFace, box_to_pixels, find_faces
 from ..review.actions import ActionError, clean_name
 from ..scan import Scanner
 from ..store import SIDECAR_NAMES
@@ -56,6 +56,8 @@ MAX_FOLDER_NAME = 100
 FORMAT_EXTENSIONS = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif", "HEIF": ".heic"}
 LEARNED_FILE = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{16}\.[a-z]+")
 """How ``learn`` names the photos it keeps (``<time>-<hash><ext>``)."""
+UPLOADED = "<uploaded photo>"
+"""The photo key of /recognize's faces: one photo, never a photo of the library (whose look-alikes are asked)."""
 PROBABILITY_SCALE = 0.1
 """Width of the distance-to-probability curve, as a fraction of the threshold (see ``probability``)."""
 
@@ -199,7 +201,8 @@ class Learning:
             gallery = self.scanner.gallery() if directory is None else self._directory_gallery(directory)
             if vectors is None:
                 return []
-            guesses = gallery.guess(vectors)  # all faces of the photo in one call: one name per photo
+            decisions = self.scanner.decide(vectors, [UPLOADED] * len(found), gallery=gallery)  # one name per photo
+            guesses = [d.guess() for d in decisions]
             nearest = gallery.person_distances(vectors).min(axis=1) if gallery.people else [None] * len(found)
         return [Recognized(guess.name if guess else None, pixel_box(photo, face),
                            guess.distance if guess and guess.distance is not None else _plain(near),

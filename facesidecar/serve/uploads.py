@@ -108,7 +108,8 @@ class Uploads:
 
     def _decode(self, upload: Upload, max_image_pixels: int) -> DecodedPhoto:
         try:
-            return decode_photo(upload.path, max_image_pixels, self.engine.pixel_limit)
+            return decode_photo(upload.path, max_image_pixels, self.engine.pixel_limit,
+                                decode_memory_mb=self.engine.decode_memory_mb)
         except ImageError as exc:
             message = str(exc).replace(str(upload.path), upload.filename or "the photo")
             raise ServeError(400, message) from None

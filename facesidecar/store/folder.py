@@ -15,20 +15,20 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import fnmatch
 import hashlib
 import logging
-import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import SidecarError
 from ..model import FolderState
-from . import CSV_NAME, PKL_NAME
+from . import CSV_NAME, PKL_NAME, confined
 from .atomic import exchange_atomic, write_atomic
 from .csvfile import CsvRow, format_csv, parse_csv
-from .leftovers import CSV_LEFTOVER_PREFIX, read_leftover
+from .leftovers import CSV_LEFTOVER_PREFIX
 from .merge import MergeResult, NameChange, adopt_unmatched, keep_pending, merge_rows, render_rows
 from .pklfile import dumps_state, loads_state
 
@@ -42,11 +42,9 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat(follow_symlinks=False).st_mtime
-    except OSError:
-        return 0.0
+def _mtime(folder: confined.Folder, name: str) -> float:
+    info = folder.lstat(name)
+    return info.st_mtime if info is not None else 0.0
 
 
 def timestamp() -> str:
@@ -54,7 +52,7 @@ def timestamp() -> str:
 
 
 def read_settled(path: Path, known: tuple[str, ...] = (), settle: float = SETTLE_SECONDS,
-                 max_wait: float = 10.0, *, read: Callable[[Path], bytes] = Path.read_bytes) -> bytes | None:
+                 max_wait: float = 10.0) -> bytes | None:
     """The file's bytes once it has not changed for ``settle`` seconds (None if it is absent).
 
     An editor that truncates and then writes leaves a short or empty file for a moment; reading
@@ -63,44 +61,44 @@ def read_settled(path: Path, known: tuple[str, ...] = (), settle: float = SETTLE
     """
     deadline = time.monotonic() + max_wait
     while True:
+        before = confined.lstat(path)
         try:
-            before = path.stat()
-            data = read(path)
-        except FileNotFoundError:
-            return None
+            data = confined.read_file(path, confined.limits().csv)
         except OSError as exc:
             raise SidecarError(f"cannot read {path}: {exc.strerror}") from None
+        if data is None or before is None:
+            return None
         if sha256(data) in known:
             return data
         age = time.time() - before.st_mtime
         if age < settle and time.monotonic() < deadline:
             time.sleep(min(settle - age, 0.25) + 0.01)
             continue
-        after = path.stat()
-        stable = (after.st_mtime_ns, after.st_size) == (before.st_mtime_ns, before.st_size)
+        after = confined.lstat(path)
+        stable = after is not None and (after.st_mtime_ns, after.st_size) == (before.st_mtime_ns, before.st_size)
         if stable or time.monotonic() >= deadline:
             return data
 
 
 @contextlib.contextmanager
-def folder_lock(folder: Path) -> Iterator[None]:
-    """Exclusive lock on the folder; released by the kernel if the process dies."""
+def folder_lock(folder: Path) -> Iterator[confined.Folder]:
+    """Exclusive lock on the folder (reached without links); released by the kernel if the process dies."""
     try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        opened = confined.Folder.open(folder)
     except OSError as exc:
         raise SidecarError(f"cannot open folder {folder}: {exc.strerror}") from None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        fcntl.flock(opened.fd, fcntl.LOCK_EX)
+        yield opened
     finally:
-        os.close(fd)
+        opened.close()
 
 
 @dataclass(frozen=True)
 class Leftover:
     """A temporary faces.csv found in the folder and what it held (b"" when refused or empty)."""
 
-    path: Path
+    name: str
     mtime: float
     data: bytes
 
@@ -135,7 +133,7 @@ class FolderStore:
         self.pkl_path = self.folder / PKL_NAME
 
     def exists(self) -> bool:
-        return self.pkl_path.exists() or self.csv_path.exists()
+        return confined.lstat(self.pkl_path) is not None or confined.lstat(self.csv_path) is not None
 
     def load(self) -> FolderState:
         """The state without taking the lock or merging edits (for read-only commands)."""
@@ -144,39 +142,39 @@ class FolderStore:
 
     @contextlib.contextmanager
     def transaction(self, write: bool = True) -> Iterator[Transaction]:
-        with folder_lock(self.folder):
+        with folder_lock(self.folder) as locked:
             state, pkl_bytes = self._load_pkl(set_aside=True)
-            txn = Transaction(self.folder, state, pkl_error="" if pkl_bytes is not None or not self.pkl_path.exists() else "rebuilt")
-            leftovers = self._read_leftovers(txn)
-            csv_time = _mtime(self.csv_path)
+            txn = Transaction(self.folder, state, pkl_error="" if pkl_bytes is not None or not self.exists() else "rebuilt")
+            leftovers = self._read_leftovers(txn, locked)
+            csv_time = _mtime(locked, CSV_NAME)
             self._merge_leftovers(txn, [left for left in leftovers if left.mtime <= csv_time])
             csv_seen = self._merge_disk_csv(txn, state.csv_sha256)
             self._merge_leftovers(txn, [left for left in leftovers if left.mtime > csv_time])
             yield txn
             if write:
                 self._commit(txn, csv_seen, pkl_bytes)
-                self._remove_leftovers(leftovers)
+                self._remove_leftovers(locked, leftovers)
 
-    def _read_leftovers(self, txn: Transaction) -> list[Leftover]:
-        """The temporary files of writers that were killed, oldest first (we hold the lock: no live
-        writer of ours owns one; a person still saving into one is waited for like into faces.csv).
+    def _read_leftovers(self, txn: Transaction, folder: confined.Folder) -> list[Leftover]:
+        """The temporary faces.csv files of writers that were killed, oldest first (we hold the lock:
+        no live writer of ours owns one; a person still saving into one is waited for like into faces.csv).
 
         A ``.faces.csv.tmp-*`` may be a person's save that the swap of a writer killed right after
-        it moved the save aside (while it waited for the save to settle). A file that is not a
-        regular one, or too big to be a faces.csv, is reported and removed, never read.
+        it moved the save aside (while it waited for the save to settle). One that is not a regular
+        file, or too large, is reported and removed, never read.
         """
         found = []
-        for path in self.folder.glob(f"{CSV_LEFTOVER_PREFIX}*"):
+        for name in fnmatch.filter(folder.names(), f"{CSV_LEFTOVER_PREFIX}*"):
             try:
-                data = read_settled(path, known=(txn.state.csv_sha256,), read=read_leftover) or b""
+                data = read_settled(self.folder / name, known=(txn.state.csv_sha256,)) or b""
             except SidecarError as exc:
-                log.warning("%s", exc)
+                log.warning("%s; a save there is not read", exc)
                 data = b""
-            found.append(Leftover(path, _mtime(path), data))
+            found.append(Leftover(name, _mtime(folder, name), data))
         return sorted(found, key=lambda left: left.mtime)
 
     def _merge_leftovers(self, txn: Transaction, leftovers: list[Leftover]) -> None:
-        """Merge saves found in leftovers as a person's saves made at the leftover's mtime.
+        """Merge the saves found in leftovers, each as a person's save made at the leftover's mtime.
 
         Rows missing from a leftover reject nothing: it may be a writer's own file cut short.
         """
@@ -184,7 +182,7 @@ class FolderStore:
             if not left.data or sha256(left.data) == txn.state.csv_sha256:
                 continue
             try:
-                rows = parse_csv(left.data, str(left.path))
+                rows = parse_csv(left.data, str(self.folder / left.name))
             except SidecarError as exc:
                 log.warning("%s; a save left behind there is not merged", exc)
                 continue
@@ -193,45 +191,63 @@ class FolderStore:
             keep_pending(txn.state, result.unmatched, self._photo_exists)
             if result.changes:
                 log.warning("%s: merged %d name(s) from a save left behind by a writer that was stopped (%s)",
-                            self.csv_path, len(result.changes), left.path.name)
+                            self.csv_path, len(result.changes), left.name)
 
-    def _remove_leftovers(self, leftovers: list[Leftover]) -> None:
-        """Once what they held is committed: the merged leftovers, and half-written faces.pkl copies."""
-        for path in [left.path for left in leftovers] + list(self.folder.glob(f".{PKL_NAME}.tmp-*")):
-            with contextlib.suppress(OSError):
-                path.unlink()
+    @staticmethod
+    def _remove_leftovers(folder: confined.Folder, leftovers: list[Leftover]) -> None:
+        """Once what they held is committed: the leftovers read, and half-written faces.pkl copies."""
+        for name in [left.name for left in leftovers] + fnmatch.filter(folder.names(), f".{PKL_NAME}.tmp-*"):
+            folder.remove(name)
 
     def _photo_exists(self, file: str) -> bool:
-        return (self.folder / file).is_file()
+        return confined.is_regular(self.folder / file)
 
     def _load_pkl(self, set_aside: bool) -> tuple[FolderState, bytes | None]:
         try:
-            data = self.pkl_path.read_bytes()
-        except FileNotFoundError:
+            data = confined.read_file(self.pkl_path, confined.limits().pkl)
+        except confined.RefusedFile as exc:
+            confined.report_once(self.pkl_path, f"{exc.reason}; the state is rebuilt from the photos", logging.ERROR)
             return FolderState(), None
         except OSError as exc:
             raise SidecarError(f"cannot read {self.pkl_path}: {exc.strerror}") from None
+        if data is None:
+            return FolderState(), None
         try:
             return loads_state(data), data
         except Exception as exc:  # noqa: BLE001 - any failure of hostile or broken data means: rebuild
-            self._report_bad_pkl(exc, set_aside)
+            self._report_bad_pkl(exc, data, set_aside)
             return FolderState(), None
 
-    def _report_bad_pkl(self, exc: Exception, set_aside: bool) -> None:
+    def _report_bad_pkl(self, exc: Exception, data: bytes, set_aside: bool) -> None:
         if not set_aside:
             log.error("%s cannot be used (%s); the next scan rebuilds it", self.pkl_path, exc)
             return
-        bad = self.pkl_path.with_name(f"{PKL_NAME}.bad-{timestamp()}")
-        with contextlib.suppress(OSError):
-            os.replace(self.pkl_path, bad)
+        bad = self._set_aside(PKL_NAME, data)
+        with confined.opened(self.folder) as folder:
+            folder.remove(PKL_NAME)
         log.error(
             "%s was refused (%s); set aside as %s and rebuilt from the photos; the names in faces.csv are kept",
-            self.pkl_path, exc, bad.name,
+            self.pkl_path, exc, bad,
         )
+
+    def _set_aside(self, name: str, data: bytes) -> str:
+        """Keep the bytes we read from ``name`` as an owner-only ``name.bad-<time>`` next to it."""
+        try:
+            with confined.opened(self.folder) as folder:
+                return folder.set_aside(name, data, timestamp())
+        except OSError as exc:
+            raise SidecarError(f"cannot write a copy of {self.folder / name}: {exc.strerror}; nothing was changed") from None
 
     def _merge_disk_csv(self, txn: Transaction, known_sha: str) -> str:
         """Merge the edits in faces.csv on disk; returns the hash of the bytes merged."""
-        data = read_settled(self.csv_path, known=(known_sha, txn.state.csv_sha256))
+        try:
+            data = read_settled(self.csv_path, known=(known_sha, txn.state.csv_sha256))
+        except confined.RefusedFile as exc:
+            if confined.is_regular(self.csv_path):
+                raise  # too large to read: nothing may replace the edits in it
+            txn.csv_error = f"{exc}; it is replaced by facesidecar's faces.csv"
+            confined.report_once(self.csv_path, f"{exc.reason}; it is replaced by facesidecar's faces.csv")
+            return ""
         if data is None:
             return ""
         if sha256(data) != known_sha:
@@ -249,9 +265,8 @@ class FolderStore:
         keep_pending(txn.state, result.unmatched, self._photo_exists)
 
     def _set_aside_bad_csv(self, txn: Transaction, data: bytes, exc: SidecarError) -> None:
-        bad = self.csv_path.with_name(f"{CSV_NAME}.bad-{timestamp()}")
-        write_atomic(bad, data)
-        txn.csv_error = f"{exc}; your file was kept as {bad.name} and faces.csv rewritten from the last good state"
+        bad = self._set_aside(CSV_NAME, data)
+        txn.csv_error = f"{exc}; your file was kept as {bad} and faces.csv rewritten from the last good state"
         log.error("%s", txn.csv_error)
 
     def _commit(self, txn: Transaction, csv_seen: str, pkl_bytes: bytes | None) -> None:

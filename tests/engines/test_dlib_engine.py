@@ -15,9 +15,9 @@ from facesidecar.engines import dlib_engine
 from facesidecar.engines.base import PixelBox
 from facesidecar.engines.dlib_engine import DlibEngine
 from facesidecar.errors import ConfigError, EngineError
-from facesidecar.faces import pixels_to_box
 from facesidecar.imaging import decode_photo
 from facesidecar.model import Box
+from facesidecar.pipeline.detect import pixels_to_box
 
 from ..conftest import TEST_DATA
 

@@ -23,11 +23,11 @@ from PIL import Image
 from facesidecar.compose import metadata_adapter
 from facesidecar.config import EngineSettings, Settings, with_roots
 from facesidecar.engines import get_engine
-from facesidecar.faces import find_faces
 from facesidecar.gdpr import forget_person
 from facesidecar.imaging import DecodedPhoto
 from facesidecar.model import Box
-from facesidecar.people import confirm_guesses, name_face, rename_person
+from facesidecar.naming_commands import confirm_guesses, name_face, rename_person
+from facesidecar.pipeline.detect import find_faces
 from facesidecar.scan import Scanner
 
 from ...conftest import TEST_DATA

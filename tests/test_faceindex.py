@@ -1,4 +1,4 @@
-"""library.py: the in-memory index of faces that guessing and clustering work on."""
+"""faceindex: the in-memory index of faces that guessing and clustering work on."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facesidecar.library import Library
+from facesidecar.faceindex import Library
 from facesidecar.model import IGNORE
 from facesidecar.store.folder import FolderStore
 

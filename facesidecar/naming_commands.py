@@ -23,9 +23,9 @@ import numpy as np
 
 from .config import Settings, with_roots
 from .errors import FacesidecarError
-from .library import is_photo_name, list_photos, walk_folders
+from .folders import is_photo_name, list_photos, walk_folders
+from .gallery import is_named_cluster
 from .model import IGNORE, Box, Face, FolderState, PhotoState
-from .naming import Gallery, is_named_cluster
 from .scan import Scanner, ScanReport, needs_scan
 from .store.csvfile import normalize_name
 from .store.folder import FolderStore, Transaction
@@ -347,15 +347,6 @@ def name_cluster(scanner: Scanner, folders: list[Path], cluster_id: str, name: s
 
 
 # -- match, enroll --------------------------------------------------------------------------------
-def gallery_for(scanner: Scanner) -> Gallery:
-    """The confirmed faces of the scanner's roots as a gallery (what guesses are made from)."""
-    engine, settings = scanner.engine, scanner.settings.engine
-    for root in scanner.settings.root_paths():
-        scanner.library.load(walk_folders([root], scanner.settings.exclude))
-    return Gallery.build(((f.name, f.vector) for f in scanner.library.confirmed()),
-                         engine.metric, settings.threshold or engine.threshold, settings.margin)
-
-
 @dataclass(frozen=True)
 class Match:
     face_nr: int
@@ -380,21 +371,24 @@ class PhotoMatch:
 
 def match_photos(scanner: Scanner, images: list[Path]) -> list[PhotoMatch]:
     """Who is in each photo, by the gallery of the roots; nothing is written anywhere."""
-    from .faces import find_faces
     from .imaging import decode_photo
+    from .pipeline.detect import find_faces
 
     engine_settings = scanner.settings.engine
-    gallery = gallery_for(scanner)
+    gallery = scanner.gallery()
     results = []
     for image in images:
         try:
             path = photo_file(image, scanner.settings.extensions)
-            decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit)
+            decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit,
+                                   decode_memory_mb=engine_settings.decode_memory_mb)
             found = find_faces(scanner.engine, decoded, engine_settings.min_face_size)
         except FacesidecarError as exc:
             results.append(PhotoMatch(Path(image), error=str(exc)))
             continue
-        guesses = gallery.guess(np.stack([f.encoding for f in found])) if found else []
+        decisions = scanner.decide(np.stack([f.encoding for f in found]), [str(path)] * len(found),
+                                   gallery=gallery) if found else []
+        guesses = [d.guess() for d in decisions]
         results.append(PhotoMatch(path, [
             Match(n, f.box, g.name if g else "", g.distance if g else None)
             for n, (f, g) in enumerate(zip(found, guesses, strict=True), start=1)

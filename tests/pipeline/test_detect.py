@@ -1,4 +1,4 @@
-"""faces: boxes as fractions of the displayed photo, whatever size and orientation it was decoded at."""
+"""pipeline.detect (the detector glue): boxes as fractions of the displayed photo, whatever size and orientation it was decoded at."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from PIL import Image
 
 from facesidecar.config import EngineSettings
 from facesidecar.engines.base import FaceEngine, PixelBox
-from facesidecar.faces import FoundFace, box_to_pixels, encode_boxes, find_faces, pixels_to_box
 from facesidecar.imaging import DecodedPhoto, decode_photo
 from facesidecar.model import Box
+from facesidecar.pipeline.detect import FoundFace, box_to_pixels, encode_boxes, find_faces, pixels_to_box
 
-from .conftest import TEST_DATA
-from .test_imaging import save_oriented
+from ..conftest import TEST_DATA
+from ..test_imaging import save_oriented
 
 LIMIT = 200_000_000
 

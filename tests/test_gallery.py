@@ -1,13 +1,14 @@
-"""naming: guesses from confirmed faces (threshold + margin), named clusters, clustering, the index."""
+"""gallery: the open-set guess (per-person threshold, margin, look-alikes, one name per photo), named
+clusters, clustering, the index."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from facesidecar import naming
+from facesidecar import gallery as gallery_module
+from facesidecar.gallery import Gallery, Guess, Unnamed, cluster, guess_columns, is_named_cluster, person_thresholds
 from facesidecar.model import IGNORE
-from facesidecar.naming import Gallery, Guess, cluster, guess_columns, is_named_cluster
 
 
 def vec(*values: float) -> np.ndarray:
@@ -25,9 +26,19 @@ class TestGuess:
         assert guess.name == "Alice" and guess.distance == pytest.approx(0.3, abs=1e-5)
 
     def test_beyond_the_threshold_no_guess(self):
-        g = gallery([("Alice", vec(0, 0))])
-        assert g.guess(np.stack([vec(0.61, 0), vec(0.59, 0)]))[0] is None
-        assert g.guess(vec(0.59, 0)[None, :])[0].name == "Alice"
+        g = gallery([("Alice", vec(0, 0))])  # one face: 0.58, stricter than the model's 0.6 (open set)
+        assert g.guess(np.stack([vec(0.59, 0), vec(0.57, 0)]))[0] is None
+        assert g.guess(vec(0.57, 0)[None, :])[0].name == "Alice"
+        [decision] = g.decide(vec(0.59, 0)[None, :])
+        assert (decision.reason, decision.nearest) == (gallery_module.TOO_FAR, "Alice")
+        assert decision.threshold == pytest.approx(0.58)
+
+    def test_more_confirmed_faces_a_stricter_bar(self):
+        bars = person_thresholds(np.array([1, 3, 20, 10**6]), 0.6)
+        assert bars[0] == pytest.approx(0.58) and bars[1] == pytest.approx(0.558, abs=1e-3)
+        assert bars[0] > bars[1] > bars[2] > bars[3] == pytest.approx(0.51)
+        g = gallery([("Alice", vec(0, 0)), ("Alice", vec(0, 5)), ("Alice", vec(0, 9)), ("Bob", vec(5, 5))])
+        assert g.guess(vec(0.57, 0)[None, :]) == [None]  # within 0.58, not within Alice's 0.558
 
     def test_margin_rule_two_people_alike_no_guess(self):
         g = gallery([("Alice", vec(0, 0)), ("Bob", vec(0.9, 0))])
@@ -61,6 +72,43 @@ class TestGuess:
         assert guess_columns(None) == ("", None)
         assert guess_columns(Guess("A", 0.123456)) == ("A", 0.1235)
         assert guess_columns(Guess("A", None)) == ("A", None)
+
+
+class TestOpenSet:
+    def test_a_stranger_whose_look_alikes_are_someone_else_gets_no_name(self):
+        g = gallery([("Alice", vec(0, 0))])
+        probe = vec(0.5, 0)
+        strangers = Unnamed(np.stack([probe, vec(0.7, 0.2), vec(0.75, 0.1), vec(0.7, -0.2)]), ["p", "q", "r", "s"])
+        [decision] = g.decide(probe[None, :], photos=["p"], unnamed=strangers)
+        assert decision.reason == gallery_module.LOOKALIKES_DISAGREE and decision.name == ""
+        assert (decision.lookalikes, decision.agreeing) == (3, 0)  # the probe itself (same photo) is not asked
+
+    def test_look_alikes_that_are_the_person_support_the_name(self):
+        g = gallery([("Alice", vec(0, 0))])
+        probe = vec(0.5, 0)
+        friends = Unnamed(np.stack([vec(0.3, 0.1), vec(0.2, -0.1), vec(0.7, 0.2)]), ["q", "r", "s"])
+        [decision] = g.decide(probe[None, :], photos=["p"], unnamed=friends)
+        assert decision.name == "Alice" and (decision.lookalikes, decision.agreeing) == (3, 2)  # the stranger is outvoted
+
+    def test_farther_unnamed_faces_are_no_evidence(self):
+        g = gallery([("Alice", vec(0, 0))])
+        others = Unnamed(np.stack([vec(3, 0), vec(3, 0.1)]), ["q", "r"])
+        [decision] = g.decide(vec(0.2, 0)[None, :], photos=["p"], unnamed=others)
+        assert decision.name == "Alice" and decision.lookalikes == 0
+
+    def test_one_name_per_photo_the_nearest_face_keeps_it(self):
+        g = gallery([("Alice", vec(0, 0)), ("Bob", vec(5, 5))])
+        probes = np.stack([vec(0.4, 0), vec(0, 0.2), vec(0.3, 0)])
+        decisions = g.decide(probes, photos=["group.jpg", "group.jpg", "other.jpg"])
+        assert [d.name for d in decisions] == ["", "Alice", "Alice"]
+        assert decisions[0].reason == gallery_module.BETTER_FACE
+
+    def test_explain_is_plain_data(self):
+        g = gallery([("Alice", vec(0, 0)), ("Bob", vec(5, 0))])
+        [decision] = g.decide(vec(0.25, 0)[None, :])
+        assert decision.explain() == {"guess": "Alice", "reason": gallery_module.NAMED, "nearest": "Alice", "distance": 0.25,
+                                      "threshold": 0.58, "second": 4.75, "lookalikes": 0, "agreeing": 0}
+        assert gallery([]).decide(vec(0, 0)[None, :])[0].explain()["reason"] == gallery_module.NO_GALLERY
 
 
 class TestNamedClusters:
@@ -107,9 +155,9 @@ class TestIndex:
 
     @pytest.fixture(autouse=True)
     def small_index(self, monkeypatch):
-        monkeypatch.setattr(naming, "INDEX_MIN", 1000)
-        monkeypatch.setattr(naming, "FLOAT16_MIN", 1000)
-        monkeypatch.setattr(naming, "CELL_SIZE", 8)
+        monkeypatch.setattr(gallery_module, "INDEX_MIN", 1000)
+        monkeypatch.setattr(gallery_module, "FLOAT16_MIN", 1000)
+        monkeypatch.setattr(gallery_module, "CELL_SIZE", 8)
 
     @pytest.mark.parametrize("metric,threshold", [("euclidean", 0.6), ("cosine", 0.3)])
     def test_same_decisions_as_exact_search(self, metric, threshold):
@@ -132,7 +180,7 @@ class TestIndex:
         names = [f"p{i:02d}" for i in range(50)]
         g = Gallery.from_arrays(names, labels, faces, "euclidean", 0.6, 0.05)
         index = g.index
-        assert index.cell_sizes.mean() <= naming.CELL_SIZE and index.cell_sizes.min() >= 1
+        assert index.cell_sizes.mean() <= gallery_module.CELL_SIZE and index.cell_sizes.min() >= 1
         owner = np.searchsorted(g.starts, index.cell_starts, side="right") - 1
         assert np.array_equal(owner, index.cell_person)
         assert np.array_equal(np.sort(g.vectors.astype(np.float32), axis=0),
@@ -151,6 +199,6 @@ class TestIndex:
 @pytest.mark.parametrize("columns,k", [(10, 3), (1000, 8), (5000, 8), (5001, 20), (64 * 40 + 7, 1)])
 def test_smallest_picks_the_k_smallest(columns, k):
     values = np.random.default_rng(columns).normal(size=(37, columns)).astype(np.float32)
-    picked = naming._smallest(values, k)
+    picked = gallery_module._smallest(values, k)
     assert picked.shape == (37, min(k, columns))
     assert np.array_equal(np.sort(np.take_along_axis(values, picked, axis=1), axis=1), np.sort(values, axis=1)[:, :k])

@@ -1,12 +1,25 @@
 """From confirmed faces to guesses, and unnamed faces to clusters. Pure: numpy only.
 
-A guess is made only when the nearest person is within the model's threshold *and* beats the
-second-nearest person by ``margin``: a face that looks like two people gets no guess, because a
-wrong suggestion costs a user more than a missing one.
+Guessing is open-set: most faces of a real library belong to people nobody named, so the nearest
+named person is only a candidate. A face gets that person's name when
+
+* it is within the person's own threshold: the model's verification threshold made stricter by
+  ``OPEN_SET_SHARE`` (a stranger compared with every named person is many chances to come close
+  by accident) and more so the more confirmed faces the person has (the nearest of many faces is
+  near by chance more often: ``MORE_FACES_SHARE`` per e-fold of faces);
+* it beats the second-nearest person by ``margin`` (a face that looks like two people gets none);
+* its unnamed look-alikes agree: the unnamed faces nearer to it than the person mostly are that
+  person themselves. A stranger who appears several times forms a tight group of their own, and a
+  face whose unnamed neighbours are closer to each other than to the named person is probably not
+  that person;
+* no other face of the same photo matches the person better (one person, one face per photo).
+
+A wrong suggestion costs a user more than a missing one. bench/open_set.py measures the rule.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -34,6 +47,18 @@ at least MIN_PROBE_CHUNK and at most MAX_PROBE_CHUNK (bigger rounds keep the BLA
 MIN_PROBE_CHUNK, MAX_PROBE_CHUNK = 64, 1024
 EXACT_CHUNK = 64
 """Probes compared face by face at once (their gathered faces stay in the CPU cache)."""
+OPEN_SET_SHARE = 1 / 30
+"""A face needs to be this share of the model's threshold nearer to one confirmed face than the
+threshold itself (0.58 instead of dlib's 0.6): the threshold is calibrated for one pair of faces,
+a guess compares a stranger with every named person."""
+MORE_FACES_SHARE = 1 / 30
+"""And this share nearer per e-fold of confirmed faces of the person (0.56 with 3 dlib faces)."""
+LOWEST_SHARE = 0.85
+"""A person's threshold never drops below this share of the model's (0.51 for dlib)."""
+LOOKALIKES = 5
+"""Unnamed faces nearer to a face than its nearest person that are asked whether they are that person."""
+LOOKALIKE_CELLS = 4_000_000
+"""Faces x unnamed faces compared at once in the look-alike search (16 MB of float32)."""
 
 
 UNNAMED_CLUSTER = re.compile(r"u[0-9]+")
@@ -60,6 +85,60 @@ class Guess:
 
 def guess_columns(guess: Guess | None) -> tuple[str, float | None]:
     return guess.columns() if guess is not None else ("", None)
+
+
+NAMED, NO_GALLERY, TOO_FAR, TOO_CLOSE, LOOKALIKES_DISAGREE, BETTER_FACE, CLUSTER = (
+    "named", "nobody named", "too far", "two people alike", "look-alikes are someone else",
+    "another face of the photo is nearer", "named cluster")
+"""The reasons of a :class:`Decision`."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Why a face got its guess or none: what the open-set rule weighed (for ``status``, the review page).
+
+    ``nearest`` is the nearest named person at ``distance`` (their ``threshold`` is the bar), the
+    second-nearest person is at ``second``; ``lookalikes`` unnamed faces nearer than ``nearest``
+    were asked, ``agreeing`` of them are ``nearest`` themselves.
+    """
+
+    reason: str
+    name: str = ""
+    nearest: str = ""
+    distance: float | None = None
+    threshold: float | None = None
+    second: float | None = None
+    lookalikes: int = 0
+    agreeing: int = 0
+
+    def guess(self) -> Guess | None:
+        return Guess(self.name, self.distance) if self.name else None
+
+    def with_reason(self, reason: str, name: str = "") -> Decision:
+        return dataclasses.replace(self, reason=reason, name=name)
+
+    def explain(self) -> dict:
+        """Plain data: the decision with its numbers rounded as faces.csv rounds distances."""
+        def plain(value: float | None) -> float | None:
+            return None if value is None or not np.isfinite(value) else round(float(value), 4)
+
+        return {"guess": self.name, "reason": self.reason, "nearest": self.nearest, "distance": plain(self.distance),
+                "threshold": plain(self.threshold), "second": plain(self.second),
+                "lookalikes": self.lookalikes, "agreeing": self.agreeing}
+
+
+@dataclass(frozen=True)
+class Unnamed:
+    """The library's unnamed faces and the photo each is in: the evidence against naming a stranger."""
+
+    vectors: np.ndarray
+    photos: Sequence[str]
+
+
+def person_thresholds(counts: np.ndarray, threshold: float) -> np.ndarray:
+    """Each person's bar: the model's ``threshold`` made stricter for open sets and per confirmed face."""
+    share = 1.0 - OPEN_SET_SHARE - MORE_FACES_SHARE * np.log(np.maximum(np.asarray(counts, np.float64), 1.0))
+    return (threshold * np.maximum(share, LOWEST_SHARE)).astype(np.float32)
 
 
 class Gallery:
@@ -117,6 +196,7 @@ class Gallery:
         dtype = _dtype(len(labels))
         if vectors is None or not len(labels):
             self.vectors, self.people, self.starts = np.zeros((0, 0), dtype), [], np.zeros(0, np.int64)
+            self.thresholds = np.zeros(0, np.float32)
             return
         if np.all(labels[1:] >= labels[:-1]):
             rows = vectors  # already sorted by person: no copy
@@ -130,6 +210,7 @@ class Gallery:
         present = np.unique(labels)
         self.people = [people[i] for i in present]
         self.starts = np.searchsorted(labels, present).astype(np.int64)
+        self.thresholds = person_thresholds(np.diff(np.append(self.starts, len(labels))), threshold)
 
     @property
     def index(self) -> CellIndex:
@@ -155,48 +236,126 @@ class Gallery:
             result[:, first:last] = np.minimum(result[:, first:last], mins)
         return result
 
-    def guess(self, probes: np.ndarray, clusters: Sequence[str] | None = None) -> list[Guess | None]:
-        """A guess per probe, or None where no person is near enough and clearly nearest.
+    def guess(self, probes: np.ndarray, clusters: Sequence[str] | None = None, photos: Sequence[str] | None = None,
+              unnamed: Unnamed | None = None) -> list[Guess | None]:
+        """A guess per probe, or None: :meth:`decide` without the reasons."""
+        return [d.guess() for d in self.decide(probes, clusters, photos, unnamed)]
 
-        ``clusters`` (the probes' cluster labels) adds the name a person gave a cluster as the
-        guess of its faces where the confirmed faces make no guess of their own.
+    def decide(self, probes: np.ndarray, clusters: Sequence[str] | None = None, photos: Sequence[str] | None = None,
+               unnamed: Unnamed | None = None) -> list[Decision]:
+        """The open-set decision for every probe (see the module's docstring), with its reasons.
+
+        ``photos`` says which photo each probe is in (None: each its own): one name per photo,
+        and a probe's look-alikes are sought in ``unnamed`` outside its own photo. ``clusters``
+        (the probes' cluster labels) adds the name a person gave a cluster as the guess of its
+        faces where the confirmed faces make no guess of their own.
         """
         if len(probes) == 0:
             return []
-        guesses = self._nearest(probes)
+        probes = np.atleast_2d(np.asarray(probes, dtype=np.float32))
+        photos = [str(i) for i in range(len(probes))] if photos is None else list(photos)
+        if self.people:
+            nearest = self._nearest(probes)
+            decisions = self._by_distance(*nearest)
+            if unnamed is not None and len(unnamed.vectors):
+                decisions = self._ask_lookalikes(probes, photos, decisions, unnamed, nearest)
+            decisions = _one_face_per_name(decisions, photos)
+        else:
+            decisions = [Decision(NO_GALLERY)] * len(probes)
         if clusters is not None:
-            guesses = self._cluster_guesses(probes, guesses, clusters)
-        return guesses
+            decisions = self._cluster_guesses(probes, decisions, clusters)
+        return decisions
 
-    def _cluster_guesses(self, probes, guesses: list[Guess | None], clusters: Sequence[str]) -> list[Guess | None]:
-        wanted = [i for i, (g, c) in enumerate(zip(guesses, clusters, strict=True)) if g is None and is_named_cluster(c)]
+    def _by_distance(self, best: np.ndarray, best_dist: np.ndarray, second: np.ndarray) -> list[Decision]:
+        """Nearest person within their threshold and ``margin`` ahead of the second."""
+        bar = self.thresholds[best]
+        result = []
+        for b, d, s, t in zip(best.tolist(), best_dist.tolist(), second.tolist(), bar.tolist(), strict=True):
+            reason = TOO_FAR if d > t else TOO_CLOSE if s - d < self.margin else NAMED
+            person = self.people[b]
+            result.append(Decision(reason, person if reason == NAMED else "", person, d, t, s))
+        return result
+
+    def _ask_lookalikes(self, probes: np.ndarray, photos: list[str], decisions: list[Decision], unnamed: Unnamed,
+                        nearest: tuple[np.ndarray, np.ndarray, np.ndarray]) -> list[Decision]:
+        """Drop a name that most of the probe's nearer unnamed look-alikes would not get themselves.
+
+        A look-alike that is one of the probes (the same vector) reuses the probe's ``nearest``
+        answer instead of searching the gallery again.
+        """
+        named = [i for i, d in enumerate(decisions) if d.name]
+        if not named:
+            return decisions
+        neighbours = self._lookalikes(probes[named], [photos[i] for i in named],
+                                      np.array([decisions[i].distance for i in named], np.float32), unnamed)
+        answer = self._answers(sorted({n for row in neighbours for n in row}), unnamed, probes, nearest)
+        position = {p: n for n, p in enumerate(self.people)}
+        result = list(decisions)
+        for i, row in zip(named, neighbours, strict=True):
+            person = position[decisions[i].nearest]
+            agreeing = sum(1 for n in row if answer[n][0] == person and answer[n][1] <= self.threshold)
+            decision = dataclasses.replace(decisions[i], lookalikes=len(row), agreeing=agreeing)
+            result[i] = decision.with_reason(LOOKALIKES_DISAGREE) if 2 * agreeing < len(row) else decision
+        return result
+
+    def _answers(self, asked: list[int], unnamed: Unnamed, probes: np.ndarray,
+                 nearest: tuple[np.ndarray, np.ndarray, np.ndarray]) -> dict[int, tuple[int, float]]:
+        """Nearest person and distance of the ``asked`` unnamed faces (the probes' answers where they are probes)."""
+        row_of = {probe.tobytes(): i for i, probe in enumerate(probes)}
+        vectors = np.asarray(unnamed.vectors[asked], dtype=np.float32) if asked else np.zeros((0, 0), np.float32)
+        known = {n: row_of.get(v.tobytes()) for n, v in zip(asked, vectors, strict=True)}
+        answer = {n: (int(nearest[0][r]), float(nearest[1][r])) for n, r in known.items() if r is not None}
+        rest = [n for n, r in known.items() if r is None]
+        if rest:
+            best, best_dist, _ = self._nearest(np.asarray(unnamed.vectors[rest], dtype=np.float32))
+            answer.update((n, (int(b), float(d))) for n, b, d in zip(rest, best, best_dist, strict=True))
+        return answer
+
+    def _lookalikes(self, probes: np.ndarray, photos: list[str], within: np.ndarray, unnamed: Unnamed) -> list[list[int]]:
+        """Per probe: up to ``LOOKALIKES`` unnamed faces (indices) of other photos nearer than ``within``."""
+        codes: dict[str, int] = {}
+        pool_photo = np.fromiter((codes.setdefault(p, len(codes)) for p in unnamed.photos), np.int64, len(unnamed.photos))
+        probe_photo = np.fromiter((codes.setdefault(p, len(codes)) for p in photos), np.int64, len(photos))
+        result: list[list[int]] = []
+        step = max(1, LOOKALIKE_CELLS // len(pool_photo))
+        for lo in range(0, len(probes), step):
+            dist = pairwise_distances(self.metric, unnamed.vectors, probes[lo:lo + step])
+            dist[pool_photo[None, :] == probe_photo[lo:lo + step, None]] = np.inf
+            dist[dist >= within[lo:lo + step, None]] = np.inf
+            count = min(LOOKALIKES, dist.shape[1])
+            nearest = np.argpartition(dist, count - 1, axis=1)[:, :count]
+            found = np.isfinite(np.take_along_axis(dist, nearest, axis=1))
+            result += [columns[mask].tolist() for columns, mask in zip(nearest, found, strict=True)]
+        return result
+
+    def _cluster_guesses(self, probes, decisions: list[Decision], clusters: Sequence[str]) -> list[Decision]:
+        wanted = [i for i, (d, c) in enumerate(zip(decisions, clusters, strict=True)) if not d.name and is_named_cluster(c)]
         if not wanted:
-            return guesses
+            return decisions
         index = {p: i for i, p in enumerate(self.people)}
         known = [i for i in wanted if clusters[i] in index]
         distances = self.person_distances(np.asarray(probes)[known]) if known and self.people else None
         row = {i: r for r, i in enumerate(known)}
-        result = list(guesses)
+        result = list(decisions)
         for i in wanted:
             name = clusters[i]
-            result[i] = Guess(name, float(distances[row[i], index[name]]) if i in row else None)
+            distance = float(distances[row[i], index[name]]) if i in row else None
+            result[i] = dataclasses.replace(decisions[i], reason=CLUSTER, name=name, nearest=name, distance=distance)
         return result
 
-    def _nearest(self, probes: np.ndarray) -> list[Guess | None]:
-        if not self.people:
-            return [None] * len(probes)
+    def _nearest(self, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per probe: the nearest person (index into ``people``), its distance, the second person's distance."""
+        probes = np.atleast_2d(np.asarray(probes, dtype=np.float32))
         if self.indexed:
-            best, best_dist, second = self._nearest_indexed(np.atleast_2d(np.asarray(probes, dtype=np.float32)))
+            return self._nearest_indexed(probes)
+        per_person = self.person_distances(probes)
+        best = np.argmin(per_person, axis=1)
+        best_dist = per_person[np.arange(len(per_person)), best]
+        if len(self.people) > 1:
+            second = np.partition(per_person, 1, axis=1)[:, 1]
         else:
-            per_person = self.person_distances(probes)
-            best = np.argmin(per_person, axis=1)
-            best_dist = per_person[np.arange(len(per_person)), best]
-            if len(self.people) > 1:
-                second = np.partition(per_person, 1, axis=1)[:, 1]
-            else:
-                second = np.full(len(per_person), np.inf, dtype=np.float32)
-        ok = (best_dist <= self.threshold) & (second - best_dist >= self.margin)
-        return [Guess(self.people[b], float(d)) if k else None for b, d, k in zip(best, best_dist, ok, strict=True)]
+            second = np.full(len(per_person), np.inf, dtype=np.float32)
+        return best, best_dist, second
 
     def _nearest_indexed(self, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Nearest person, its distance and the second person's distance (metric units) via the index."""
@@ -207,6 +366,18 @@ class Gallery:
         best_dist = _from_euclidean(self.metric, np.concatenate([p[1] for p in parts]))
         second = _from_euclidean(self.metric, np.concatenate([p[2] for p in parts]))
         return best, best_dist, second
+
+
+def _one_face_per_name(decisions: list[Decision], photos: list[str]) -> list[Decision]:
+    """A person is in a photo once: of the faces of one photo given the same name, the nearest keeps it."""
+    best: dict[tuple[str, str], int] = {}
+    for i, (decision, photo) in enumerate(zip(decisions, photos, strict=True)):
+        if decision.name:
+            key = (photo, decision.name)
+            if key not in best or decision.distance < decisions[best[key]].distance:
+                best[key] = i
+    keep = set(best.values())
+    return [d.with_reason(BETTER_FACE) if d.name and i not in keep else d for i, d in enumerate(decisions)]
 
 
 UNIT_METRICS = ("cosine", "euclidean_l2")

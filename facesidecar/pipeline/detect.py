@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .engines.base import FaceEngine, PixelBox
-from .imaging import DecodedPhoto
-from .model import Box
+from ..engines.base import FaceEngine, PixelBox
+from ..imaging import DecodedPhoto
+from ..model import Box
 
 
 @dataclass

@@ -18,7 +18,7 @@ from facesidecar.config import Settings, with_roots
 from facesidecar.engines.base import FaceEngine, PixelBox
 from facesidecar.errors import FacesidecarError
 from facesidecar.model import IGNORE
-from facesidecar.people import (
+from facesidecar.naming_commands import (
     confirm_guesses,
     enroll,
     list_clusters,

@@ -1,0 +1,149 @@
+"""Hostile cases of rules 1-3 of issue 13: links out of the root in every role, planted recovery and
+temporary files, FIFOs, sockets, device links, dotfiles, a folder swapped for a link."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from .hostile import Corpus, register, write_bytes
+
+# -- rule 1: symlinks are never followed -----------------------------------------------------------
+
+
+@register("folder linked out of the root", reported=r"linked: is a symbolic link")
+def folder_link_out(folder: Path, corpus: Corpus) -> None:
+    (folder / "linked").symlink_to(corpus.sentinel / "album")
+
+
+@register("folder linked inside the root", reported=r"loop: is a symbolic link")
+def folder_link_inside(folder: Path, corpus: Corpus) -> None:
+    (folder / "loop").symlink_to(corpus.root)
+
+
+@register("photo linked out of the root", reported=r"outside\.jpg: is a symbolic link")
+def photo_link_out(folder: Path, corpus: Corpus) -> None:
+    (folder / "outside.jpg").symlink_to(corpus.sentinel / "photo.jpg")
+
+
+@register("photo linked inside the folder", reported=r"alias\.jpg: is a symbolic link")
+def photo_link_inside(folder: Path, corpus: Corpus) -> None:
+    (folder / "alias.jpg").symlink_to("good.jpg")
+
+
+@register("faces.csv linked out of the root", reported=r"faces\.csv: is a symbolic link", named=False)
+def csv_link_out(folder: Path, corpus: Corpus) -> None:
+    (folder / "faces.csv").symlink_to(corpus.sentinel / "faces.csv")
+
+
+@register("faces.pkl linked out of the root", reported=r"faces\.pkl: is a symbolic link")
+def pkl_link_out(folder: Path, corpus: Corpus) -> None:
+    (folder / "faces.pkl").symlink_to(corpus.sentinel / "script.sh")
+
+
+@register("temporary files linked out of the root")
+def temp_links_out(folder: Path, corpus: Corpus) -> None:
+    """A writer's leftovers are ours to remove, never to read or write through."""
+    (folder / f".faces.csv.tmp-{os.getpid()}-deadbeef").symlink_to(corpus.sentinel / "secret.key")
+    (folder / ".faces.pkl.tmp-1-00000000").symlink_to(corpus.sentinel / "script.sh")
+    (folder / f".{'good.jpg'}.facesidecar-tmp").symlink_to(corpus.sentinel / "target.txt")
+
+
+@register("set-aside name taken by a link", reported=r"faces\.pkl.*refused", named=True)
+def set_aside_link(folder: Path, corpus: Corpus) -> None:
+    """A broken faces.pkl must be set aside without writing through a link planted at the name."""
+    write_bytes(folder / "faces.pkl", b"not a pickle")
+    for stamp in ("", "-1"):
+        (folder / f"faces.pkl.bad-{_today()}{stamp}").symlink_to(corpus.sentinel / "target.txt")
+
+
+def _today() -> str:
+    import time
+
+    return time.strftime("%Y%m%d")
+
+
+# -- rule 2: recovery files are trusted only when provably ours ------------------------------------
+
+
+@register("planted commit file over a photo", reported=r"good\.jpg.*not written by facesidecar")
+def planted_commit(folder: Path, corpus: Corpus) -> None:
+    write_bytes(folder / ".good.jpg.facesidecar-commit", b"#!/bin/sh\necho attacker\n" * 10)
+
+
+@register("commit file linked out of the root", reported=r"good\.jpg.*not written by facesidecar")
+def commit_link_out(folder: Path, corpus: Corpus) -> None:
+    (folder / ".good.jpg.facesidecar-commit").symlink_to(corpus.sentinel / "script.sh")
+
+
+@register("commit file for a photo linked out of the root", reported=r"victim\.jpg.*not written by facesidecar")
+def commit_for_linked_photo(folder: Path, corpus: Corpus) -> None:
+    """The attack of the issue: a planted commit file plus a link sends its bytes to a file elsewhere."""
+    (folder / "victim.jpg").symlink_to(corpus.sentinel / "script.sh")
+    write_bytes(folder / ".victim.jpg.facesidecar-commit", b"#!/bin/sh\necho attacker\n")
+
+
+# -- rule 3: only regular files are read -----------------------------------------------------------
+
+
+@register("fifo as faces.csv", reported=r"faces\.csv: is a FIFO", named=False)
+def fifo_csv(folder: Path, corpus: Corpus) -> None:
+    os.mkfifo(folder / "faces.csv")
+
+
+@register("fifo as faces.pkl", reported=r"faces\.pkl: is a FIFO")
+def fifo_pkl(folder: Path, corpus: Corpus) -> None:
+    os.mkfifo(folder / "faces.pkl")
+
+
+@register("fifo as a photo", reported=r"pipe\.jpg: is a FIFO")
+def fifo_photo(folder: Path, corpus: Corpus) -> None:
+    os.mkfifo(folder / "pipe.jpg")
+
+
+@register("socket as a photo", reported=r"sock\.jpg: is a socket")
+def socket_photo(folder: Path, corpus: Corpus) -> None:
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(folder / "sock.jpg"))
+    server.close()
+
+
+@register("faces.csv linked to /dev/zero", reported=r"faces\.csv: is a symbolic link", named=False)
+def csv_dev_zero(folder: Path, corpus: Corpus) -> None:
+    (folder / "faces.csv").symlink_to("/dev/zero")
+
+
+@register("faces.pkl linked to /dev/urandom", reported=r"faces\.pkl: is a symbolic link")
+def pkl_dev_urandom(folder: Path, corpus: Corpus) -> None:
+    (folder / "faces.pkl").symlink_to("/dev/urandom")
+
+
+@register("photo linked to /dev/zero", reported=r"zero\.jpg: is a symbolic link")
+def photo_dev_zero(folder: Path, corpus: Corpus) -> None:
+    (folder / "zero.jpg").symlink_to("/dev/zero")
+
+
+@register("dotfiles")
+def dotfiles(folder: Path, corpus: Corpus) -> None:
+    """Hidden files are not photos: skipped without a word (our own temporary files are dotfiles)."""
+    write_bytes(folder / ".hidden.jpg", (folder / "good.jpg").read_bytes())
+    write_bytes(folder / ".faces.csv.swp", b"vim swap")
+    (folder / ".hidden-link.jpg").symlink_to(corpus.sentinel / "photo.jpg")
+
+
+# -- while the daemon runs -------------------------------------------------------------------------
+
+
+def _swap_for_link(folder: Path, corpus: Corpus) -> None:
+    """A new photo queues the folder's work; the folder is then replaced by a link out of the root."""
+    moved = folder.with_name(folder.name + "-moved")
+    write_bytes(folder / "new.jpg", (folder / "good.jpg").read_bytes())
+    folder.rename(moved)
+    folder.symlink_to(corpus.sentinel / "album")
+
+
+@register("folder swapped for a link while queued", reported=r"swapped-for-a-link-while-queued: is a symbolic link",
+          during_daemon=_swap_for_link)
+def swapped_folder(folder: Path, corpus: Corpus) -> None:
+    """Nothing at build time: the swap happens while the daemon runs."""
