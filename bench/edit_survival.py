@@ -453,7 +453,7 @@ class Harness:
                 return
             time.sleep(0.2)
 
-    def run(self, rounds: int, webdav: bool = True) -> Figures:
+    def run(self, rounds: int, webdav: bool = True, max_seconds: float | None = None) -> Figures:
         started = time.monotonic()
         self.setup()
         if webdav:
@@ -465,6 +465,9 @@ class Harness:
                 self.log(f"no WebDAV server ({exc}); webdav saves become slow in-place saves")
         try:
             for number in range(rounds):
+                if max_seconds is not None and time.monotonic() - started > max_seconds:
+                    self.log(f"time is up after {number} of {rounds} rounds; the final check follows")
+                    break
                 self.one_round()
                 if (number + 1) % 50 == 0:
                     self.log(f"... {self.figures.line()}")
@@ -486,13 +489,13 @@ class Harness:
 
 def run(rounds: int = 20, seed: int = 1, photos: int = 8, metadata: bool = False, kill_rate: float = 0.35,
         round_seconds: float = 1.2, work: Path | None = None, webdav: bool = True, log=print,
-        level: str = "info") -> Figures:
+        level: str = "info", max_seconds: float | None = None) -> Figures:
     import tempfile
 
     own = work is None
     work = Path(tempfile.mkdtemp(prefix="edit-survival-")) if own else work
     try:
-        return Harness(work, seed, photos, metadata, kill_rate, round_seconds, log, level).run(rounds, webdav)
+        return Harness(work, seed, photos, metadata, kill_rate, round_seconds, log, level).run(rounds, webdav, max_seconds)
     finally:
         if own:
             shutil.rmtree(work, ignore_errors=True)
@@ -509,11 +512,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-webdav", action="store_true")
     parser.add_argument("--debug", action="store_true", help="the daemon logs at debug level (daemon.log)")
     parser.add_argument("--keep", type=Path, help="work in this (new) folder and keep it")
+    parser.add_argument("--max-minutes", type=float, help="start no round after this long (then the final check); "
+                                                           "the figures say how many rounds ran")
     args = parser.parse_args(argv)
     if args.keep:
         args.keep.mkdir(parents=True)
     figures = run(args.rounds, args.seed, args.photos, args.metadata, args.kill_rate, args.round_seconds,
-                  args.keep, not args.no_webdav, level="debug" if args.debug else "info")
+                  args.keep, not args.no_webdav, level="debug" if args.debug else "info",
+                  max_seconds=args.max_minutes * 60 if args.max_minutes else None)
     print(figures.line())
     print("saves per editor: " + ", ".join(f"{k} {v}" for k, v in sorted(figures.by_editor.items())))
     for detail in figures.lost_details:

@@ -338,7 +338,7 @@ class Scanner:
         try:
             decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit, preview,
                                    engine_settings.decode_memory_mb)
-            found = find_faces(self.engine, decoded, engine_settings.min_face_size)
+            found = find_faces(self.engine, decoded, engine_settings.min_face_size, engine_settings.smallest_face)
             extra = {m: encode_boxes(e, decoded, [f.box for f in found]) for m, e in self.extra_engines().items()}
         except (ImageError, MetadataError) as exc:
             return Detection(name, info, digest, error=str(exc))
@@ -432,8 +432,7 @@ class Scanner:
     def _finish_transaction(self, txn: Transaction, report: ScanReport) -> None:
         """The common tail of every transaction: guesses, metadata, index, mirror."""
         report.names_changed += len(txn.changes)
-        if txn.csv_error:
-            report.errors.append((str(txn.folder / "faces.csv"), txn.csv_error))
+        report.errors.extend((str(txn.folder / "faces.csv"), problem) for problem in txn.csv_problems)
         self._guess_folder(txn)
         self._publish(txn, report)
         self.library.set_folder(txn.folder, txn.state)
