@@ -301,6 +301,8 @@ class FolderPlan:
     missing: tuple[str, ...] = ()
     moved_in: Mapping[str, tuple[Path, str]] = field(default_factory=dict)
     csv_sha256: str = ""
+    leftovers: bool = False
+    """A killed writer's temporary faces.csv is in the folder: it may hold a save to merge."""
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..errors import SidecarError
-from ..folders import file_sha256, list_photos
+from ..folders import file_sha256, list_folder
 from ..model import FolderPlan, FolderState, PhotoState, ScanReport
 from ..store import confined
 from ..store.folder import FolderStore
@@ -43,11 +43,12 @@ def plan_folder(folder: Path, *, extensions: Iterable[str], model: str, csv_only
         for photo in recover(folder):
             log.warning("%s: finished a metadata write that was interrupted", photo)
     try:
-        on_disk = list_photos(folder, extensions)
+        listing = list_folder(folder, extensions)
     except OSError as exc:
         report.errors.append((str(folder), f"cannot read folder: {exc.strerror}"))
         log.error("cannot read folder %s: %s (check its permissions); its sidecars are left as they are", folder, exc.strerror)
         return None
+    on_disk = listing.photos
     if not on_disk and not store.exists():
         return None  # a folder without photos gets no sidecars
     state = store.load()
@@ -59,12 +60,14 @@ def plan_folder(folder: Path, *, extensions: Iterable[str], model: str, csv_only
         report.errors.append((str(folder), problem))
         log.error("%s", problem)
         return None
-    return FolderPlan(folder, on_disk, known, to_scan, missing, csv_sha256=state.csv_sha256), state
+    return FolderPlan(folder, on_disk, known, to_scan, missing, csv_sha256=state.csv_sha256,
+                      leftovers=listing.leftovers), state
 
 
 def unchanged(plan: FolderPlan) -> bool:
-    """Nothing to do here: no photo to scan, none gone or moved in, faces.csv as we wrote it."""
-    if plan.to_scan or plan.missing or plan.moved_in:
+    """Nothing to do here: no photo to scan, none gone or moved in, no leftover save to merge,
+    faces.csv as we wrote it."""
+    if plan.to_scan or plan.missing or plan.moved_in or plan.leftovers:
         return False
     try:
         data = confined.read_file(plan.folder / "faces.csv", confined.limits().csv)
