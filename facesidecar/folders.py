@@ -23,7 +23,10 @@ NOFACES_MARKER = ".nofaces"
 
 
 def is_photo_name(name: str, extensions: Iterable[str]) -> bool:
-    return not name.startswith(".") and name not in SIDECAR_NAMES and os.path.splitext(name)[1].lower() in extensions
+    """Whether ``name`` is a photo by its extension (``photo.jpg `` too: a trailing space is part of a
+    file name a Mac or a sync client may leave, not another kind of file)."""
+    return not name.startswith(".") and name not in SIDECAR_NAMES and \
+        os.path.splitext(name)[1].rstrip().lower() in extensions
 
 
 def walk_folders(paths: Iterable[Path], exclude: list[str]) -> Iterator[Path]:

@@ -13,8 +13,6 @@ Errors meant for the user are :class:`FacesidecarError` with the photo and what 
 from __future__ import annotations
 
 import logging
-import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +24,8 @@ from .errors import FacesidecarError
 from .folders import is_photo_name, list_photos, walk_folders
 from .gallery import is_named_cluster
 from .model import IGNORE, Box, Face, FolderState, PhotoState
+from .names import clean_name
 from .scan import Scanner, ScanReport, needs_scan
-from .store.csvfile import normalize_name
 from .store.folder import FolderStore, Transaction
 from .store.merge import set_name
 
@@ -35,7 +33,6 @@ log = logging.getLogger(__name__)
 
 SOURCE = "cli"
 SAMPLES = 5
-_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f|]")
 
 
 # -- where the commands work --------------------------------------------------------------------
@@ -77,17 +74,6 @@ def _outermost(paths: list[Path]) -> list[Path]:
 def sidecar_folders(paths: Iterable[Path], exclude: list[str]) -> list[Path]:
     """The folders below ``paths`` that have sidecars (were scanned)."""
     return [f for f in walk_folders(list(paths), exclude) if FolderStore(f).exists()]
-
-
-def check_name(raw: str, allow_empty: bool = True) -> str:
-    """A name as the CSV would store it (``-ignore-`` kept), or an error saying what is wrong."""
-    if _FORBIDDEN.search(unicodedata.normalize("NFC", raw)):
-        raise FacesidecarError(f"{raw!r} is not a usable name: no line breaks, control characters or '|' "
-                               "('|' separates levels of HierarchicalSubject keywords)")
-    name = normalize_name(raw)
-    if not name and not allow_empty:
-        raise FacesidecarError("the name must not be empty")
-    return name
 
 
 # -- one photo, one face --------------------------------------------------------------------------
@@ -146,7 +132,7 @@ def _check_report(report: ScanReport) -> None:
 def name_face(scanner: Scanner, image: Path, face_nr: int, name: str) -> Named:
     """Give face ``face_nr`` of ``image`` the confirmed ``name`` ("" clears it, ``-ignore-`` ignores it)."""
     path = photo_file(image, scanner.settings.extensions)
-    name = check_name(name)
+    name = clean_name(name)
     face_number(scanned_photo(FolderStore(path.parent).load(), path), face_nr, str(path))
     result: list[Named] = []
 
@@ -216,7 +202,7 @@ def _mentions(folder: Path, name: str) -> bool:
 
 def rename_person(scanner: Scanner, folders: list[Path], old: str, new: str) -> list[Named]:
     """Rename every confirmed ``old`` to ``new`` (``new`` may be an existing person: they merge)."""
-    old, new = check_name(old, allow_empty=False), check_name(new, allow_empty=False)
+    old, new = clean_name(old, allow_empty=False), clean_name(new, allow_empty=False)
     if IGNORE in (old, new):
         raise FacesidecarError(f"{IGNORE} is not a person; use 'facesidecar name' to ignore or un-ignore a face")
     if old == new:
@@ -320,7 +306,7 @@ def name_cluster(scanner: Scanner, folders: list[Path], cluster_id: str, name: s
     its faces that name wherever the confirmed faces do not point clearly to someone else; the
     label stays with the group on later scans. Returns the number of faces.
     """
-    name = check_name(name, allow_empty=False)
+    name = clean_name(name, allow_empty=False)
     if name == IGNORE:
         raise FacesidecarError(f"a cluster cannot be named {IGNORE}; ignore faces one by one with 'facesidecar name'")
     if not is_named_cluster(name):
@@ -423,7 +409,7 @@ def enroll(scanner: Scanner, name: str, raw: list[Path], force: bool = False) ->
 
     A largest face that already has another confirmed name keeps it unless ``force``.
     """
-    name = check_name(name, allow_empty=False)
+    name = clean_name(name, allow_empty=False)
     if name == IGNORE:
         raise FacesidecarError(f"enroll gives a person's name; use 'facesidecar name IMAGE FACE_NR {IGNORE}'")
     photos = enroll_photos(raw, scanner.settings.extensions)

@@ -24,10 +24,11 @@ from .engines import FaceEngine, get_engine
 from .errors import EngineError, ImageError, MetadataError, SidecarError
 from .faceindex import Library
 from .folders import list_photos, walk_folders
-from .gallery import REJECTED_BY_A_PERSON, Decision, Gallery, Unnamed, cluster, guess_columns
+from .gallery import REJECTED_BY_A_PERSON, Decision, Gallery, Unnamed, guess_columns
 from .model import IGNORE, Box, Face, FolderState, PersonRegion, PhotoState, new_face_id
 from .ports import MetadataWriter, Mirror
 from .progress import Progress
+from .refresh import Refresher
 from .store import confined
 from .store.confined import RefusedFile
 from .store.folder import FolderStore, Transaction
@@ -189,6 +190,10 @@ class Scanner:
         self._removed_photos: dict[tuple[Path, str], PhotoState] = {}
         self._gallery_cache: tuple[int, Gallery] | None = None
         self._unnamed_cache: tuple[int, Unnamed] | None = None
+        self.refresher = Refresher(self)
+        self.publish_seconds: float | None = None
+        """How long a pass may spend writing other folders its changes touched (None: all of them;
+        the daemon sets a bound and writes the rest between jobs, see :meth:`background_step`)."""
 
     # -- adapters -------------------------------------------------------------------------------
     @property
@@ -219,6 +224,7 @@ class Scanner:
             for root in self.settings.root_paths():
                 self.library.load(walk_folders([root], self.settings.exclude))
             self._roots_indexed = True
+            self.refresher.start()
 
     def close(self) -> None:
         for adapter in (self.metadata, self.mirror):
@@ -239,6 +245,8 @@ class Scanner:
         progress.checking(len(folders))
         plans = []
         for folder in folders:
+            if self.should_stop():
+                return report
             plan = self._plan(Path(folder), csv_only, report)
             progress.checked()
             if plan is not None:
@@ -334,7 +342,7 @@ class Scanner:
         try:
             decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit, preview,
                                    engine_settings.decode_memory_mb)
-            found = find_faces(self.engine, decoded, engine_settings.min_face_size)
+            found = find_faces(self.engine, decoded, engine_settings.min_face_size, engine_settings.smallest_face)
             extra = {m: encode_boxes(e, decoded, [f.box for f in found]) for m, e in self.extra_engines().items()}
         except (ImageError, MetadataError) as exc:
             return Detection(name, info, digest, error=str(exc))
@@ -419,7 +427,7 @@ class Scanner:
         return report
 
     def refresh(self) -> ScanReport:
-        """Recompute guesses and clusters everywhere after names changed."""
+        """Bring guesses and clusters up to date wherever names changed."""
         report = ScanReport()
         self._index_roots()
         self._refresh_guesses(report)
@@ -428,8 +436,7 @@ class Scanner:
     def _finish_transaction(self, txn: Transaction, report: ScanReport) -> None:
         """The common tail of every transaction: guesses, metadata, index, mirror."""
         report.names_changed += len(txn.changes)
-        if txn.csv_error:
-            report.errors.append((str(txn.folder / "faces.csv"), txn.csv_error))
+        report.errors.extend((str(txn.folder / "faces.csv"), problem) for problem in txn.csv_problems)
         self._guess_folder(txn)
         self._publish(txn, report)
         self.library.set_folder(txn.folder, txn.state)
@@ -569,6 +576,7 @@ class Scanner:
     def _guess_folder(self, txn: Transaction) -> bool:
         """Set guesses of the folder's faces; True if any changed."""
         self.library.set_folder(txn.folder, txn.state)
+        self.refresher.label_folder(txn.state)
         gallery = self._gallery()
         faces = [(p, f) for p, f in txn.state.faces() if f.visible]
         probes = [(p, f) for p, f in faces if not f.name and self.model in f.encodings]
@@ -590,49 +598,52 @@ class Scanner:
         return changed
 
     def _refresh_guesses(self, report: ScanReport) -> None:
-        """Recompute guesses and clusters everywhere; rewrite only folders where they changed."""
-        gallery = self._gallery()
-        labels = self._cluster_labels()
+        """Write the folders whose clusters or guesses this pass's changes touched; a command
+        recomputes every cluster first where that is needed (see facesidecar/refresh.py)."""
+        refresher = self.refresher
+        if self.publish_seconds is not None:
+            refresher.publish(report, self.should_stop, self.publish_seconds)
+        elif refresher.full_running or refresher.full_needed():
+            refresher.recluster(report, self.should_stop)
+        else:
+            refresher.publish(report, self.should_stop)
 
-        def set_clusters(txn: Transaction) -> None:
-            for _, face in txn.state.faces():
-                face.cluster = "" if face.name else labels.get(face.face_id, "")
+    def recluster(self) -> ScanReport:
+        """Recompute every cluster from scratch and write what changed (``facesidecar recluster``)."""
+        report = ScanReport()
+        self._index_roots()
+        self.refresher.begin_full()
+        self.refresher.recluster(report, self.should_stop)
+        return report
 
-        for folder, faces in list(self.library.folders.items()):
-            if self.should_stop():
-                return
-            if self._folder_outdated(faces, gallery, labels):
-                report.add(self.update_folder(folder, set_clusters))
-
-    def _folder_outdated(self, faces, gallery: Gallery, labels: dict[str, str]) -> bool:
-        probes = [f for f in faces if not f.name]
-        if any(f.name and (f.guess or f.cluster) for f in faces):
+    def background_step(self) -> bool:
+        """One short slice of background work, for the daemon between jobs: part of a full
+        recomputation of the clusters, or writing some folders a change touched. True while
+        work remains."""
+        self._index_roots()
+        refresher = self.refresher
+        if refresher.full_running:
+            return refresher.step_full() or bool(refresher.stale)
+        if refresher.full_needed():
+            refresher.begin_full()
             return True
-        if any(labels.get(f.face_id, "") != f.cluster for f in probes):
+        report = ScanReport()
+        more = refresher.publish(report, self.should_stop, self.publish_seconds or 0.5)
+        for path, message in report.errors:
+            log.error("%s", message if path in message else f"{path}: {message}")
+        return more
+
+    def folder_outdated(self, faces: list) -> bool:
+        """Whether these unnamed faces of one folder carry another cluster or guess than they should."""
+        labels = [self.refresher.label(f.face_id) for f in faces]
+        if any(f.cluster != label for f, label in zip(faces, labels, strict=True)):
             return True
-        if not probes:
-            return False
-        decisions = self.decide(np.stack([f.vector for f in probes]), [str(f.folder / f.file) for f in probes],
-                                [labels.get(f.face_id, "") for f in probes], gallery)
-        for face, decision in zip(probes, decisions, strict=True):
+        decisions = self.decide(np.stack([f.vector for f in faces]), [str(f.folder / f.file) for f in faces], labels)
+        for face, decision in zip(faces, decisions, strict=True):
             name, distance = _allowed_guess(decision.guess(), face.not_names)
             if (face.guess, face.distance, face.why) != (name, distance, _why(decision, face.not_names)):
                 return True
         return False
-
-    def _cluster_labels(self) -> dict[str, str]:
-        """Cluster label per unnamed face id; labels are kept stable across runs where possible."""
-        unnamed = self.library.unnamed()
-        if not unnamed:
-            return {}
-        engine_settings = self.settings.engine
-        groups = cluster(np.stack([f.vector for f in unnamed]), self.engine.metric,
-                         engine_settings.cluster_threshold, max(2, engine_settings.min_cluster_size))
-        members: dict[int, list] = {}
-        for face, group in zip(unnamed, groups, strict=True):
-            if group >= 0:
-                members.setdefault(group, []).append(face)
-        return _stable_labels(members, self.library)
 
     # -- publishing -----------------------------------------------------------------------------
     def _publish(self, txn: Transaction, report: ScanReport) -> None:
@@ -698,22 +709,6 @@ def _allowed_guess(guess, not_names) -> tuple[str, float | None]:
     """The guess columns, empty where a person said the face is not that person."""
     name, distance = guess_columns(guess)
     return ("", None) if name in not_names else (name, distance)
-
-
-def _stable_labels(members: dict[int, list], library: Library) -> dict[str, str]:
-    """Give each cluster the label most of its members had, else a new ``uN`` label."""
-    used = {f.cluster for f in library.all_faces() if f.cluster}
-    next_number = 1 + max((int(c[1:]) for c in used if c[1:].isdigit()), default=0)
-    labels: dict[str, str] = {}
-    taken: set[str] = set()
-    for group in sorted(members.values(), key=len, reverse=True):
-        previous = [f.cluster for f in group if f.cluster and f.cluster not in taken]
-        label = max(set(previous), key=previous.count) if previous else f"u{next_number}"
-        if not previous:
-            next_number += 1
-        taken.add(label)
-        labels.update({f.face_id: label for f in group})
-    return labels
 
 
 def state_counts(state: FolderState) -> dict[str, int]:

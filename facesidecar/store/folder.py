@@ -27,7 +27,7 @@ from ..errors import SidecarError
 from ..model import FolderState
 from . import CSV_NAME, PKL_NAME, confined
 from .atomic import exchange_atomic, write_atomic
-from .csvfile import CsvRow, format_csv, parse_csv
+from .csvfile import CsvRead, CsvRow, format_csv, read_csv
 from .merge import MergeResult, NameChange, adopt_unmatched, keep_pending, merge_rows, render_rows
 from .pklfile import dumps_state, loads_state
 
@@ -102,9 +102,21 @@ class Transaction:
     changes: list[NameChange] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
     unmatched: list[CsvRow] = field(default_factory=list)
-    csv_error: str = ""
+    csv_problems: list[str] = field(default_factory=list)
     pkl_error: str = ""
     now: float = field(default_factory=time.time)
+    _listing: set[str] | None = None
+
+    def photo_exists(self, file: str) -> bool:
+        """Whether ``file`` is a file in the folder: one listing per transaction, not a stat per row
+        (a hostile faces.csv may name a million photos that do not exist)."""
+        if self._listing is None:
+            try:
+                with confined.opened(self.folder) as folder:
+                    self._listing = {e.name for e in folder.scandir() if e.is_file(follow_symlinks=False)}
+            except (OSError, SidecarError):
+                return confined.is_regular(self.folder / file)
+        return file in self._listing
 
     def record(self, result: MergeResult) -> None:
         self.changes.extend(result.changes)
@@ -153,22 +165,19 @@ class FolderStore:
         for tmp in leftovers:
             try:
                 data = folder.read(tmp, confined.limits().csv) or b""
-                rows = parse_csv(data, str(self.folder / tmp)) if data and sha256(data) != txn.state.csv_sha256 else []
+                rows = read_csv(data, str(self.folder / tmp)).rows if data and sha256(data) != txn.state.csv_sha256 else []
             except (OSError, SidecarError) as exc:
                 log.warning("%s: ignored (%s)", self.folder / tmp, exc)
                 rows = []
             if rows:
                 result = merge_rows(txn.state, rows, txn.now, reject_missing=False)
                 txn.record(result)
-                keep_pending(txn.state, result.unmatched, self._photo_exists)
+                keep_pending(txn.state, result.unmatched, txn.photo_exists)
                 if result.changes:
                     log.warning("%s: merged %d name(s) from a save left behind by a writer that was stopped",
                                 self.csv_path, len(result.changes))
         for tmp in leftovers + fnmatch.filter(names, f".{PKL_NAME}.tmp-*"):
             folder.remove(tmp)
-
-    def _photo_exists(self, file: str) -> bool:
-        return confined.is_regular(self.folder / file)
 
     def _load_pkl(self, set_aside: bool) -> tuple[FolderState, bytes | None]:
         try:
@@ -213,7 +222,7 @@ class FolderStore:
         except confined.RefusedFile as exc:
             if confined.is_regular(self.csv_path):
                 raise  # too large to read: nothing may replace the edits in it
-            txn.csv_error = f"{exc}; it is replaced by facesidecar's faces.csv"
+            txn.csv_problems = [f"{exc}; it is replaced by facesidecar's faces.csv"]
             confined.report_once(self.csv_path, f"{exc.reason}; it is replaced by facesidecar's faces.csv")
             return ""
         if data is None:
@@ -223,19 +232,37 @@ class FolderStore:
         return sha256(data)
 
     def _merge_bytes(self, txn: Transaction, data: bytes) -> None:
-        try:
-            rows = parse_csv(data, str(self.csv_path))
-        except SidecarError as exc:
-            self._set_aside_bad_csv(txn, data, exc)
-            return
-        result = merge_rows(txn.state, rows, txn.now)
-        txn.record(result)
-        keep_pending(txn.state, result.unmatched, self._photo_exists)
+        """Merge a person's save; what cannot be read of it is reported and kept, never the run's end.
 
-    def _set_aside_bad_csv(self, txn: Transaction, data: bytes, exc: SidecarError) -> None:
+        A row with a bad cell is left out and the rest of the save merged; the faces of a photo whose
+        row was left out are not taken for deleted (nor any face, when a row's file is unreadable).
+        The problems stay in the folder state (``facesidecar status`` shows them) until a save reads
+        clean, and the save itself is kept as ``faces.csv.bad-*`` so nothing typed is lost.
+        """
+        try:
+            read = read_csv(data, str(self.csv_path))
+        except SidecarError as exc:
+            self._report_bad_save(txn, data, [str(exc)], "faces.csv rewritten from the last good state")
+            return
+        spared = {p.file for p in read.problems}
+        result = merge_rows(txn.state, read.rows, txn.now, reject_missing=None not in spared, spared=spared)
+        txn.record(result)
+        keep_pending(txn.state, result.unmatched, txn.photo_exists)
+        self._report_bad_rows(txn, data, read)
+
+    def _report_bad_rows(self, txn: Transaction, data: bytes, read: CsvRead) -> None:
+        if read.problems:
+            self._report_bad_save(txn, data, [p.message for p in read.problems], "the other rows were merged")
+        else:
+            txn.state.csv_problems = []
+
+    def _report_bad_save(self, txn: Transaction, data: bytes, problems: list[str], outcome: str) -> None:
         bad = self._set_aside(CSV_NAME, data)
-        txn.csv_error = f"{exc}; your file was kept as {bad} and faces.csv rewritten from the last good state"
-        log.error("%s", txn.csv_error)
+        kept = f"your file was kept as {bad} and {outcome}"
+        txn.csv_problems = [*problems, kept]
+        txn.state.csv_problems = list(txn.csv_problems)
+        for problem in txn.csv_problems:
+            log.error("%s", problem)
 
     def _commit(self, txn: Transaction, csv_seen: str, pkl_bytes: bytes | None) -> None:
         """Write faces.pkl, then faces.csv (merging any save that raced us).
@@ -246,7 +273,7 @@ class FolderStore:
         copy of the first file, saved later, would look like edits of every row.
         """
         state = txn.state
-        txn.changes.extend(adopt_unmatched(state, txn.unmatched, txn.now, self._photo_exists))
+        txn.changes.extend(adopt_unmatched(state, txn.unmatched, txn.now, txn.photo_exists))
         for _attempt in range(10):
             csv_seen = self._merge_disk_csv(txn, csv_seen) or csv_seen
             data = format_csv(render_rows(state))

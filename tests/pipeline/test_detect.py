@@ -12,7 +12,14 @@ from facesidecar.config import EngineSettings
 from facesidecar.engines.base import FaceEngine, PixelBox
 from facesidecar.imaging import DecodedPhoto, decode_photo
 from facesidecar.model import Box
-from facesidecar.pipeline.detect import FoundFace, box_to_pixels, encode_boxes, find_faces, pixels_to_box
+from facesidecar.pipeline.detect import (
+    FoundFace,
+    box_to_pixels,
+    detection_scale,
+    encode_boxes,
+    find_faces,
+    pixels_to_box,
+)
 
 from ..conftest import TEST_DATA
 from ..test_imaging import save_oriented
@@ -142,3 +149,40 @@ class TestWithDlib:
         again = encode_boxes(engine, photo, [f.box.rounded() for f in faces])
         distances = [float(np.linalg.norm(f.encoding - v)) for f, v in zip(faces, again, strict=True)]
         assert max(distances) < 0.05, "a box read back from faces.csv (4 decimals) is the same face"
+
+
+class TestDetectionScale:
+    """The detector looks at each photo at the size where the smallest wanted face fills its window."""
+
+    def test_engines_without_a_window_see_the_decoded_photo(self):
+        assert detection_scale(FakeEngine([]), 4000, 3000, 0.05) is None
+
+    def test_camera_photo_is_scanned_smaller_and_a_small_one_enlarged(self, engine):
+        assert detection_scale(engine, 2449, 1632, 0.05) == pytest.approx(80 / (0.05 * 1632))
+        assert detection_scale(engine, 500, 375, 0.05) == 2.0  # 2 ** engine.upsample at most
+        assert detection_scale(engine, 500, 375, 0.0) is None
+
+    def test_boxes_come_back_in_pixels_of_the_decoded_photo(self, engine):
+        """Found in a view enlarged twice, a face is where the detector finds it at the decoded size."""
+        photo = decode(TEST_DATA / "group16.jpg")
+        height = photo.rgb.shape[0]
+        as_decoded = find_faces(engine, photo, 20, smallest_face=80 / height)
+        enlarged = find_faces(engine, photo, 20, smallest_face=40 / height)
+        assert detection_scale(engine, photo.rgb.shape[1], height, 80 / height) == 1.0
+        assert len(as_decoded) == len(enlarged) == 3
+        assert all(a.box.iou(b.box) > 0.7 for a, b in zip(as_decoded, enlarged, strict=True))
+
+
+@pytest.mark.slow
+def test_group_faces_found_stay_at_least_at_the_count_before_scaled_detection(engine, shared_faces):
+    """issue 18: speed must not cost detection. Before: every photo decoded to 4 MP and scanned by dlib
+    at twice that size (engine.upsample = 1, smallest_face = 0); after: the default smallest_face."""
+    import csv
+
+    with open(shared_faces / "labels.csv", newline="") as handle:
+        groups = [shared_faces / r["file"] for r in csv.DictReader(handle) if r["category"] == "group"]
+    photos = [decode(path) for path in groups]
+    before = sum(len(find_faces(engine, photo, 20, smallest_face=0.0)) for photo in photos)
+    after = sum(len(find_faces(engine, photo, 20, smallest_face=EngineSettings().smallest_face)) for photo in photos)
+    assert len(groups) == 20 and before >= 90
+    assert after >= before

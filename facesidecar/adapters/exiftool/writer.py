@@ -14,7 +14,7 @@ from ...errors import MetadataError
 from ...model import PersonRegion
 from . import record as rec
 from .commit import check_writable, commit_copy, finish_interrupted_writes, recover, remove_temporary, temp_copy_for
-from .faceregions import clean_name, people_in
+from .faceregions import people_in, usable_name
 from .plan import IPTC_CHARSET, Plan, State, read_state
 from .process import ExifTool, ExifToolCommandError, path_arg, stderr_summary
 from .sidecars import existing_sidecars, is_raw, remove_sidecar, role, targets_for
@@ -50,7 +50,7 @@ class MetadataWriter:
         path = Path(path)
         if not path.is_file():
             raise MetadataError(f"{path}: file not found (moved or deleted while scanning?); names not written")
-        people = [PersonRegion(clean_name(p.name), p.box) for p in people if clean_name(p.name)]
+        people = [PersonRegion(name, p.box) for p in people if (name := usable_name(p.name))]
         owned, claimed = rec.files_of(previous), rec.claimed(previous)
         if is_raw(path) and self.settings.regions:
             stored_size = self._raw_size(path) or stored_size
