@@ -119,9 +119,14 @@ def _state_mentions(state: FolderState, name: str) -> bool:
         if _owned_metadata(photo, {name}):
             return True
         for face in photo.faces:
-            if name in (face.name, face.guess) or name in face.name_history.values():
+            if name in (face.name, face.guess) or name in face.name_history.values() or _why_mentions(face, name):
                 return True
     return any(normalize_name(str(r.get("name", ""))) == name for r in state.pending_rows)
+
+
+def _why_mentions(face: Face, name: str) -> bool:
+    """Whether the explanation of the face's last guess (``Face.why``) names ``name``."""
+    return name in (face.why.get("nearest"), face.why.get("guess"))
 
 
 def _needles(name: str) -> set[bytes]:
@@ -220,7 +225,7 @@ def _forget_face(photo: PhotoState, face: Face, now: float) -> tuple[NameChange 
     change = set_name(photo, face, "", SOURCE, now) if face.name else None
     encodings = len(face.encodings)
     face.encodings = {}
-    face.guess, face.distance, face.cluster = "", None, ""
+    face.guess, face.distance, face.cluster, face.why = "", None, "", {}
     face.name_history, face.rev, face.named_at = {}, 0, None
     face.forgotten = True
     return change, encodings
@@ -259,6 +264,8 @@ def erase_person_in_state(state: FolderState, name: str, now: float, writer: Met
             elif name in face.name_history.values():
                 face.name_history = {rev: ("" if old == name else old) for rev, old in face.name_history.items()}
                 result.history += 1
+            if _why_mentions(face, name):
+                face.why = {}  # the explanation of another face's guess named them as the nearest person
         if touched:
             _clean_photo_metadata(photo, {name}, writer, result)
     kept = [r for r in state.pending_rows if normalize_name(str(r.get("name", ""))) != name]
