@@ -8,14 +8,16 @@ group. So :class:`ClusterKeeper` pays for a neighbour search per joining face an
 inside each group that lost a face, never for a pass over the library; the result is the same as
 :func:`recluster` over every face (tests/test_clusters.py checks that on random changes).
 
-Labels are content-derived: a group's label comes from the smallest face id among its members,
-so the same faces get the same label however they were grouped, and a label cannot move to
-another person's faces. A group whose members carry a name given with ``name-cluster`` keeps the
-name (the most common one among its members).
+Labels are content-derived: a group's label is derived from one of its faces, its owner (at first
+the smallest face id of the group), so a label cannot move to another person's faces: it stays
+with the group that holds its owner, however the groups were computed, while the group grows or
+loses other faces. A group whose members carry a name given with ``name-cluster`` keeps the name
+(the most common one among its members).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -34,23 +36,31 @@ ROWS = 2048
 a full recomputation does between two checks of the stop flag."""
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def content_label(face_id: str) -> str:
-    """The label of a group whose smallest member face id is ``face_id``."""
+    """The label a group gets from its face ``face_id`` (its owner)."""
     digest = hashlib.sha256(face_id.encode()).digest()
     return f"u{int.from_bytes(digest[:8], 'big') % 10**LABEL_DIGITS}"
 
 
 def group_label(face_ids: Iterable[str], labels: Iterable[str], min_size: int) -> str:
-    """The label of one group: "" below ``min_size``, else the name most of its members carry
-    (ties: the first in sort order), else the content label of its smallest face id."""
-    ids = list(face_ids)
+    """The label of one group, from its faces and the labels they carry now.
+
+    "" below ``min_size``; else the name most of its members carry (ties: the first in sort
+    order); else the label of a member that owns one of the group's labels (the smallest such
+    member: a group keeps its label while it grows, and of two groups that merge the label of
+    the smaller owner stays); else the label the smallest member id owns.
+    """
+    ids, labels = list(face_ids), list(labels)
     if len(ids) < min_size:
         return ""
     names = Counter(label for label in labels if is_named_cluster(label))
     if names:
         top = max(names.values())
         return min(n for n, c in names.items() if c == top)
-    return content_label(min(ids))
+    held = set(labels)
+    owners = [f for f in ids if content_label(f) in held]
+    return content_label(min(owners or ids))
 
 
 class Linker:

@@ -67,7 +67,7 @@ def _walk(folder: confined.Folder, exclude: list[str]) -> Iterator[Path]:
         for entry in entries:
             if entry.name.startswith(".") or _excluded(entry.name, exclude):
                 continue
-            if entry.is_symlink():
+            if entry.is_symlink() and entry.name not in SIDECAR_NAMES:  # the store reports those
                 confined.report_once(folder.path / entry.name, confined.not_regular(stat.S_IFLNK))
             elif entry.is_dir(follow_symlinks=False):
                 try:

@@ -12,6 +12,7 @@ Errors meant for the user are :class:`FacesidecarError` with the photo and what 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -265,6 +266,7 @@ class ClusterInfo:
     size: int = 0
     photos: list[str] = field(default_factory=list)
     """Distinct photos with faces of the cluster (all of them; ``samples`` are the first few)."""
+    face_ids: list[str] = field(default_factory=list)
 
     @property
     def named(self) -> bool:
@@ -289,6 +291,7 @@ def list_clusters(folders: list[Path]) -> list[ClusterInfo]:
                     continue
                 info = clusters.setdefault(face.cluster, ClusterInfo(face.cluster))
                 info.size += 1
+                info.face_ids.append(face.face_id)
                 path = str(folder / file)
                 if path not in info.photos:
                     info.photos.append(path)
@@ -299,12 +302,40 @@ def _cluster_order(label: str) -> tuple:
     return (0, int(label[1:]), "") if label[1:].isdigit() else (1, 0, label)
 
 
-def name_cluster(scanner: Scanner, folders: list[Path], cluster_id: str, name: str) -> int:
+LISTED = "clusters-listed.json"
+"""In the state folder: the faces of each cluster as ``facesidecar clusters`` last listed them."""
+
+
+def remember_listing(settings: Settings, clusters: list[ClusterInfo]) -> None:
+    """Keep what a listing showed, so that ``name-cluster`` can refuse a cluster that changed since
+    (the daemon may have added faces of someone else to it meanwhile)."""
+    path = settings.state_path() / LISTED
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({c.id: sorted(c.face_ids) for c in clusters}), encoding="utf-8")
+    except OSError as exc:
+        log.warning("cannot write %s: %s; name-cluster cannot check that a cluster is still as listed", path,
+                    exc.strerror)
+
+
+def listed_faces(settings: Settings, cluster_id: str) -> frozenset[str] | None:
+    """The faces of ``cluster_id`` when ``facesidecar clusters`` last listed it (None: not listed)."""
+    try:
+        listed = json.loads((settings.state_path() / LISTED).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    faces = listed.get(cluster_id) if isinstance(listed, dict) else None
+    return frozenset(faces) if isinstance(faces, list) else None
+
+
+def name_cluster(scanner: Scanner, folders: list[Path], cluster_id: str, name: str,
+                 listed: frozenset[str] | None = None) -> int:
     """Suggest ``name`` for the unnamed faces of cluster ``cluster_id``: guesses only, nothing confirmed.
 
     The cluster takes the name as its label (the ``cluster`` column shows it), and guessing gives
     its faces that name wherever the confirmed faces do not point clearly to someone else; the
-    label stays with the group on later scans. Returns the number of faces.
+    label stays with the group on later scans. ``listed``: the faces the person saw in the cluster;
+    a cluster that has other faces now is refused. Returns the number of faces.
     """
     name = clean_name(name, allow_empty=False)
     if name == IGNORE:
@@ -314,7 +345,12 @@ def name_cluster(scanner: Scanner, folders: list[Path], cluster_id: str, name: s
     members = {c.id: c for c in list_clusters(folders)}
     if cluster_id not in members:
         known = ", ".join(list(members)[:10]) or "none (scan first; clusters need 2 similar unnamed faces)"
-        raise FacesidecarError(f"no cluster {cluster_id!r}; clusters: {known}")
+        gone = " (it was listed, but its faces have been named or regrouped since)" if listed else ""
+        raise FacesidecarError(f"no cluster {cluster_id!r}{gone}; clusters: {known}")
+    if listed is not None and frozenset(members[cluster_id].face_ids) != listed:
+        raise FacesidecarError(
+            f"cluster {cluster_id} changed since 'facesidecar clusters' listed it ({len(listed)} faces then, "
+            f"{members[cluster_id].size} now); nothing was named: list the clusters again and look at its photos")
     touched = 0
     wanted = {str(Path(p).parent) for p in members[cluster_id].photos}
 

@@ -61,6 +61,7 @@ class Refresher:
         """Unnamed faces whose cluster or guess in their sidecar may be out of date."""
         self._full: Iterator[dict[str, str] | None] | None = None
         self._snapshot: dict[str, np.ndarray] = {}
+        self.folders_written = 0
         self._marker_written: bool | None = None
         """Whether this process wrote the marker (None: no full recomputation here yet)."""
 
@@ -138,6 +139,7 @@ class Refresher:
             folder, faces = self._next_stale_folder()
             if faces and self.scanner.folder_outdated(faces):
                 report.add(self.scanner.update_folder(folder))
+                self.folders_written += 1
             self.stale.difference_update(f.face_id for f in faces)
             self.follow_changes()
         return bool(self.stale)

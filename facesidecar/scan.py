@@ -26,6 +26,7 @@ from .faceindex import Library
 from .folders import list_photos, walk_folders
 from .gallery import REJECTED_BY_A_PERSON, Decision, Gallery, Unnamed, guess_columns
 from .model import IGNORE, Box, Face, FolderState, PersonRegion, PhotoState, new_face_id
+from .pipeline.inflight import DEATHS_ALLOWED, DecodeMarks, killed_error
 from .ports import MetadataWriter, Mirror
 from .progress import Progress
 from .refresh import Refresher
@@ -190,6 +191,8 @@ class Scanner:
         self._removed_photos: dict[tuple[Path, str], PhotoState] = {}
         self._gallery_cache: tuple[int, Gallery] | None = None
         self._unnamed_cache: tuple[int, Unnamed] | None = None
+        self.decode_marks = DecodeMarks(settings.state_path())
+        """Photos being decoded, so that one that kills the process is not retried at every start."""
         self.refresher = Refresher(self)
         self.publish_seconds: float | None = None
         """How long a pass may spend writing other folders its changes touched (None: all of them;
@@ -339,11 +342,16 @@ class Scanner:
                                                    " runs read access to the file and its folder")
         engine_settings = self.settings.engine
         preview = self.metadata.raw_preview if self.metadata is not None else None
+        deaths = self.decode_marks.deaths(path, info)
+        if deaths >= DEATHS_ALLOWED:
+            log.error("%s", killed_error(path))
+            return Detection(name, info, digest, error=killed_error(path))
         try:
-            decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit, preview,
-                                   engine_settings.decode_memory_mb)
-            found = find_faces(self.engine, decoded, engine_settings.min_face_size, engine_settings.smallest_face)
-            extra = {m: encode_boxes(e, decoded, [f.box for f in found]) for m, e in self.extra_engines().items()}
+            with self.decode_marks.decoding(path, info, deaths):
+                decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit, preview,
+                                       engine_settings.decode_memory_mb)
+                found = find_faces(self.engine, decoded, engine_settings.min_face_size, engine_settings.smallest_face)
+                extra = {m: encode_boxes(e, decoded, [f.box for f in found]) for m, e in self.extra_engines().items()}
         except (ImageError, MetadataError) as exc:
             return Detection(name, info, digest, error=str(exc))
         except EngineError:

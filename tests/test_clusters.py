@@ -123,10 +123,17 @@ def test_a_face_joining_links_two_clusters_and_leaving_splits_them():
     del faces["c"]
     keeper.update(ClusterChanges(left={"c"}), faces.get)
     assert keeper.label("d") == content_label("d") and keeper.label("a") == content_label("a")
+    faces["0"] = point(5)
+    keeper.update(ClusterChanges(joined={"0"}), faces.get)
+    assert keeper.label("0") == content_label("d"), "a group that grows keeps its label"
 
 
 def test_labels_come_from_the_content():
     assert group_label(["b", "a", "c"], ["", "", ""], 2) == content_label("a")
+    assert group_label(["b", "a", "c"], [content_label("b"), "", content_label("b")], 2) == content_label("b"), \
+        "a group keeps the label its owner gave it"
+    assert group_label(["b", "c", "d"], [content_label("c"), content_label("b"), content_label("a")], 2) == \
+        content_label("b"), "merged groups: the smaller owner's label; a label whose owner left counts not"
     assert group_label(["b"], ["Zoe"], 2) == "", "too small to be a cluster"
     assert group_label(["a", "b", "c"], ["Zoe", "Ann", "Zoe"], 2) == "Zoe", "the name most members carry"
     assert group_label(["a", "b"], ["Zoe", "Ann"], 2) == "Ann", "ties: the first name"

@@ -18,6 +18,7 @@ from .common import ShownFormatter
 
 COMMAND_MODULES = (
     "scan",
+    "recluster",
     "status",
     "reset",
     "review",
