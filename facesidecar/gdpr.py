@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import fnmatch
 import hashlib
 import json
 import logging
@@ -34,7 +35,7 @@ from .folders import walk_folders
 from .model import IGNORE, Face, FolderState, PhotoState
 from .ports import MetadataWriter
 from .scan import Scanner
-from .store import CSV_NAME, PKL_NAME
+from .store import CSV_NAME, PKL_NAME, confined
 from .store.atomic import write_atomic
 from .store.csvfile import normalize_name
 from .store.folder import FolderStore, Transaction
@@ -132,9 +133,9 @@ def _mentions(folder: Path, name: str) -> bool:
     """Whether the folder's sidecars hold the name: in faces.pkl, typed into faces.csv (in either
     Unicode form) and not merged yet, or in a set-aside copy (``faces.*.bad-*``)."""
     try:
-        if FolderStore(folder).pkl_path.exists() and _state_mentions(FolderStore(folder).load(), name):
+        if confined.lstat(FolderStore(folder).pkl_path) is not None and _state_mentions(FolderStore(folder).load(), name):
             return True
-        data = (folder / CSV_NAME).read_bytes() if (folder / CSV_NAME).exists() else b""
+        data = confined.read_file(folder / CSV_NAME, confined.limits().csv) or b""
     except (OSError, FacesidecarError):
         data = b""
     return any(n in data for n in _needles(name)) or bool(_set_aside_files(folder, name))
@@ -143,14 +144,27 @@ def _mentions(folder: Path, name: str) -> bool:
 def _set_aside_files(folder: Path, name: str) -> list[Path]:
     """Set-aside copies of broken sidecars (``faces.csv.bad-*``, ``faces.pkl.bad-*``) naming the person."""
     found = []
-    for path in sorted(folder.glob("faces.*.bad-*")):
+    for path in _set_aside_copies(folder):
         try:
-            data = path.read_bytes()
-        except OSError:
+            data = _read_set_aside(path)
+        except (OSError, FacesidecarError):
             continue
         if any(n in data for n in _needles(name)):
             found.append(path)
     return found
+
+
+def _set_aside_copies(folder: Path) -> list[Path]:
+    try:
+        with confined.opened(folder) as opened:
+            return [folder / n for n in sorted(fnmatch.filter(opened.names(), "faces.*.bad-*"))]
+    except (OSError, FacesidecarError):
+        return []
+
+
+def _read_set_aside(path: Path) -> bytes:
+    """A set-aside copy's bytes (a regular file reached without links, as large as its sidecar may be)."""
+    return confined.read_file(path, max(confined.limits().csv, confined.limits().pkl)) or b""
 
 
 def erase_set_aside(folder: Path, name: str, dry_run: bool, result: FolderErasure) -> None:
@@ -162,11 +176,12 @@ def erase_set_aside(folder: Path, name: str, dry_run: bool, result: FolderErasur
         if dry_run:
             continue
         if path.name.startswith(PKL_NAME):
-            path.unlink()
+            with confined.opened(folder) as opened:
+                opened.unlink(path.name)
             continue
-        lines = path.read_bytes().splitlines(keepends=True)
+        lines = _read_set_aside(path).splitlines(keepends=True)
         kept = b"".join(line for line in lines if not any(n in line for n in _needles(name)))
-        write_atomic(path, kept)
+        write_atomic(path, kept, mode=0o600)
 
 
 def _owned_metadata(photo: PhotoState, names: set[str]) -> bool:
