@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from ..folders import walk_folders
 from ..gallery import describe, is_named_cluster
 from ..model import IGNORE, Box, FolderState
+from ..store import confined
 from ..store.folder import FolderStore
 
 
@@ -135,15 +136,14 @@ class LibraryView:
     def folders(self) -> list[Path]:
         found = []
         for folder in walk_folders(self.roots, self.exclude):
-            if (folder / "faces.pkl").is_file():
+            if confined.is_regular(folder / "faces.pkl"):
                 found.append(folder.resolve())
         return found
 
     def state(self, folder: Path) -> FolderState:
         store = FolderStore(folder)
-        try:
-            info = store.pkl_path.stat()
-        except OSError:
+        info = confined.lstat(store.pkl_path)
+        if info is None:
             return FolderState()
         stamp = (info.st_mtime_ns, info.st_size)
         cached = self._cache.get(folder)
