@@ -25,7 +25,7 @@ from .engines import FaceEngine, get_engine
 from .errors import EngineError, ImageError, MetadataError, SidecarError
 from .faceindex import Library
 from .folders import list_folder, walk_folders
-from .gallery import Decision, Gallery, Unnamed, guess_columns
+from .gallery import REJECTED_BY_A_PERSON, Decision, Gallery, Unnamed, guess_columns
 from .model import IGNORE, Box, Face, FolderState, PersonRegion, PhotoState, new_face_id
 from .pipeline.inflight import DEATHS_ALLOWED, DecodeMarks, killed_error
 from .ports import MetadataWriter, Mirror
@@ -610,8 +610,8 @@ class Scanner:
         probes = [(p, f) for p, f in faces if not f.name and self.model in f.encodings]
         changed = False
         for _, face in faces:
-            if face.name and (face.guess or face.distance is not None):
-                face.guess, face.distance = "", None
+            if face.name and (face.guess or face.distance is not None or face.why):
+                face.guess, face.distance, face.why = "", None, {}
                 changed = True
         for lo in range(0, len(probes), GUESS_CHUNK):
             chunk = probes[lo:lo + GUESS_CHUNK]
@@ -619,8 +619,9 @@ class Scanner:
                                     [str(txn.folder / p.file) for p, _ in chunk], [f.cluster for _, f in chunk], gallery)
             for (_, face), decision in zip(chunk, decisions, strict=True):
                 name, distance = _allowed_guess(decision.guess(), face.not_names)
-                if (face.guess, face.distance) != (name, distance):
-                    face.guess, face.distance = name, distance
+                why = _why(decision, face.not_names)
+                if (face.guess, face.distance, face.why) != (name, distance, why):
+                    face.guess, face.distance, face.why = name, distance, why
                     changed = True
         return changed
 
@@ -668,7 +669,7 @@ class Scanner:
         decisions = self.decide(np.stack([f.vector for f in faces]), [str(f.folder / f.file) for f in faces], labels)
         for face, decision in zip(faces, decisions, strict=True):
             name, distance = _allowed_guess(decision.guess(), face.not_names)
-            if (face.guess, face.distance) != (name, distance):
+            if (face.guess, face.distance, face.why) != (name, distance, _why(decision, face.not_names)):
                 return True
         return False
 
@@ -722,6 +723,14 @@ class Scanner:
             photo.size, photo.mtime_ns, photo.sha256 = info.st_size, info.st_mtime_ns, file_sha256(path)
         except (OSError, SidecarError) as exc:
             log.warning("%s: cannot stat after writing metadata: %s", path, exc)
+
+
+def _why(decision: Decision, not_names: list[str]) -> dict:
+    """What the face keeps of its decision (``Face.why``), noting a name a person rejected for it."""
+    why = decision.explain()
+    if why["guess"] and why["guess"] in not_names:
+        why.update(guess="", reason=REJECTED_BY_A_PERSON)
+    return why
 
 
 def _allowed_guess(guess, not_names) -> tuple[str, float | None]:

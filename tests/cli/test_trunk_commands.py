@@ -102,8 +102,10 @@ def test_scan_status_reset(tmp_path, shared_faces):
     status = json.loads(run_cli("status", "--config", str(config), "--json", str(root)).stdout)
     assert status["photos"] == 3 and status["faces"] >= 2 and status["errors"] == 1
     assert status["error_list"][0]["file"].endswith("broken.jpg")
-    text = run_cli("status", "--config", str(config), str(root)).stdout
-    assert "broken.jpg" in text
+    assert {d["reason"] for d in status["decisions"]} == {"nobody named"}, "why no face got a name"
+    assert status["decisions"][0]["why"] == "no guess: nobody is named yet"
+    text = run_cli("status", "--config", str(config), "--why", str(root)).stdout
+    assert "broken.jpg" in text and "1.jpg #1: no guess: nobody is named yet" in text
     run_cli("reset", "--config", str(config), "--errors", str(root))
     again = run_cli("scan", "--config", str(config), str(root))
     assert "1 scanned" in again.stdout
