@@ -28,6 +28,7 @@ from .model import IGNORE, Box, Face, FolderState, PhotoState, ScanReport
 from .names import clean_name
 from .pipeline.plan import needs_scan
 from .scan import Scanner
+from .store import confined
 from .store.folder import FolderStore, Transaction
 from .store.merge import set_name
 
@@ -197,8 +198,8 @@ def _mentions(folder: Path, name: str) -> bool:
     if any(f.name == name for _, f in FolderStore(folder).load().faces()):
         return True
     try:
-        return name.encode("utf-8") in (folder / "faces.csv").read_bytes()
-    except OSError:
+        return name.encode("utf-8") in (confined.read_file(folder / "faces.csv", confined.limits().csv) or b"")
+    except (OSError, FacesidecarError):
         return False
 
 

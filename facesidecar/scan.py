@@ -16,12 +16,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from .config import Settings
 from .engines import FaceEngine, get_engine
-from .errors import SidecarError
+from .errors import EngineError, SidecarError
 from .faceindex import Library
 from .folders import walk_folders
 from .gallery import Decision, Gallery, Unnamed
@@ -29,7 +30,7 @@ from .model import Detection, FolderPlan, PhotoState, ScanReport
 from .pipeline import plan as planning
 from .pipeline.apply import apply_detection, remove_missing, take_moves
 from .pipeline.detect import changed_meanwhile, detect_photo
-from .pipeline.guess import allowed_guess, guess_folder
+from .pipeline.guess import allowed_guess, guess_folder, why_of
 from .pipeline.inflight import DecodeMarks
 from .pipeline.publish import metadata_pending, write_metadata
 from .ports import MetadataWriter, Mirror
@@ -40,6 +41,7 @@ from .store.confined import RefusedFile
 from .store.folder import FolderStore, Transaction
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Scanner:
@@ -121,7 +123,7 @@ class Scanner:
         for folder in folders:
             if self.should_stop():
                 return report
-            plan = self._plan(Path(folder), csv_only, report)
+            plan = self._isolated(Path(folder), report, lambda f=Path(folder): self._plan(f, csv_only, report))
             progress.checked()
             if plan is not None:
                 plans.append(plan)
@@ -132,7 +134,7 @@ class Scanner:
             if self.should_stop():
                 break
             progress.folder(plan.folder)
-            report.add(self._run_plan(plan))
+            report.add(self._isolated(plan.folder, report, lambda p=plan: self._run_plan(p)) or ScanReport())
             progress.folder_done()
         if not self.should_stop():
             self._refresh_guesses(report)
@@ -140,6 +142,20 @@ class Scanner:
         if self.mirror is not None:
             self.mirror.flush()
         return report
+
+    @staticmethod
+    def _isolated(folder: Path, report: ScanReport, step: Callable[[], T]) -> T | None:
+        """``step`` of one folder: whatever it raises costs that folder only, never the scan or the
+        daemon's catch-up of the others (issue 13, rule 4); a failing engine fails all folders alike."""
+        try:
+            return step()
+        except EngineError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one folder's failure must not stop the other folders
+            log.error("%s: failed (%s: %s); its sidecars stay as they were, the other folders go on",
+                      folder, type(exc).__name__, exc, exc_info=True)
+            report.errors.append((str(folder), f"failed: {type(exc).__name__}: {exc}"))
+            return None
 
     # -- stages ---------------------------------------------------------------------------------
     def _plan(self, folder: Path, csv_only: bool, report: ScanReport) -> FolderPlan | None:
@@ -341,7 +357,7 @@ class Scanner:
         decisions = self.decide(np.stack([f.vector for f in faces]), [str(f.folder / f.file) for f in faces], labels)
         for face, decision in zip(faces, decisions, strict=True):
             name, distance = allowed_guess(decision.guess(), face.not_names)
-            if (face.guess, face.distance) != (name, distance):
+            if (face.guess, face.distance, face.why) != (name, distance, why_of(decision, face.not_names)):
                 return True
         return False
 

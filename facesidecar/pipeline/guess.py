@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..gallery import Decision, Guess, guess_columns
+from ..gallery import REJECTED_BY_A_PERSON, Decision, Guess, guess_columns
 from ..model import FolderState
 
 GUESS_CHUNK = 4096
@@ -24,6 +24,14 @@ def allowed_guess(guess: Guess | None, not_names: Iterable[str]) -> tuple[str, f
     return ("", None) if name in not_names else (name, distance)
 
 
+def why_of(decision: Decision, not_names: list[str]) -> dict:
+    """What the face keeps of its decision (``Face.why``), noting a name a person rejected for it."""
+    why = decision.explain()
+    if why["guess"] and why["guess"] in not_names:
+        why.update(guess="", reason=REJECTED_BY_A_PERSON)
+    return why
+
+
 Decide = Callable[[np.ndarray, list[str], list[str]], list[Decision]]
 """The open-set decision for faces: (encodings, the photo each is in, their clusters) -> decisions."""
 
@@ -34,8 +42,8 @@ def guess_folder(folder: Path, state: FolderState, model: str, decide: Decide) -
     probes = [(p, f) for p, f in faces if not f.name and model in f.encodings]
     changed = False
     for _, face in faces:
-        if face.name and (face.guess or face.distance is not None):
-            face.guess, face.distance = "", None
+        if face.name and (face.guess or face.distance is not None or face.why):
+            face.guess, face.distance, face.why = "", None, {}
             changed = True
     for lo in range(0, len(probes), GUESS_CHUNK):
         chunk = probes[lo:lo + GUESS_CHUNK]
@@ -43,10 +51,11 @@ def guess_folder(folder: Path, state: FolderState, model: str, decide: Decide) -
                            [str(folder / p.file) for p, _ in chunk], [f.cluster for _, f in chunk])
         for (_, face), decision in zip(chunk, decisions, strict=True):
             name, distance = allowed_guess(decision.guess(), face.not_names)
-            if (face.guess, face.distance) != (name, distance):
-                face.guess, face.distance = name, distance
+            why = why_of(decision, face.not_names)
+            if (face.guess, face.distance, face.why) != (name, distance, why):
+                face.guess, face.distance, face.why = name, distance, why
                 changed = True
     return changed
 
 
-__all__ = ["GUESS_CHUNK", "Decide", "allowed_guess", "guess_folder"]
+__all__ = ["GUESS_CHUNK", "Decide", "allowed_guess", "guess_folder", "why_of"]
