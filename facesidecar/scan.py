@@ -16,6 +16,7 @@ import shlex
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -36,6 +37,7 @@ from .store.folder import FolderStore, Transaction
 from .store.merge import NameChange, set_name
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MATCH_IOU = 0.5
 IMPORT_IOU = 0.3
@@ -253,7 +255,7 @@ class Scanner:
         for folder in folders:
             if self.should_stop():
                 return report
-            plan = self._plan(Path(folder), csv_only, report)
+            plan = self._isolated(Path(folder), report, lambda f=Path(folder): self._plan(f, csv_only, report))
             progress.checked()
             if plan is not None:
                 plans.append(plan)
@@ -264,7 +266,7 @@ class Scanner:
             if self.should_stop():
                 break
             progress.folder(plan.folder)
-            report.add(self._run_plan(plan))
+            report.add(self._isolated(plan.folder, report, lambda p=plan: self._run_plan(p)) or ScanReport())
             progress.folder_done()
         if not self.should_stop():
             self._refresh_guesses(report)
@@ -272,6 +274,20 @@ class Scanner:
         if self.mirror is not None:
             self.mirror.flush()
         return report
+
+    @staticmethod
+    def _isolated(folder: Path, report: ScanReport, step: Callable[[], T]) -> T | None:
+        """``step`` of one folder: whatever it raises costs that folder only, never the scan or the
+        daemon's catch-up of the others (issue 13, rule 4); a failing engine fails all folders alike."""
+        try:
+            return step()
+        except EngineError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one folder's failure must not stop the other folders
+            log.error("%s: failed (%s: %s); its sidecars stay as they were, the other folders go on",
+                      folder, type(exc).__name__, exc, exc_info=True)
+            report.errors.append((str(folder), f"failed: {type(exc).__name__}: {exc}"))
+            return None
 
     # -- planning -------------------------------------------------------------------------------
     def _plan(self, folder: Path, csv_only: bool, report: ScanReport) -> FolderPlan | None:
