@@ -139,7 +139,7 @@ def print_status(status: dict) -> None:
     if status["unwritable_folders"]:
         print("\nfolders whose sidecars cannot be written (their photos are not scanned):")
         for item in status["unwritable_folders"]:
-            print(f"  {item['error']}")
+            print(f"  {shown(item['error'])}")
     if status["csv_problems"]:
         print("\nfaces.csv saves that could not be read whole (fix the file and save it again):")
         for item in status["csv_problems"]:
@@ -147,7 +147,7 @@ def print_status(status: dict) -> None:
     if status["error_list"]:
         print("\nphotos that could not be read (retried when they change):")
         for item in status["error_list"]:
-            print(f"  {item['error'] if item['file'] in item['error'] else item['file'] + ': ' + item['error']}")
+            print(f"  {shown(item['error'] if item['file'] in item['error'] else item['file'] + ': ' + item['error'])}")
 
 
 def collect_daemons(state_dirs: list[Path], paths: list[Path]) -> list[dict]:
@@ -175,7 +175,7 @@ def print_daemons(daemons: list[dict]) -> None:
         elif catchup:
             print(f"  start-up {catchup['line']}")
         if daemon.get("folder"):
-            print(f"  now in: {daemon['folder']}")
+            print(f"  now in: {shown(daemon['folder'])}")
         print(f"  queue: {daemon.get('queued', 0)} folders waiting, {daemon.get('pending', 0)} settling; "
               f"{daemon.get('errors', 0)} errors since start")
         recent = daemon.get("recent_errors") or []
@@ -183,7 +183,7 @@ def print_daemons(daemons: list[dict]) -> None:
             print("  last errors:")
             for item in recent[-10:]:
                 stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(item.get("time", 0))))
-                print(f"    {stamp} {item.get('message', '')}")
+                print(f"    {stamp} {shown(item.get('message', ''))}")
         if daemon.get("age", 0) > 60:
             print(f"  (its status is {duration(daemon['age'])} old: the daemon may be stuck; see its log)")
     if daemons:
