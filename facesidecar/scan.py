@@ -196,6 +196,7 @@ class Scanner:
         self._removed_photos: dict[tuple[Path, str], PhotoState] = {}
         self._gallery_cache: tuple[int, Gallery] | None = None
         self._unnamed_cache: tuple[int, Unnamed] | None = None
+        self._unnamed_blocks: dict[Path, tuple[list, np.ndarray | None, list[str]]] = {}
         self.decode_marks = DecodeMarks(settings.state_path())
         """Photos being decoded, so that one that kills the process is not retried at every start."""
         self.refresher = Refresher(self)
@@ -586,20 +587,35 @@ class Scanner:
         return gallery
 
     def unnamed_faces(self) -> Unnamed:
-        """The library's unnamed faces, which the open-set rule asks (rebuilt when the library changed)."""
-        key = self.library.version
-        if self._unnamed_cache is None or self._unnamed_cache[0] != key:
-            faces = self.library.unnamed()
-            vectors = np.stack([f.vector for f in faces]) if faces else np.zeros((0, 0), np.float32)
-            self._unnamed_cache = (key, Unnamed(vectors, [str(f.folder / f.file) for f in faces]))
-        return self._unnamed_cache[1]
+        """The library's unnamed faces, which the open-set rule asks.
+
+        Each folder's part is stacked once per change of that folder (the index replaces a
+        folder's list when it changes), so a transaction costs one concatenation, not a pass over
+        every face of the library.
+        """
+        if self._unnamed_cache is not None and self._unnamed_cache[0] == self.library.version:
+            return self._unnamed_cache[1]
+        blocks = {}
+        for folder, faces in self.library.folders.items():
+            block = self._unnamed_blocks.get(folder)
+            if block is None or block[0] is not faces:
+                unnamed = [f for f in faces if not f.name]
+                vectors = np.stack([f.vector for f in unnamed]) if unnamed else None
+                block = (faces, vectors, [photo_key(folder, f.file) for f in unnamed])
+            blocks[folder] = block
+        self._unnamed_blocks = blocks
+        parts = [b for b in blocks.values() if b[1] is not None]
+        vectors = np.concatenate([b[1] for b in parts]) if parts else np.zeros((0, 0), np.float32)
+        pool = Unnamed(vectors, [key for b in parts for key in b[2]])
+        self._unnamed_cache = (self.library.version, pool)
+        return pool
 
     def decide(self, vectors: np.ndarray, photos: list[str], clusters: list[str] | None = None,
                gallery: Gallery | None = None) -> list[Decision]:
         """The open-set decision for faces (``photos``: the photo each is in) that every guess of the
         scan, ``match`` and ``serve``'s /recognize go through (see gallery.Gallery.decide)."""
         gallery = self._gallery() if gallery is None else gallery
-        return gallery.decide(vectors, clusters, photos, self.unnamed_faces())
+        return gallery.decide(vectors, clusters, photos, self.unnamed_faces)
 
     def _guess_folder(self, txn: Transaction) -> bool:
         """Set guesses of the folder's faces; True if any changed."""
@@ -616,7 +632,7 @@ class Scanner:
         for lo in range(0, len(probes), GUESS_CHUNK):
             chunk = probes[lo:lo + GUESS_CHUNK]
             decisions = self.decide(np.stack([f.encodings[self.model] for _, f in chunk]),
-                                    [str(txn.folder / p.file) for p, _ in chunk], [f.cluster for _, f in chunk], gallery)
+                                    [photo_key(txn.folder, p.file) for p, _ in chunk], [f.cluster for _, f in chunk], gallery)
             for (_, face), decision in zip(chunk, decisions, strict=True):
                 name, distance = _allowed_guess(decision.guess(), face.not_names)
                 why = _why(decision, face.not_names)
@@ -666,7 +682,7 @@ class Scanner:
         labels = [self.refresher.label(f.face_id) for f in faces]
         if any(f.cluster != label for f, label in zip(faces, labels, strict=True)):
             return True
-        decisions = self.decide(np.stack([f.vector for f in faces]), [str(f.folder / f.file) for f in faces], labels)
+        decisions = self.decide(np.stack([f.vector for f in faces]), [photo_key(f.folder, f.file) for f in faces], labels)
         for face, decision in zip(faces, decisions, strict=True):
             name, distance = _allowed_guess(decision.guess(), face.not_names)
             if (face.guess, face.distance, face.why) != (name, distance, _why(decision, face.not_names)):
@@ -723,6 +739,11 @@ class Scanner:
             photo.size, photo.mtime_ns, photo.sha256 = info.st_size, info.st_mtime_ns, file_sha256(path)
         except (OSError, SidecarError) as exc:
             log.warning("%s: cannot stat after writing metadata: %s", path, exc)
+
+
+def photo_key(folder: Path, file: str) -> str:
+    """Which photo a face is in, as the open-set rule compares photos (one name per photo)."""
+    return f"{folder}/{file}"
 
 
 def _why(decision: Decision, not_names: list[str]) -> dict:
