@@ -23,7 +23,7 @@ from .config import Settings
 from .engines import FaceEngine, get_engine
 from .errors import EngineError, ImageError, MetadataError, SidecarError
 from .faceindex import Library
-from .folders import list_photos, walk_folders
+from .folders import list_folder, walk_folders
 from .gallery import Decision, Gallery, Unnamed, guess_columns
 from .model import IGNORE, Box, Face, FolderState, PersonRegion, PhotoState, new_face_id
 from .pipeline.inflight import DEATHS_ALLOWED, DecodeMarks, killed_error
@@ -90,10 +90,13 @@ class FolderPlan:
     missing: list[str] = field(default_factory=list)
     moved_in: dict[str, tuple[Path, str]] = field(default_factory=dict)
     csv_sha256: str = ""
+    leftovers: bool = False
+    """A killed writer's temporary faces.csv is in the folder: it may hold a save to merge."""
 
     def unchanged(self) -> bool:
-        """Nothing to do here: no photo to scan, none gone or moved in, faces.csv as we wrote it."""
-        if self.to_scan or self.missing or self.moved_in:
+        """Nothing to do here: no photo to scan, none gone or moved in, no leftover save to merge,
+        faces.csv as we wrote it."""
+        if self.to_scan or self.missing or self.moved_in or self.leftovers:
             return False
         try:
             data = confined.read_file(self.folder / "faces.csv", confined.limits().csv)
@@ -285,18 +288,19 @@ class Scanner:
             for photo in self.metadata.finish_interrupted_writes(folder):
                 log.warning("%s: finished a metadata write that was interrupted", photo)
         try:
-            on_disk = list_photos(folder, self.settings.extensions)
+            listing = list_folder(folder, self.settings.extensions)
         except OSError as exc:
             report.errors.append((str(folder), f"cannot read folder: {exc.strerror}"))
             log.error("cannot read folder %s: %s (check its permissions); its sidecars are left as they are", folder, exc.strerror)
             return None
+        on_disk = listing.photos
         if not on_disk and not store.exists():
             return None  # a folder without photos gets no sidecars
         state = store.load()
         known = state.photos
         self._plan_states[folder] = known
         self.library.set_folder(folder, state)
-        plan = FolderPlan(folder, on_disk, known, csv_sha256=state.csv_sha256)
+        plan = FolderPlan(folder, on_disk, known, csv_sha256=state.csv_sha256, leftovers=listing.leftovers)
         plan.missing = [name for name in known if name not in on_disk]
         if not csv_only:
             plan.to_scan = [n for n, info in sorted(on_disk.items()) if needs_scan(known.get(n), info, self.model)]
