@@ -45,7 +45,6 @@ import numpy as np  # noqa: E402
 
 from bench.edit_survival import DaemonRunner, source_photos  # noqa: E402
 from facesidecar.model import Box, Face, PhotoState  # noqa: E402
-from facesidecar.store.csvfile import parse_csv  # noqa: E402
 from facesidecar.store.folder import FolderStore  # noqa: E402
 
 PER_FOLDER = 100
@@ -226,15 +225,15 @@ class Stream:
         self.typed[folder][cells[0]] = name
 
     def processed(self, folder: Path) -> bool:
-        """Whether the folder's sidecars show every change made to it."""
+        """Whether the daemon took every change made to the folder: its faces.pkl (what the daemon
+        writes, not faces.csv, where the typed names are at once) holds the photos on disk and the names."""
         try:
-            known = set(FolderStore(folder).load().photos)
-            rows = parse_csv((folder / "faces.csv").read_bytes())
+            photos = FolderStore(folder).load().photos
         except Exception:  # noqa: BLE001 - being replaced right now: not processed yet
             return False
-        if known != {p.name for p in folder.iterdir() if p.suffix == ".jpg"}:
+        if set(photos) != {p.name for p in folder.iterdir() if p.suffix == ".jpg"}:
             return False
-        names = {r.file: r.name for r in rows if r.face_nr == 1}
+        names = {file: photo.faces[0].name for file, photo in photos.items() if photo.faces}
         return all(names.get(file) == name for file, name in self.typed[folder].items())
 
 
