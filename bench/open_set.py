@@ -333,6 +333,8 @@ RULES: dict[str, Rule] = {"margin 0.05 (old default)": old_rule(0.05), "1-NN (se
 @dataclass
 class Result:
     fold: Fold
+    root: Path
+    """The fold's library, as the scan left it."""
     scanned: Score
     curves: dict[str, dict[float, Score]]
 
@@ -362,7 +364,7 @@ def run(faces: Path, work: Path, cache: Path, folds: int = FOLDS, confirmed: Ite
         scanned = judge(labels, category, identity, fold, seen, sidecar_guesses(seen, library))
         curves = {name: {t: judge(labels, category, identity, fold, seen, rule(root, engine, t)) for t in sweep}
                   for name, rule in RULES.items()}
-        results.append(Result(fold, scanned, curves))
+        results.append(Result(fold, root, scanned, curves))
     return results
 
 

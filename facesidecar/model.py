@@ -84,6 +84,8 @@ class Face:
     it so that a stale copy saved by an editor can be told from a real edit (store/merge.py).
     ``name_history`` maps every rev written for this face to the name written with it.
     ``not_names`` are guesses a person rejected for this face ("not this person"): never guessed again.
+    ``why`` is what the last guess of an unnamed face weighed (``gallery.Decision.explain``): shown by
+    ``status --json`` and the review page, so that a person can see why a face got a name or none.
     """
 
     face_id: str
@@ -100,6 +102,7 @@ class Face:
     forgotten: bool = False
     named_at: float | None = None
     not_names: list[str] = field(default_factory=list)
+    why: dict = field(default_factory=dict)
 
     @property
     def confirmed(self) -> bool:
@@ -126,6 +129,7 @@ class Face:
             "forgotten": self.forgotten,
             "named_at": self.named_at,
             "not_names": list(self.not_names),
+            "why": dict(self.why),
         }
 
     @classmethod
@@ -145,6 +149,7 @@ class Face:
             forgotten=bool(data.get("forgotten", False)),
             named_at=data.get("named_at"),
             not_names=[str(n) for n in data.get("not_names", [])],
+            why=dict(data.get("why") or {}),
         )
 
 

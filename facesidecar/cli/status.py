@@ -1,5 +1,5 @@
-"""``facesidecar status [PATH] [--json]``: what a running daemon is doing, counts, per-person numbers
-and photos that failed."""
+"""``facesidecar status [PATH] [--json] [--why]``: what a running daemon is doing, counts, per-person numbers,
+photos that failed, and why each unnamed face got its guess or none."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import numpy as np
 from ..config import Settings
 from ..daemonstatus import overlaps, running_daemons
 from ..folders import list_photos, walk_folders
+from ..gallery import describe
 from ..names import shown
 from ..naming_commands import no_roots_error
 from ..progress import duration
@@ -39,6 +40,7 @@ def collect_status(paths: list[Path], exclude: list[str], extensions: list[str] 
     errors = []
     csv_problems = []
     unwritable = []
+    decisions = []
     folders = 0
     for folder in walk_folders(paths, exclude):
         problem = unwritable_reason(folder)
@@ -58,6 +60,7 @@ def collect_status(paths: list[Path], exclude: list[str], extensions: list[str] 
             elif not face.name and face.guess:
                 guessed[face.guess] += 1
         errors.extend({"file": str(folder / p.file), "error": p.error} for p in state.photos.values() if p.error)
+        decisions.extend(_decisions(folder, state))
         csv_problems.extend({"file": str(store.csv_path), "problem": m} for m in state.csv_problems)
     people = sorted(set(confirmed) | set(guessed), key=str.casefold)
     return {
@@ -67,7 +70,19 @@ def collect_status(paths: list[Path], exclude: list[str], extensions: list[str] 
         "error_list": errors,
         "csv_problems": csv_problems,
         "unwritable_folders": unwritable,
+        "decisions": decisions,
     }
+
+
+def _decisions(folder: Path, state) -> list[dict]:
+    """Why each unnamed face got its guess or none, as the last guessing weighed it (``Face.why``)."""
+    found = []
+    for photo in state.photos.values():
+        for number, face in enumerate(photo.visible_faces, start=1):
+            if not face.name and face.why:
+                found.append({"file": str(folder / photo.file), "face_nr": number, **face.why,
+                              "why": describe(face.why)})
+    return found
 
 
 def collect_model_agreement(paths: list[Path], settings) -> list[dict]:
@@ -179,7 +194,15 @@ def run(args: argparse.Namespace) -> int:
         print_status(status)
         if args.models:
             print_models(status["models"])
+        if args.why:
+            print_decisions(status["decisions"])
     return 0
+
+
+def print_decisions(decisions: list[dict]) -> None:
+    print("\nwhy each unnamed face got its guess or none:")
+    for item in decisions:
+        print(f"  {item['file']} #{item['face_nr']}: {item['why']}")
 
 
 def register(subparsers, parent: argparse.ArgumentParser) -> None:
@@ -192,6 +215,9 @@ def register(subparsers, parent: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("paths", nargs="*", metavar="PATH")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--why", action="store_true",
+                        help="why each unnamed face got its guess or none (distance, its bar, the next person, "
+                             "look-alikes); --json always has them under \"decisions\"")
     parser.add_argument("--models", action="store_true",
                         help="how each configured model (engine.model + engine.extra_models) names the confirmed faces")
     parser.set_defaults(func=run)

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from facesidecar.cli.main import COMMAND_MODULES, build_parser, main
+from facesidecar.store.csvfile import parse_csv
 
 from ..conftest import FACES
 
@@ -101,8 +102,10 @@ def test_scan_status_reset(tmp_path, shared_faces):
     status = json.loads(run_cli("status", "--config", str(config), "--json", str(root)).stdout)
     assert status["photos"] == 3 and status["faces"] >= 2 and status["errors"] == 1
     assert status["error_list"][0]["file"].endswith("broken.jpg")
-    text = run_cli("status", "--config", str(config), str(root)).stdout
-    assert "broken.jpg" in text
+    assert {d["reason"] for d in status["decisions"]} == {"nobody named"}, "why no face got a name"
+    assert status["decisions"][0]["why"] == "no guess: nobody is named yet"
+    text = run_cli("status", "--config", str(config), "--why", str(root)).stdout
+    assert "broken.jpg" in text and "1.jpg #1: no guess: nobody is named yet" in text
     run_cli("reset", "--config", str(config), "--errors", str(root))
     again = run_cli("scan", "--config", str(config), str(root))
     assert "1 scanned" in again.stdout
@@ -158,3 +161,29 @@ def test_a_read_only_folder_is_one_clear_error_listed_by_status_and_not_decoded_
 
     with pytest.raises(SidecarError, match="Read-only file system; nothing was written"):
         write_atomic(read_only_folder / "faces.csv", b"x")
+
+
+def test_a_bad_cell_costs_its_row_and_status_shows_it_until_a_clean_save(tmp_path, shared_faces):
+    """Issue 13, rule 4: an `inf` typed into one row is reported naming file and line, the name typed
+    into the other row of the same save lands, and `facesidecar status` lists the problem."""
+    root = tmp_path / "photos"
+    shutil.copytree(shared_faces / "joe_biden", root / "biden")
+    config = tmp_path / "c.toml"
+    config.write_text("[metadata]\nenabled = false\n")
+    run_cli("scan", "--config", str(config), str(root))
+    csv_path = root / "biden" / "faces.csv"
+    lines = csv_path.read_text().splitlines()
+    good, bad = lines[1].split(","), lines[2].split(",")
+    good[6], bad[2], bad[6] = "Joe", "inf", "Eve\x1b[2J"
+    csv_path.write_text("\n".join([lines[0], ",".join(good), ",".join(bad), *lines[3:]]) + "\n")
+    scan = run_cli("scan", "--config", str(config), str(root))
+    assert f"{csv_path} line 3: column x must be a number, got 'inf'" in scan.stderr
+    assert "\x1b" not in scan.stderr + scan.stdout
+    names = {(r.file, r.face_nr): r.name for r in parse_csv(csv_path.read_bytes())}
+    assert names[(good[0], 1)] == "Joe" and len(names) == len(lines) - 1, "the good edit landed, no face was lost"
+    status = json.loads(run_cli("status", "--config", str(config), "--json", str(root)).stdout)
+    assert status["csv_problems"][0]["problem"].startswith(f"{csv_path} line 3: column x")
+    assert "line 3: column x must be a number" in run_cli("status", "--config", str(config), str(root)).stdout
+    csv_path.write_text(csv_path.read_text().replace(",Joe,", ",Joe Biden,"))
+    run_cli("scan", "--config", str(config), str(root))
+    assert json.loads(run_cli("status", "--config", str(config), "--json", str(root)).stdout)["csv_problems"] == []
