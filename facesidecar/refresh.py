@@ -36,7 +36,8 @@ from .gallery import Unnamed
 from .model import FolderState
 
 if TYPE_CHECKING:
-    from .scan import Scanner, ScanReport
+    from .model import ScanReport
+    from .scan import Scanner
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,11 @@ from ..config import Settings
 from ..daemonstatus import overlaps, running_daemons
 from ..folders import list_photos, walk_folders
 from ..gallery import describe
+from ..model import IGNORE, FolderState
 from ..names import shown
 from ..naming_commands import no_roots_error
+from ..pipeline.plan import unwritable_reason
 from ..progress import duration
-from ..scan import state_counts, unwritable_reason
 from ..store.folder import FolderStore
 from .common import existing_paths, settings_from
 
@@ -31,6 +32,19 @@ def _has_photos(folder: Path, extensions: list[str]) -> bool:
         return bool(list_photos(folder, extensions))
     except OSError:
         return False
+
+
+def state_counts(state: FolderState) -> dict[str, int]:
+    """What ``status`` counts in one folder: photos, visible faces, and how they are named."""
+    visible = [f for _, f in state.faces() if f.visible]
+    return {
+        "photos": len(state.photos),
+        "faces": len(visible),
+        "confirmed": sum(1 for f in visible if f.confirmed),
+        "ignored": sum(1 for f in visible if f.name == IGNORE),
+        "guessed": sum(1 for f in visible if not f.name and f.guess),
+        "errors": sum(1 for p in state.photos.values() if p.error),
+    }
 
 
 def collect_status(paths: list[Path], exclude: list[str], extensions: list[str] | None = None) -> dict:
@@ -125,7 +139,7 @@ def print_status(status: dict) -> None:
     if status["unwritable_folders"]:
         print("\nfolders whose sidecars cannot be written (their photos are not scanned):")
         for item in status["unwritable_folders"]:
-            print(f"  {item['error']}")
+            print(f"  {shown(item['error'])}")
     if status["csv_problems"]:
         print("\nfaces.csv saves that could not be read whole (fix the file and save it again):")
         for item in status["csv_problems"]:
@@ -133,7 +147,7 @@ def print_status(status: dict) -> None:
     if status["error_list"]:
         print("\nphotos that could not be read (retried when they change):")
         for item in status["error_list"]:
-            print(f"  {item['error'] if item['file'] in item['error'] else item['file'] + ': ' + item['error']}")
+            print(f"  {shown(item['error'] if item['file'] in item['error'] else item['file'] + ': ' + item['error'])}")
 
 
 def collect_daemons(state_dirs: list[Path], paths: list[Path]) -> list[dict]:
@@ -161,7 +175,7 @@ def print_daemons(daemons: list[dict]) -> None:
         elif catchup:
             print(f"  start-up {catchup['line']}")
         if daemon.get("folder"):
-            print(f"  now in: {daemon['folder']}")
+            print(f"  now in: {shown(daemon['folder'])}")
         print(f"  queue: {daemon.get('queued', 0)} folders waiting, {daemon.get('pending', 0)} settling; "
               f"{daemon.get('errors', 0)} errors since start")
         recent = daemon.get("recent_errors") or []
@@ -169,7 +183,7 @@ def print_daemons(daemons: list[dict]) -> None:
             print("  last errors:")
             for item in recent[-10:]:
                 stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(item.get("time", 0))))
-                print(f"    {stamp} {item.get('message', '')}")
+                print(f"    {stamp} {shown(item.get('message', ''))}")
         if daemon.get("age", 0) > 60:
             print(f"  (its status is {duration(daemon['age'])} old: the daemon may be stuck; see its log)")
     if daemons:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -187,3 +188,24 @@ def test_a_bad_cell_costs_its_row_and_status_shows_it_until_a_clean_save(tmp_pat
     csv_path.write_text(csv_path.read_text().replace(",Joe,", ",Joe Biden,"))
     run_cli("scan", "--config", str(config), str(root))
     assert json.loads(run_cli("status", "--config", str(config), "--json", str(root)).stdout)["csv_problems"] == []
+
+
+def test_file_names_of_any_bytes_never_end_a_command_or_reach_the_terminal_raw(tmp_path):
+    """A photo named with bytes that are not UTF-8 and an escape sequence, under a strict UTF-8
+    stdout: scan and status list it, escaped, without a traceback (issue 13, rules 4 and 6)."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    (root / os.fsdecode(b"bad\xff\x1b[2J.jpg")).write_bytes(b"not a photo")
+    photo = root / os.fsdecode(b"caf\xe9.jpg")
+    shutil.copy(FACES / "joe_biden" / "1.jpg", photo)
+    config = tmp_path / "c.toml"
+    config.write_text("[metadata]\nenabled = false\n")
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
+    for command in (["scan", str(root)], ["status", str(root)], ["name", str(photo), "1", "Joe"]):
+        result = subprocess.run([*CLI, command[0], "--config", str(config), *command[1:]], capture_output=True,
+                                text=True, errors="surrogateescape", env=env, timeout=300)
+        output = result.stdout + result.stderr
+        assert result.returncode == 0 and "Traceback" not in output, output
+        assert "\x1b" not in output, output
+    assert "bad\\udcff\\x1b[2J.jpg" in run_cli("status", "--config", str(config), str(root)).stdout
+    assert [(r.file, r.name) for r in parse_csv((root / "faces.csv").read_bytes())] == [(photo.name, "Joe")]
