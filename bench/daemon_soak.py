@@ -108,7 +108,7 @@ def engine_model() -> str:
 def build_library(root: Path, files: int, rng: random.Random, model: str, faces_share: float = 1.0) -> int:
     """``files`` tiny photos in folders of PER_FOLDER, each folder already indexed; a share
     ``faces_share`` of them holds one face (the others: landscapes, documents)."""
-    from facesidecar.scan import file_sha256
+    from facesidecar.folders import file_sha256
 
     folders = (files + PER_FOLDER - 1) // PER_FOLDER
     made = 0

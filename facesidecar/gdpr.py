@@ -123,9 +123,15 @@ def _state_mentions(state: FolderState, name: str) -> bool:
         if _owned_metadata(photo, {name}):
             return True
         for face in photo.faces:
-            if name in (face.name, face.guess) or name in face.name_history.values() or name in face.not_names:
+            if (name in (face.name, face.guess) or name in face.name_history.values() or name in face.not_names
+                    or _why_mentions(face, name)):
                 return True
     return any(normalize_name(str(r.get("name", ""))) == name for r in state.pending_rows)
+
+
+def _why_mentions(face: Face, name: str) -> bool:
+    """Whether the explanation of the face's last guess (``Face.why``) names ``name``."""
+    return name in (face.why.get("nearest"), face.why.get("guess"))
 
 
 def _mentions(folder: Path, name: str) -> bool:
@@ -234,20 +240,23 @@ def _forget_face(photo: PhotoState, face: Face, now: float) -> tuple[NameChange 
     change = set_name(photo, face, "", SOURCE, now) if face.name else None
     encodings = len(face.encodings)
     face.encodings = {}
-    face.guess, face.distance, face.cluster = "", None, ""
+    face.guess, face.distance, face.cluster, face.why = "", None, "", {}
     face.name_history, face.rev, face.named_at = {}, 0, None
     face.forgotten = True
     return change, encodings
 
 
 def _drop_mentions(face: Face, name: str, result: FolderErasure) -> None:
-    """Take ``name`` out of another person's face: its earlier names and its "not this person" list."""
+    """Take ``name`` out of another person's face: its earlier names, its "not this person" list and the
+    explanation of its guess."""
     if name in face.name_history.values():
         face.name_history = {rev: ("" if old == name else old) for rev, old in face.name_history.items()}
         result.history += 1
     if name in face.not_names:
         face.not_names = [n for n in face.not_names if n != name]
         result.rejections += 1
+    if _why_mentions(face, name):
+        face.why = {}  # the explanation of the face's guess named them as the nearest person
 
 
 def _clean_photo_metadata(photo: PhotoState, names: set[str], writer: MetadataWriter | None,

@@ -35,7 +35,8 @@ from .faceindex import IndexedFace, Library
 from .model import FolderState
 
 if TYPE_CHECKING:
-    from .scan import Scanner, ScanReport
+    from .model import ScanReport
+    from .scan import Scanner
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ..folders import walk_folders
-from ..gallery import is_named_cluster
+from ..gallery import describe, is_named_cluster
 from ..model import IGNORE, Box, FolderState
 from ..store import confined
 from ..store.folder import FolderStore
@@ -42,6 +42,8 @@ class FaceView:
     """What the page showed for the face (``name`` or ``guess:<guess>``), sent back with an action."""
     where: str = ""
     """The folder as people know it: the root's name and the path below it (``photos/2019/summer``)."""
+    why: str = ""
+    """Why an unnamed face got its guess or none (``gallery.describe`` of ``Face.why``)."""
 
     @property
     def confirmed(self) -> bool:
@@ -164,7 +166,7 @@ class LibraryView:
             for number, face in enumerate(photo.visible_faces, start=1):
                 faces.append(FaceView(key, folder, file_name, face.face_id, number, face.box, face.name,
                                       face.guess, face.distance, face.cluster, face.name or f"guess:{face.guess}",
-                                      where))
+                                      where, "" if face.name else describe(face.why)))
         return faces
 
     def all_faces(self) -> list[FaceView]:
