@@ -63,7 +63,6 @@ class Scanner:
         self._roots_indexed = False
         self._removed_photos: dict[tuple[Path, str], PhotoState] = {}
         self._gallery_cache: tuple[int, Gallery] | None = None
-        self._unnamed_cache: tuple[int, Unnamed] | None = None
         self.decode_marks = DecodeMarks(settings.state_path())
         """Photos being decoded, so that one that kills the process is not retried at every start."""
         self.refresher = Refresher(self)
@@ -298,13 +297,10 @@ class Scanner:
         return gallery
 
     def unnamed_faces(self) -> Unnamed:
-        """The library's unnamed faces, which the open-set rule asks (rebuilt when the library changed)."""
-        key = self.library.version
-        if self._unnamed_cache is None or self._unnamed_cache[0] != key:
-            faces = self.library.unnamed()
-            vectors = np.stack([f.vector for f in faces]) if faces else np.zeros((0, 0), np.float32)
-            self._unnamed_cache = (key, Unnamed(vectors, [str(f.folder / f.file) for f in faces]))
-        return self._unnamed_cache[1]
+        """The library's unnamed faces, which the open-set rule asks: the clusters' index of them,
+        kept up to date change by change (no copy of the library per transaction)."""
+        self._index_roots()
+        return self.refresher.unnamed()
 
     def decide(self, vectors: np.ndarray, photos: list[str], clusters: list[str] | None = None,
                gallery: Gallery | None = None) -> list[Decision]:
