@@ -63,8 +63,6 @@ class Scanner:
         self._roots_indexed = False
         self._removed_photos: dict[tuple[Path, str], PhotoState] = {}
         self._gallery_cache: tuple[int, Gallery] | None = None
-        self._unnamed_cache: tuple[int, Unnamed] | None = None
-        self._unnamed_blocks: dict[Path, tuple[list, np.ndarray | None, list[str]]] = {}
         self.decode_marks = DecodeMarks(settings.state_path())
         """Photos being decoded, so that one that kills the process is not retried at every start."""
         self.refresher = Refresher(self)
@@ -299,28 +297,10 @@ class Scanner:
         return gallery
 
     def unnamed_faces(self) -> Unnamed:
-        """The library's unnamed faces, which the open-set rule asks.
-
-        Each folder's part is stacked once per change of that folder (the index replaces a
-        folder's list when it changes), so a transaction costs one concatenation, not a pass over
-        every face of the library.
-        """
-        if self._unnamed_cache is not None and self._unnamed_cache[0] == self.library.version:
-            return self._unnamed_cache[1]
-        blocks = {}
-        for folder, faces in self.library.folders.items():
-            block = self._unnamed_blocks.get(folder)
-            if block is None or block[0] is not faces:
-                unnamed = [f for f in faces if not f.name]
-                vectors = np.stack([f.vector for f in unnamed]) if unnamed else None
-                block = (faces, vectors, [photo_key(folder, f.file) for f in unnamed])
-            blocks[folder] = block
-        self._unnamed_blocks = blocks
-        parts = [b for b in blocks.values() if b[1] is not None]
-        vectors = np.concatenate([b[1] for b in parts]) if parts else np.zeros((0, 0), np.float32)
-        pool = Unnamed(vectors, [key for b in parts for key in b[2]])
-        self._unnamed_cache = (self.library.version, pool)
-        return pool
+        """The library's unnamed faces, which the open-set rule asks: the clusters' index of them,
+        kept up to date change by change (no copy of the library per transaction)."""
+        self._index_roots()
+        return self.refresher.unnamed()
 
     def decide(self, vectors: np.ndarray, photos: list[str], clusters: list[str] | None = None,
                gallery: Gallery | None = None) -> list[Decision]:
