@@ -30,7 +30,7 @@ from .model import Detection, FolderPlan, PhotoState, ScanReport
 from .pipeline import plan as planning
 from .pipeline.apply import apply_detection, remove_missing, take_moves
 from .pipeline.detect import changed_meanwhile, detect_photo
-from .pipeline.guess import allowed_guess, guess_folder, why_of
+from .pipeline.guess import allowed_guess, guess_folder, photo_key, why_of
 from .pipeline.inflight import DecodeMarks
 from .pipeline.publish import metadata_pending, write_metadata
 from .ports import MetadataWriter, Mirror
@@ -65,7 +65,6 @@ class Scanner:
         self._roots_indexed = False
         self._removed_photos: dict[tuple[Path, str], PhotoState] = {}
         self._gallery_cache: tuple[int, Gallery] | None = None
-        self._unnamed_cache: tuple[int, Unnamed] | None = None
         self.decode_marks = DecodeMarks(settings.state_path())
         """Photos being decoded, so that one that kills the process is not retried at every start."""
         self.refresher = Refresher(self)
@@ -308,20 +307,17 @@ class Scanner:
         return gallery
 
     def unnamed_faces(self) -> Unnamed:
-        """The library's unnamed faces, which the open-set rule asks (rebuilt when the library changed)."""
-        key = self.library.version
-        if self._unnamed_cache is None or self._unnamed_cache[0] != key:
-            faces = self.library.unnamed()
-            vectors = np.stack([f.vector for f in faces]) if faces else np.zeros((0, 0), np.float32)
-            self._unnamed_cache = (key, Unnamed(vectors, [str(f.folder / f.file) for f in faces]))
-        return self._unnamed_cache[1]
+        """The library's unnamed faces, which the open-set rule asks: the clusters' index of them,
+        kept up to date change by change (no copy of the library per transaction)."""
+        self._index_roots()
+        return self.refresher.unnamed()
 
     def decide(self, vectors: np.ndarray, photos: list[str], clusters: list[str] | None = None,
                gallery: Gallery | None = None) -> list[Decision]:
         """The open-set decision for faces (``photos``: the photo each is in) that every guess of the
         scan, ``match`` and ``serve``'s /recognize go through (see gallery.Gallery.decide)."""
         gallery = self._gallery() if gallery is None else gallery
-        return gallery.decide(vectors, clusters, photos, self.unnamed_faces())
+        return gallery.decide(vectors, clusters, photos, self.unnamed_faces)
 
     def _refresh_guesses(self, report: ScanReport) -> None:
         """Write the folders whose clusters or guesses this pass's changes touched; a command
@@ -364,7 +360,7 @@ class Scanner:
         labels = [self.refresher.label(f.face_id) for f in faces]
         if any(f.cluster != label for f, label in zip(faces, labels, strict=True)):
             return True
-        decisions = self.decide(np.stack([f.vector for f in faces]), [str(f.folder / f.file) for f in faces], labels)
+        decisions = self.decide(np.stack([f.vector for f in faces]), [photo_key(f.folder, f.file) for f in faces], labels)
         for face, decision in zip(faces, decisions, strict=True):
             name, distance = allowed_guess(decision.guess(), face.not_names)
             if (face.guess, face.distance, face.why) != (name, distance, why_of(decision, face.not_names)):
