@@ -30,7 +30,7 @@ from .model import Detection, FolderPlan, PhotoState, ScanReport
 from .pipeline import plan as planning
 from .pipeline.apply import apply_detection, remove_missing, take_moves
 from .pipeline.detect import changed_meanwhile, detect_photo
-from .pipeline.guess import allowed_guess, guess_folder, why_of
+from .pipeline.guess import allowed_guess, guess_folder, photo_key, why_of
 from .pipeline.inflight import DecodeMarks
 from .pipeline.publish import metadata_pending, write_metadata
 from .ports import MetadataWriter, Mirror
@@ -324,7 +324,7 @@ class Scanner:
         """The open-set decision for faces (``photos``: the photo each is in) that every guess of the
         scan, ``match`` and ``serve``'s /recognize go through (see gallery.Gallery.decide)."""
         gallery = self._gallery() if gallery is None else gallery
-        return gallery.decide(vectors, clusters, photos, self.unnamed_faces())
+        return gallery.decide(vectors, clusters, photos, self.unnamed_faces)
 
     def _refresh_guesses(self, report: ScanReport) -> None:
         """Write the folders whose clusters or guesses this pass's changes touched; a command
@@ -369,7 +369,7 @@ class Scanner:
         labels = [self.refresher.label(f.face_id) for f in faces]
         if any(f.cluster != label for f, label in zip(faces, labels, strict=True)):
             return True
-        decisions = self.decide(np.stack([f.vector for f in faces]), [str(f.folder / f.file) for f in faces], labels)
+        decisions = self.decide(np.stack([f.vector for f in faces]), [photo_key(f.folder, f.file) for f in faces], labels)
         for face, decision in zip(faces, decisions, strict=True):
             name, distance = allowed_guess(decision.guess(), face.not_names)
             if (face.guess, face.distance, face.why) != (name, distance, why_of(decision, face.not_names)):
