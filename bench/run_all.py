@@ -39,6 +39,8 @@ BENCHES = (
           (r"^facesidecar.*img/s.*|^facesidecar\b.*", r"^generated tree:.*"), "scan speed, rescan of a tree"),
     Bench("metadata_bench", ("--photos", "10"), (r"^speed-up.*",), "persistent exiftool vs one per photo"),
     Bench("accuracy", ("--skip-verification",), (r"precision.*", r"recall.*", r"^.*no-face.*"), "guess precision/recall"),
+    Bench("open_set", (), (r"^  average:.*", r"^what the new rule said.*"),
+          "open-set naming: strangers, half the people named (old rule and new side by side)"),
     Bench("guess_scale", ("--sizes", "20000", "--probes", "200"), (r"probes vs.*", r"same decision.*"),
           "guessing against many faces"),
     Bench("engines_bench", ("--pairs", "40"), (r"^\| dlib.*",), "engines: speed and accuracy"),
