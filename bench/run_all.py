@@ -49,6 +49,7 @@ BENCHES = (
     Bench("edit_survival", ("--rounds", "20"), (r"^RESULT .*",), "edits saved while the daemon is killed"),
     Bench("daemon_soak", ("--files", "2000", "--events", "200", "--hot", "5", "--batch", "20"),
           (r"^RESULT .*",), "daemon memory under a stream of changes"),
+    Bench("hostile", (), (r"^RESULT .*",), "hostile-folder corpus: files written outside the roots, peak RSS"),
     Bench("serve_bench", ("--photos", "6", "--rounds", "1"), (r"^serve vs reference.*",),
           "serve's /detect over HTTP vs the reference external model"),
 )
