@@ -35,7 +35,7 @@ from .pipeline.inflight import DecodeMarks
 from .pipeline.publish import metadata_pending, write_metadata
 from .ports import MetadataWriter, Mirror
 from .progress import Progress
-from .refresh import Refresher
+from .refresh import ConfirmedElsewhere, Refresher
 from .store import confined
 from .store.confined import RefusedFile
 from .store.folder import FolderStore, Snapshot, Transaction
@@ -65,6 +65,9 @@ class Scanner:
         self._roots_indexed = False
         self._removed_photos: dict[tuple[Path, str], PhotoState] = {}
         self._gallery_cache: tuple[int, Gallery] | None = None
+        self._shared_seen: dict[tuple[str, bytes], np.ndarray] = {}
+        """The database's shared gallery as this process last saw it (at start: nothing, so that
+        the guesses an earlier run wrote are checked against every entry once)."""
         self.decode_marks = DecodeMarks(settings.state_path())
         """Photos being decoded, so that one that kills the process is not retried at every start."""
         self.refresher = Refresher(self)
@@ -301,10 +304,24 @@ class Scanner:
         entries = [(f.name, f.vector) for f in self.library.confirmed()]
         if shared:
             local = {f.face_id for f in self.library.all_faces()}
-            entries += self.mirror.confirmed_faces(self.model, exclude=local)
+            remote = self.mirror.confirmed_faces(self.model, exclude=local)
+            self._note_shared_gallery(remote)
+            entries += remote
         gallery = self.gallery_of(entries)
         self._gallery_cache = (key, gallery)
         return gallery
+
+    def _note_shared_gallery(self, remote: list[tuple[str, np.ndarray]]) -> None:
+        """Names confirmed on another server (the database's shared gallery) change guesses here
+        as a local edit would: the faces near an entry that came or went since the last look are
+        refreshed, although no folder of this library changed."""
+        seen = {(name, vector.tobytes()): vector for name, vector in remote}
+        if self.refresher.keeper is None:
+            return  # not started: the first look after the start compares
+        changed = seen.keys() ^ self._shared_seen.keys()
+        vectors = {**self._shared_seen, **seen}
+        self.refresher.note_confirmed([ConfirmedElsewhere(key[0], vectors[key]) for key in changed])
+        self._shared_seen = seen
 
     def unnamed_faces(self) -> Unnamed:
         """The library's unnamed faces, which the open-set rule asks: the clusters' index of them,
@@ -323,6 +340,8 @@ class Scanner:
         """Write the folders whose clusters or guesses this pass's changes touched; a command
         recomputes every cluster first where that is needed (see facesidecar/refresh.py)."""
         refresher = self.refresher
+        if self.mirror is not None and self.settings.mysql.shared_gallery:
+            self._gallery()  # another server's new names refresh the faces they are near
         if self.publish_seconds is not None:
             refresher.publish(report, self.should_stop, self.publish_seconds)
         elif refresher.full_running or refresher.full_needed():
