@@ -25,6 +25,7 @@ from .errors import EngineError, ImageError, MetadataError, SidecarError
 from .faceindex import Library
 from .folders import list_folder, walk_folders
 from .gallery import Decision, Gallery, Unnamed, guess_columns
+from .identity import check_identities
 from .model import IGNORE, Box, Face, FolderState, PersonRegion, PhotoState, new_face_id
 from .pipeline.inflight import DEATHS_ALLOWED, DecodeMarks, killed_error
 from .ports import MetadataWriter, Mirror
@@ -92,11 +93,15 @@ class FolderPlan:
     csv_sha256: str = ""
     leftovers: bool = False
     """A killed writer's temporary faces.csv is in the folder: it may hold a save to merge."""
+    restat: dict[str, os.stat_result] = field(default_factory=dict)
+    """Photos whose new inode/ctime is recorded without a rescan (identity.py)."""
+    replaced: list[str] = field(default_factory=list)
+    """Photos replaced by other content of the same size and mtime: scanned as new ones (identity.py)."""
 
     def unchanged(self) -> bool:
         """Nothing to do here: no photo to scan, none gone or moved in, no leftover save to merge,
         faces.csv as we wrote it."""
-        if self.to_scan or self.missing or self.moved_in or self.leftovers:
+        if self.to_scan or self.missing or self.moved_in or self.leftovers or self.restat:
             return False
         try:
             data = confined.read_file(self.folder / "faces.csv", confined.limits().csv)
@@ -305,6 +310,7 @@ class Scanner:
         plan.missing = [name for name in known if name not in on_disk]
         if not csv_only:
             plan.to_scan = [n for n, info in sorted(on_disk.items()) if needs_scan(known.get(n), info, self.model)]
+            self._check_identities(plan)
         problem = unwritable_reason(folder) if plan.to_scan or plan.missing else ""
         if problem:
             report.errors.append((str(folder), problem))
@@ -312,14 +318,23 @@ class Scanner:
             return None
         return plan
 
+    def _check_identities(self, plan: FolderPlan) -> None:
+        """Photos that look unchanged but are other files: replaced ones are scanned as new photos."""
+        check = check_identities(plan.folder, plan.known, plan.on_disk, plan.to_scan, file_sha256)
+        plan.replaced = check.replaced
+        plan.to_scan = sorted(plan.to_scan + check.replaced)
+        if check.restat and not unwritable_reason(plan.folder):
+            plan.restat = check.restat
+
     def _match_moves(self, plans: list[FolderPlan], report: ScanReport) -> None:
-        """New photos whose content equals a vanished photo's take over its faces and names."""
-        gone = {p.known[name].sha256: (p.folder, name) for p in plans for name in p.missing if p.known[name].sha256}
+        """New photos whose content equals a vanished (or replaced) photo's take over its faces and names."""
+        gone = {p.known[name].sha256: (p.folder, name) for p in plans for name in p.missing + p.replaced
+                if p.known[name].sha256}
         if not gone:
             return
         for plan in plans:
             for name in list(plan.to_scan):
-                if name in plan.known:
+                if name in plan.known and name not in plan.replaced:
                     continue
                 try:
                     digest = file_sha256(plan.folder / name)
@@ -474,11 +489,9 @@ class Scanner:
             log.error("%s", exc)
         return report
 
-    def _moved_photo(self, txn: Transaction, source_folder: Path, source_name: str) -> PhotoState | None:
-        """The freshest state of a photo that moved: from this transaction, from the source
-        folder's transaction earlier in this pass, or from the source folder's faces.pkl."""
-        if source_folder == txn.folder:
-            return txn.state.photos.get(source_name)
+    def _moved_photo(self, source_folder: Path, source_name: str) -> PhotoState | None:
+        """The freshest state of a photo that moved from another folder: from that folder's
+        transaction earlier in this pass, or from its faces.pkl."""
         removed = self._removed_photos.pop((source_folder, source_name), None)
         if removed is not None:
             return removed
@@ -486,25 +499,40 @@ class Scanner:
             self._plan_states.get(source_folder, {}).get(source_name)
 
     def _take_moves(self, txn: Transaction, plan: FolderPlan, report: ScanReport) -> None:
+        """Photos that moved here take their faces along; a replaced photo's old state leaves its name.
+
+        Same-folder sources all leave before any arrives, so that two photos that swapped names
+        (or contents) each get the other's state, never their own back.
+        """
+        before = dict(txn.state.photos)
+        for name in plan.replaced:
+            old = txn.state.photos.pop(name, None)
+            if old is not None:
+                self._removed_photos[(txn.folder, name)] = old
+        for source_folder, source_name in plan.moved_in.values():
+            if source_folder == plan.folder:
+                txn.state.photos.pop(source_name, None)
+                plan.missing = [m for m in plan.missing if m != source_name]
         for name, (source_folder, source_name) in plan.moved_in.items():
-            photo = self._moved_photo(txn, source_folder, source_name)
+            photo = before.get(source_name) if source_folder == plan.folder else self._moved_photo(source_folder, source_name)
             if photo is None:
                 continue
-            info = plan.on_disk[name]
-            photo.file, photo.size, photo.mtime_ns = name, info.st_size, info.st_mtime_ns
+            photo.file = name
+            photo.take_stat(plan.on_disk[name])
             for face in photo.faces:
                 if source_folder != plan.folder:
                     face.name_history, face.rev = {}, 0
             txn.state.photos[name] = photo
-            if source_folder == plan.folder:
-                txn.state.photos.pop(source_name, None)
-                plan.missing = [m for m in plan.missing if m != source_name]
             log.info("%s moved to %s: its faces and names follow", source_folder / source_name, plan.folder / name)
+        for name, info in plan.restat.items():
+            photo = txn.state.photos.get(name)
+            if photo is not None and photo.same_file_as(info.st_size, info.st_mtime_ns):
+                photo.take_stat(info)
 
     def _apply_detection(self, txn: Transaction, detection: Detection, report: ScanReport) -> None:
         old = txn.state.photos.get(detection.file)
         photo = PhotoState(file=detection.file) if old is None else old
-        photo.size, photo.mtime_ns = detection.stat.st_size, detection.stat.st_mtime_ns
+        photo.take_stat(detection.stat)
         photo.sha256, photo.scanned_at = detection.sha256, txn.now
         photo.error = detection.error
         report.scanned += 1
@@ -703,7 +731,8 @@ class Scanner:
         try:
             with confined.open_file(path) as handle:
                 info = os.fstat(handle.fileno())
-            photo.size, photo.mtime_ns, photo.sha256 = info.st_size, info.st_mtime_ns, file_sha256(path)
+            photo.take_stat(info)
+            photo.sha256 = file_sha256(path)
         except (OSError, SidecarError) as exc:
             log.warning("%s: cannot stat after writing metadata: %s", path, exc)
 
