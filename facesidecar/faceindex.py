@@ -9,7 +9,7 @@ files (read-only, no lock) and updated after every folder transaction. Finding t
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,8 @@ class IndexedFace:
     cluster: str
     vector: np.ndarray
     not_names: tuple[str, ...] = ()
+    why: dict = field(default_factory=dict)
+    """What the face's last guess weighed (``Face.why``): a refresh rewrites the folder when that changes."""
 
 
 class Library:
@@ -59,7 +61,7 @@ class Library:
             vector = face.encodings.get(self.model)
             if face.visible and vector is not None:
                 faces.append(IndexedFace(folder, photo.file, face.face_id, face.name, face.guess,
-                                         face.distance, face.cluster, vector, tuple(face.not_names)))
+                                         face.distance, face.cluster, vector, tuple(face.not_names), face.why))
         self._replace(folder, faces)
 
     def _replace(self, folder: Path, faces: list[IndexedFace] | None) -> None:

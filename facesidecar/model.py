@@ -88,6 +88,8 @@ class Face:
     ``saved_rev``/``saved_name`` are this face's row as a person's save changed it, until a faces.csv
     of ours answers that save: a follow-up save made from the person's own file still carries that
     rev, and is compared with what the person saved there, not with what facesidecar wrote.
+    ``why`` is what the last guess of an unnamed face weighed (``gallery.Decision.explain``): shown by
+    ``status --json`` and the review page, so that a person can see why a face got a name or none.
     """
 
     face_id: str
@@ -106,6 +108,7 @@ class Face:
     not_names: list[str] = field(default_factory=list)
     saved_rev: int | None = None
     saved_name: str = ""
+    why: dict = field(default_factory=dict)
 
     @property
     def confirmed(self) -> bool:
@@ -134,6 +137,7 @@ class Face:
             "not_names": list(self.not_names),
             "saved_rev": self.saved_rev,
             "saved_name": self.saved_name,
+            "why": dict(self.why),
         }
 
     @classmethod
@@ -155,6 +159,7 @@ class Face:
             not_names=[str(n) for n in data.get("not_names", [])],
             saved_rev=None if data.get("saved_rev") is None else int(data["saved_rev"]),
             saved_name=str(data.get("saved_name", "")),
+            why=dict(data.get("why") or {}),
         )
 
 

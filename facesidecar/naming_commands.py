@@ -27,6 +27,7 @@ from .gallery import is_named_cluster
 from .model import IGNORE, Box, Face, FolderState, PhotoState
 from .names import clean_name
 from .scan import Scanner, ScanReport, needs_scan
+from .store import confined
 from .store.folder import FolderStore, Transaction
 from .store.merge import set_name
 
@@ -196,8 +197,8 @@ def _mentions(folder: Path, name: str) -> bool:
     if any(f.name == name for _, f in FolderStore(folder).load().faces()):
         return True
     try:
-        return name.encode("utf-8") in (folder / "faces.csv").read_bytes()
-    except OSError:
+        return name.encode("utf-8") in (confined.read_file(folder / "faces.csv", confined.limits().csv) or b"")
+    except (OSError, FacesidecarError):
         return False
 
 

@@ -16,6 +16,7 @@ import shlex
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from .engines import FaceEngine, get_engine
 from .errors import EngineError, ImageError, MetadataError, SidecarError
 from .faceindex import Library
 from .folders import list_folder, walk_folders
-from .gallery import Decision, Gallery, Unnamed, guess_columns
+from .gallery import REJECTED_BY_A_PERSON, Decision, Gallery, Unnamed, guess_columns
 from .identity import check_identities
 from .model import IGNORE, Box, Face, FolderState, PersonRegion, PhotoState, new_face_id
 from .pipeline.inflight import DEATHS_ALLOWED, DecodeMarks, killed_error
@@ -37,6 +38,7 @@ from .store.folder import FolderStore, Transaction
 from .store.merge import NameChange, set_name
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MATCH_IOU = 0.5
 IMPORT_IOU = 0.3
@@ -258,7 +260,7 @@ class Scanner:
         for folder in folders:
             if self.should_stop():
                 return report
-            plan = self._plan(Path(folder), csv_only, report)
+            plan = self._isolated(Path(folder), report, lambda f=Path(folder): self._plan(f, csv_only, report))
             progress.checked()
             if plan is not None:
                 plans.append(plan)
@@ -269,7 +271,7 @@ class Scanner:
             if self.should_stop():
                 break
             progress.folder(plan.folder)
-            report.add(self._run_plan(plan))
+            report.add(self._isolated(plan.folder, report, lambda p=plan: self._run_plan(p)) or ScanReport())
             progress.folder_done()
         if not self.should_stop():
             self._refresh_guesses(report)
@@ -277,6 +279,20 @@ class Scanner:
         if self.mirror is not None:
             self.mirror.flush()
         return report
+
+    @staticmethod
+    def _isolated(folder: Path, report: ScanReport, step: Callable[[], T]) -> T | None:
+        """``step`` of one folder: whatever it raises costs that folder only, never the scan or the
+        daemon's catch-up of the others (issue 13, rule 4); a failing engine fails all folders alike."""
+        try:
+            return step()
+        except EngineError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one folder's failure must not stop the other folders
+            log.error("%s: failed (%s: %s); its sidecars stay as they were, the other folders go on",
+                      folder, type(exc).__name__, exc, exc_info=True)
+            report.errors.append((str(folder), f"failed: {type(exc).__name__}: {exc}"))
+            return None
 
     # -- planning -------------------------------------------------------------------------------
     def _plan(self, folder: Path, csv_only: bool, report: ScanReport) -> FolderPlan | None:
@@ -622,8 +638,8 @@ class Scanner:
         probes = [(p, f) for p, f in faces if not f.name and self.model in f.encodings]
         changed = False
         for _, face in faces:
-            if face.name and (face.guess or face.distance is not None):
-                face.guess, face.distance = "", None
+            if face.name and (face.guess or face.distance is not None or face.why):
+                face.guess, face.distance, face.why = "", None, {}
                 changed = True
         for lo in range(0, len(probes), GUESS_CHUNK):
             chunk = probes[lo:lo + GUESS_CHUNK]
@@ -631,8 +647,9 @@ class Scanner:
                                     [str(txn.folder / p.file) for p, _ in chunk], [f.cluster for _, f in chunk], gallery)
             for (_, face), decision in zip(chunk, decisions, strict=True):
                 name, distance = _allowed_guess(decision.guess(), face.not_names)
-                if (face.guess, face.distance) != (name, distance):
-                    face.guess, face.distance = name, distance
+                why = _why(decision, face.not_names)
+                if (face.guess, face.distance, face.why) != (name, distance, why):
+                    face.guess, face.distance, face.why = name, distance, why
                     changed = True
         return changed
 
@@ -680,7 +697,7 @@ class Scanner:
         decisions = self.decide(np.stack([f.vector for f in faces]), [str(f.folder / f.file) for f in faces], labels)
         for face, decision in zip(faces, decisions, strict=True):
             name, distance = _allowed_guess(decision.guess(), face.not_names)
-            if (face.guess, face.distance) != (name, distance):
+            if (face.guess, face.distance, face.why) != (name, distance, _why(decision, face.not_names)):
                 return True
         return False
 
@@ -735,6 +752,14 @@ class Scanner:
             photo.sha256 = file_sha256(path)
         except (OSError, SidecarError) as exc:
             log.warning("%s: cannot stat after writing metadata: %s", path, exc)
+
+
+def _why(decision: Decision, not_names: list[str]) -> dict:
+    """What the face keeps of its decision (``Face.why``), noting a name a person rejected for it."""
+    why = decision.explain()
+    if why["guess"] and why["guess"] in not_names:
+        why.update(guess="", reason=REJECTED_BY_A_PERSON)
+    return why
 
 
 def _allowed_guess(guess, not_names) -> tuple[str, float | None]:

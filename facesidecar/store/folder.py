@@ -300,7 +300,7 @@ class FolderStore:
 
     def _report_bad_save(self, txn: Transaction, data: bytes, problems: list[str], outcome: str) -> None:
         bad = self._set_aside(CSV_NAME, data)
-        kept = f"your file was kept as {bad} and {outcome}"
+        kept = f"{self.csv_path}: your save was kept as {bad} and {outcome}"
         txn.csv_problems = [*problems, kept]
         txn.state.csv_problems = list(txn.csv_problems)
         for problem in txn.csv_problems:
