@@ -47,6 +47,7 @@ class Library:
         self.model = model
         self.folders: dict[Path, list[IndexedFace]] = {}
         self.unnamed_faces: dict[str, IndexedFace] = {}
+        self.confirmed_faces: dict[str, IndexedFace] = {}
         self.confirmed_version = 0
         """Changes whenever the set of confirmed faces (or their names) changes: a gallery cache key."""
         self.version = 0
@@ -77,6 +78,10 @@ class Library:
         self._note_unnamed(old, new)
 
     def _note_confirmed(self, old: list[IndexedFace], new: list[IndexedFace]) -> None:
+        for face in old:
+            if self.confirmed_faces.get(face.face_id) is face:
+                del self.confirmed_faces[face.face_id]
+        self.confirmed_faces.update((f.face_id, f) for f in new if f.name and f.name != IGNORE)
         before, after = _confirmed_ids(old), _confirmed_ids(new)
         if before != after:
             self.confirmed_version += 1
@@ -124,7 +129,7 @@ class Library:
             yield from faces
 
     def confirmed(self) -> list[IndexedFace]:
-        return [f for f in self.all_faces() if f.name and f.name != IGNORE]
+        return list(self.confirmed_faces.values())
 
     def unnamed(self) -> list[IndexedFace]:
         return [f for f in self.all_faces() if not f.name]

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import SidecarError
-from .model import PhotoState
+from .model import FolderState, PhotoState
 
 log = logging.getLogger(__name__)
 
@@ -58,3 +58,12 @@ def check_identities(folder: Path, known: dict[str, PhotoState], on_disk: dict[s
                          folder / name)
                 check.replaced.append(name)
     return check
+
+
+def record_identities(state: FolderState, on_disk: Mapping[str, os.stat_result], names: Iterable[str]) -> None:
+    """Remember which file each of ``names`` now is (those just scanned, or checked unchanged): only
+    where the state describes that very file (same size and mtime as the stat the plan saw)."""
+    for name in names:
+        photo, info = state.photos.get(name), on_disk.get(name)
+        if photo is not None and info is not None and photo.same_file_as(info.st_size, info.st_mtime_ns):
+            photo.take_stat(info)

@@ -24,9 +24,10 @@ from .config import Settings, with_roots
 from .errors import FacesidecarError
 from .folders import is_photo_name, list_photos, walk_folders
 from .gallery import is_named_cluster
-from .model import IGNORE, Box, Face, FolderState, PhotoState
+from .model import IGNORE, Box, Face, FolderState, PhotoState, ScanReport
 from .names import clean_name
-from .scan import Scanner, ScanReport, needs_scan
+from .pipeline.plan import needs_scan
+from .scan import Scanner
 from .store import confined
 from .store.folder import FolderStore, Transaction
 from .store.merge import set_name

@@ -16,10 +16,11 @@ from ..config import Settings
 from ..daemonstatus import overlaps, running_daemons
 from ..folders import list_photos, walk_folders
 from ..gallery import describe
+from ..model import IGNORE, FolderState
 from ..names import shown
 from ..naming_commands import no_roots_error
+from ..pipeline.plan import unwritable_reason
 from ..progress import duration
-from ..scan import state_counts, unwritable_reason
 from ..store.folder import FolderStore
 from .common import existing_paths, settings_from
 
@@ -31,6 +32,19 @@ def _has_photos(folder: Path, extensions: list[str]) -> bool:
         return bool(list_photos(folder, extensions))
     except OSError:
         return False
+
+
+def state_counts(state: FolderState) -> dict[str, int]:
+    """What ``status`` counts in one folder: photos, visible faces, and how they are named."""
+    visible = [f for _, f in state.faces() if f.visible]
+    return {
+        "photos": len(state.photos),
+        "faces": len(visible),
+        "confirmed": sum(1 for f in visible if f.confirmed),
+        "ignored": sum(1 for f in visible if f.name == IGNORE),
+        "guessed": sum(1 for f in visible if not f.name and f.guess),
+        "errors": sum(1 for p in state.photos.values() if p.error),
+    }
 
 
 def collect_status(paths: list[Path], exclude: list[str], extensions: list[str] | None = None) -> dict:

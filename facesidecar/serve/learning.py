@@ -36,9 +36,9 @@ from ..folders import list_photos
 from ..gallery import Gallery
 from ..imaging import DecodedPhoto
 from ..librarysync import LibrarySync
-from ..model import IGNORE
+from ..model import IGNORE, FoundFace
 from ..names import NameRuleError, clean_name, is_control
-from ..pipeline.detect import FoundFace, box_to_pixels, find_faces
+from ..pipeline.detect import box_to_pixels, find_faces
 from ..scan import Scanner
 from ..store import SIDECAR_NAMES, confined
 from ..store.folder import FolderStore, Transaction
