@@ -1,14 +1,14 @@
 """The runner: composes the scan stages over folders, as beets' importer composes its stages.
 
     plan (pipeline/plan) > detect (pipeline/detect) > apply (pipeline/apply) > guess (pipeline/guess)
-    > publish (pipeline/publish: photos' metadata, then the sidecars, then the mirror) ; cluster
-    (pipeline/cluster) over the whole library once the folders are done.
+    > publish (pipeline/publish: the photos' metadata, then the sidecars, then the mirror)
 
-For each folder: compare the photos on disk with faces.pkl (a stat per photo), find photos that
-moved (content hash), decode and detect the new and changed ones outside the folder lock, then in
-one transaction merge a person's CSV edits, apply the results, guess names and write the photos'
-metadata. After all folders, guesses and clusters are refreshed wherever names changed.
-The stages reach exiftool and the database only through :mod:`facesidecar.ports`.
+For each folder: compare the photos on disk with faces.pkl (a stat per photo, faces.pkl read once),
+find photos that moved (content hash), decode and detect the new and changed ones outside the
+folder lock, then in one transaction merge a person's CSV edits, apply the results, label new faces'
+clusters, guess names and write the photos' metadata. After all folders, the folders whose guesses
+or clusters the pass's changes touched are written (refresh.py). The stages reach exiftool and the
+database only through :mod:`facesidecar.ports`.
 """
 
 from __future__ import annotations
