@@ -50,6 +50,8 @@ BENCHES = (
     Bench("daemon_soak", ("--files", "2000", "--events", "200", "--hot", "5", "--batch", "20"),
           (r"^RESULT .*",), "daemon memory under a stream of changes"),
     Bench("hostile", (), (r"^RESULT .*",), "hostile-folder corpus: files written outside the roots, peak RSS"),
+    Bench("bomb_bench", (), (r"^worst facesidecar peak.*", r"^faces\.pkl shared-faces.*"),
+          "peak RSS on decompression bombs and amplifying faces.pkl files vs Pillow/pickle without bounds"),
     Bench("serve_bench", ("--photos", "6", "--rounds", "1"), (r"^serve vs reference.*",),
           "serve's /detect over HTTP vs the reference external model"),
 )
