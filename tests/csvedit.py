@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from facesidecar.store.cells import from_cell
+
 
 def type_name(folder: Path, file: str, face_nr: int, name: str) -> None:
     """Put ``name`` into the name column of the row (file, face_nr) and save the file in place."""
@@ -14,3 +16,13 @@ def type_name(folder: Path, file: str, face_nr: int, name: str) -> None:
             cells[6] = name
             lines[i] = ",".join(cells)
     (folder / "faces.csv").write_text("\n".join(lines))
+
+
+def rows(folder: Path) -> dict[tuple[str, int], dict]:
+    """faces.csv as {(file, face_nr): row}, with guess/distance/cluster read from the raw file (the
+    text cells as a spreadsheet shows them, store/cells.py)."""
+    import csv
+
+    with (folder / "faces.csv").open(newline="", encoding="utf-8") as handle:
+        table = [{k: from_cell(v) for k, v in r.items()} for r in csv.DictReader(handle)]
+    return {(r["file"], int(r["face_nr"])): r for r in table}

@@ -205,3 +205,52 @@ def draw_squares(colours: list[tuple | None]) -> Image.Image:
 __all__ = ["FixedBoxEngine", "immich_displayed_box", "FORMATS", "TO_DISPLAYED", "exif_with_orientation", "face_picture", "make_raw", "noise_picture",
            "save_oriented", "stored_pixels",
            "SquaresEngine", "draw_squares"]
+
+
+# -- coloured squares: the naming tests' photos and engine ---------------------------------------
+ALICE = (200, 0, 0)
+ALICE2 = (210, 10, 0)
+ALICE3 = (190, 0, 12)
+BOB = (0, 200, 0)
+BOB2 = (0, 212, 8)
+CAROL = (0, 0, 200)
+CAROL2 = (8, 0, 190)
+DAVE = (120, 120, 0)
+DAVE2 = (126, 114, 0)
+
+
+class ColorEngine(FaceEngine):
+    """One face per distinct color on black; the vector is the color / 100, so colors that differ a
+    little are the same person (distance < 0.6) and far-apart colors are different people."""
+
+    model_name = "color"
+    detector_name = "color"
+    metric = "euclidean"
+    threshold = 0.6
+
+    def __init__(self):
+        self.detections = 0
+
+    def detect(self, image: np.ndarray) -> list[PixelBox]:
+        self.detections += 1
+        boxes = []
+        flat = image.reshape(-1, 3)
+        for color in np.unique(flat[flat.any(axis=1)], axis=0):
+            ys, xs = np.nonzero(np.all(image == color, axis=2))
+            boxes.append(PixelBox(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1))
+        return boxes
+
+    def encode(self, image: np.ndarray, boxes: list[PixelBox]) -> list[np.ndarray]:
+        return [image[b.top, b.left].astype(np.float32) / 100.0 for b in boxes]
+
+
+def make_photo(path: Path, *faces: tuple[tuple[int, int, int], int]) -> Path:
+    """A 400x100 PNG with a square of ``color`` and side ``size`` per face, left to right."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.new("RGB", (400, 100))
+    x = 10
+    for color, size in faces:
+        image.paste(color, (x, 10, x + size, 10 + size))
+        x += size + 20
+    image.save(path)
+    return path

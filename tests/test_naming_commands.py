@@ -1,8 +1,7 @@
-"""people: the naming commands' work functions, on generated photos with a fake engine.
+"""naming_commands: the naming commands' work functions, on generated photos with a fake engine.
 
-A "face" is a solid colored square on a black PNG; the fake engine finds one face per color and
-encodes it as the color / 100, so colors that differ a little are the same person (distance
-< 0.6) and far-apart colors are different people.
+Photos and engine: ``tests.photos.make_photo`` and ``ColorEngine`` (a "face" is a solid colored
+square; colors that differ a little are the same person).
 """
 
 from __future__ import annotations
@@ -10,12 +9,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
 from facesidecar.config import Settings, with_roots
-from facesidecar.engines.base import FaceEngine, PixelBox
 from facesidecar.errors import FacesidecarError
 from facesidecar.model import IGNORE
 from facesidecar.naming_commands import (
@@ -30,67 +27,10 @@ from facesidecar.naming_commands import (
     sidecar_folders,
 )
 from facesidecar.scan import Scanner
-from facesidecar.store.cells import from_cell
 from facesidecar.store.csvfile import parse_csv
 
-from .csvedit import type_name
-
-ALICE = (200, 0, 0)
-ALICE2 = (210, 10, 0)
-ALICE3 = (190, 0, 12)
-BOB = (0, 200, 0)
-BOB2 = (0, 212, 8)
-CAROL = (0, 0, 200)
-CAROL2 = (8, 0, 190)
-DAVE = (120, 120, 0)
-DAVE2 = (126, 114, 0)
-
-
-class ColorEngine(FaceEngine):
-    """One face per distinct color; the vector is the color / 100."""
-
-    model_name = "color"
-    detector_name = "color"
-    metric = "euclidean"
-    threshold = 0.6
-
-    def __init__(self):
-        self.detections = 0
-
-    def detect(self, image: np.ndarray) -> list[PixelBox]:
-        self.detections += 1
-        boxes = []
-        flat = image.reshape(-1, 3)
-        for color in np.unique(flat[flat.any(axis=1)], axis=0):
-            ys, xs = np.nonzero(np.all(image == color, axis=2))
-            boxes.append(PixelBox(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1))
-        return boxes
-
-    def encode(self, image: np.ndarray, boxes: list[PixelBox]) -> list[np.ndarray]:
-        return [image[b.top, b.left].astype(np.float32) / 100.0 for b in boxes]
-
-
-def make_photo(path: Path, *faces: tuple[tuple[int, int, int], int]) -> Path:
-    """A 400x100 PNG with a square of ``color`` and side ``size`` per face, left to right."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image = Image.new("RGB", (400, 100))
-    x = 10
-    for color, size in faces:
-        image.paste(color, (x, 10, x + size, 10 + size))
-        x += size + 20
-    image.save(path)
-    return path
-
-
-def rows(folder: Path) -> dict[tuple[str, int], dict]:
-    """faces.csv as {(file, face_nr): row}, with guess/distance/cluster read from the raw file (the
-    text cells as a spreadsheet shows them, store/cells.py)."""
-    import csv
-
-    with (folder / "faces.csv").open(newline="", encoding="utf-8") as handle:
-        table = [{k: from_cell(v) for k, v in r.items()} for r in csv.DictReader(handle)]
-    return {(r["file"], int(r["face_nr"])): r for r in table}
-
+from .csvedit import rows, type_name
+from .photos import ALICE, ALICE2, ALICE3, BOB, BOB2, CAROL, CAROL2, DAVE, DAVE2, ColorEngine, make_photo
 
 pytestmark = pytest.mark.usefixtures("no_settle")
 

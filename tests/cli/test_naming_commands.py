@@ -1,6 +1,6 @@
 """name, confirm, rename, people, match, enroll, clusters, name-cluster through the command line.
 
-The commands run in-process (``cli.main.main``) with the color engine of tests/test_naming_commands.py in
+The commands run in-process (``cli.main.main``) with the color engine of tests/photos.py in
 place of dlib, on generated photos, with a config whose roots are the photo folder.
 """
 
@@ -15,7 +15,8 @@ from facesidecar import scan as scan_module
 from facesidecar.cli.main import main
 from facesidecar.model import IGNORE
 
-from ..test_naming_commands import ALICE, ALICE2, BOB, BOB2, CAROL, DAVE, ColorEngine, make_photo, rows, type_name
+from ..csvedit import rows, type_name
+from ..photos import ALICE, ALICE2, BOB, BOB2, CAROL, DAVE, ColorEngine, make_photo
 from ..test_naming_commands import root as root  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.usefixtures("no_settle")

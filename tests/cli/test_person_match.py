@@ -11,7 +11,7 @@ import pytest
 from facesidecar.cli.person_match import fold, match_person
 from facesidecar.naming_commands import Person
 
-from ..test_naming_commands import rows
+from ..csvedit import rows
 from .test_naming_commands import cli as cli  # noqa: F401 - fixture
 from .test_naming_commands import color_engine as color_engine  # noqa: F401 - autouse fixture
 from .test_naming_commands import config as config  # noqa: F401 - fixture
