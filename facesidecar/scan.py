@@ -26,6 +26,7 @@ from .errors import EngineError, SidecarError
 from .faceindex import Library
 from .folders import walk_folders
 from .gallery import Decision, Gallery, Unnamed
+from .identity import record_identities
 from .model import Detection, FolderPlan, PhotoState, ScanReport
 from .pipeline import plan as planning
 from .pipeline.apply import apply_detection, remove_missing, take_moves
@@ -259,11 +260,14 @@ class Scanner:
         detections = self._detect_plan(plan)
         try:
             with FolderStore(plan.folder).transaction(snapshot=self._snapshots.pop(plan.folder, None)) as txn:
+                self._removed_photos.update({(txn.folder, name): txn.state.photos[name]
+                                             for name in plan.replaced if name in txn.state.photos})
                 missing = take_moves(txn.state, plan, self._moved_photo)
                 for detection in detections:
                     txn.changes.extend(apply_detection(txn.state, detection, self.model, txn.now))
                     report.scanned += 1
                     report.faces += len(detection.faces)
+                record_identities(txn.state, plan.on_disk, [*plan.restat, *(d.file for d in detections)])
                 removed = remove_missing(txn.state, txn.folder, missing)
                 self._removed_photos.update({(txn.folder, name): photo for name, photo in removed.items()})
                 report.removed += len(removed)
