@@ -109,7 +109,7 @@ def test_learn_needs_exactly_one_face_and_a_usable_name(served, client, shared_f
     none = client.multipart("/learn", [("person", None, None, b"Somebody"),
                                        ("file", "n.jpg", "image/jpeg", (shared_faces / "noface" / "1.jpg").read_bytes())], KEY)
     assert none.status == 422 and "found 0 faces" in none.json()["error"]
-    for person in ("", "-ignore-", "=HYPERLINK(1)", "a|b", "line\nbreak"):
+    for person in ("", "-ignore-", "bell\x07", "\u202eevil", "x" * 201):  # the one name rule (names.clean_name)
         assert learn(client, shared_faces, person, ARNOLD, 1).status == 400, person
     for directory in ("../up", ".hidden", "a/b", "@eaDir"):
         assert learn(client, shared_faces, "Arnold", ARNOLD, 1, directory=directory).status == 400, directory
