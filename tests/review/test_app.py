@@ -86,6 +86,12 @@ class TestPages:
         assert "left:5.0000%;top:35.0000%;width:15.0000%;height:30.0000%" in page
         assert named.client.get("/image?folder=0/album1&file=a1.jpg").mimetype == "image/jpeg"
 
+    def test_photo_page_says_why_each_face_got_its_guess_or_none(self, named):
+        page = html(named.client.get("/photo?folder=0/album1&file=a2.jpg"))
+        assert '<p class="why">guessed Rita (nearest named person Rita at distance' in page
+        page = html(named.client.get("/photo?folder=0/album1&file=a1.jpg"))
+        assert '<p class="why">no guess: too far (nearest named person Rita at distance' in page
+
     def test_security_headers(self, lib):
         response = lib.client.get("/")
         assert "script-src 'self'" in response.headers["Content-Security-Policy"]
