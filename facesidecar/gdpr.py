@@ -49,6 +49,9 @@ an erasure, since it holds pictures of the person's face and is cheap to make ag
 FORGET_MARK = "\x00forget"
 """Put in ``metadata_written["people"]`` so the next metadata step runs for the photo."""
 SOURCE = "forget"
+CSV_COPIES = (f"{CSV_NAME}.bad-*", "faces.hubzilla*.csv")
+"""faces.csv copies facesidecar kept: broken saves set aside, the Hubzilla add-on's file kept on import."""
+PKL_COPIES = (f"{PKL_NAME}.bad-*", "faces.hubzilla*.pkl")
 LEFTOVER_PATTERN = f".{CSV_NAME}.tmp-*"
 """A save a writer stopped mid-swap left behind (merged and removed by the folder's next transaction)."""
 
@@ -150,12 +153,12 @@ def _mentions(folder: Path, name: str) -> bool:
 
 
 def _set_aside_files(folder: confined.Folder, name: str) -> list[str]:
-    """Set-aside copies of broken sidecars (``faces.csv.bad-*``, ``faces.pkl.bad-*``) naming the person,
-    read as their reader would: faces.csv's in any encoding an editor uses, faces.pkl's as UTF-8."""
+    """Copies facesidecar kept (:data:`CSV_COPIES`, :data:`PKL_COPIES`) naming the person, read as
+    their reader would: faces.csv's in any encoding an editor uses, pickles as UTF-8."""
     found = []
     for entry in sorted(folder.names()):
-        is_csv = fnmatch.fnmatch(entry, f"{CSV_NAME}.bad-*")
-        if not (is_csv or fnmatch.fnmatch(entry, f"{PKL_NAME}.bad-*")):
+        is_csv = any(fnmatch.fnmatch(entry, pattern) for pattern in CSV_COPIES)
+        if not (is_csv or any(fnmatch.fnmatch(entry, pattern) for pattern in PKL_COPIES)):
             continue
         try:
             data = folder.read(entry, confined.limits().csv if is_csv else confined.limits().pkl) or b""
@@ -167,9 +170,9 @@ def _set_aside_files(folder: confined.Folder, name: str) -> list[str]:
 
 
 def erase_set_aside(folder: Path, name: str, dry_run: bool, result: FolderErasure) -> None:
-    """A set-aside faces.pkl naming the person is deleted (it cannot be read safely and the state
-    was rebuilt without it); a set-aside faces.csv loses the lines that name them, and is deleted
-    when the name is still in it afterwards (split over lines, in a second encoding)."""
+    """A kept pickle naming the person is deleted (it cannot be read safely; the state was rebuilt
+    without it); a kept faces.csv loses the lines that name them, and is deleted when the name is
+    still in it afterwards (split over lines, in a second encoding)."""
     with confined.opened(folder) as handle:
         for entry in _set_aside_files(handle, name):
             result.set_aside += 1
@@ -179,7 +182,7 @@ def erase_set_aside(folder: Path, name: str, dry_run: bool, result: FolderErasur
 
 
 def _erase_from_copy(folder: confined.Folder, entry: str, name: str) -> None:
-    if entry.startswith(PKL_NAME):
+    if not any(fnmatch.fnmatch(entry, pattern) for pattern in CSV_COPIES):
         folder.unlink(entry)
         return
     kept = traces.without_lines_naming(folder.read(entry, confined.limits().csv) or b"", name)

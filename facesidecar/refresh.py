@@ -34,6 +34,7 @@ from .config import Settings
 from .faceindex import IndexedFace, Library
 from .gallery import Unnamed
 from .model import FolderState
+from .pipeline.guess import photo_key
 
 if TYPE_CHECKING:
     from .model import ScanReport
@@ -106,7 +107,7 @@ class Refresher:
         for face_id in face_ids:
             face = faces.get(face_id)
             if face is not None and face_id in row_of:
-                self._photos[row_of[face_id]] = str(face.folder / face.file)
+                self._photos[row_of[face_id]] = photo_key(face.folder, face.file)
 
     def unnamed(self) -> Unnamed:
         """Every unnamed face and its photo, for the open-set rule's look-alikes: the index itself."""

@@ -30,7 +30,7 @@ from .model import Detection, FolderPlan, PhotoState, ScanReport
 from .pipeline import plan as planning
 from .pipeline.apply import apply_detection, remove_missing, take_moves
 from .pipeline.detect import changed_meanwhile, detect_photo
-from .pipeline.guess import allowed_guess, guess_folder, why_of
+from .pipeline.guess import allowed_guess, guess_folder, photo_key, why_of
 from .pipeline.inflight import DecodeMarks
 from .pipeline.publish import metadata_pending, write_metadata
 from .ports import MetadataWriter, Mirror
@@ -307,7 +307,7 @@ class Scanner:
         """The open-set decision for faces (``photos``: the photo each is in) that every guess of the
         scan, ``match`` and ``serve``'s /recognize go through (see gallery.Gallery.decide)."""
         gallery = self._gallery() if gallery is None else gallery
-        return gallery.decide(vectors, clusters, photos, self.unnamed_faces())
+        return gallery.decide(vectors, clusters, photos, self.unnamed_faces)
 
     def _refresh_guesses(self, report: ScanReport) -> None:
         """Write the folders whose clusters or guesses this pass's changes touched; a command
@@ -354,7 +354,7 @@ class Scanner:
         if not rest:
             return outdated
         decisions = self.decide(np.stack([faces[i].vector for i in rest]),
-                                [str(faces[i].folder / faces[i].file) for i in rest], [labels[i] for i in rest])
+                                [photo_key(faces[i].folder, faces[i].file) for i in rest], [labels[i] for i in rest])
         for i, decision in zip(rest, decisions, strict=True):
             face = faces[i]
             name, distance = allowed_guess(decision.guess(), face.not_names)

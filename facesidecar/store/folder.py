@@ -256,7 +256,6 @@ class FolderStore:
         except confined.RefusedFile as exc:
             if confined.is_regular(self.csv_path):
                 raise  # too large to read: nothing may replace the edits in it
-            txn.csv_problems = [f"{exc}; it is replaced by facesidecar's faces.csv"]
             confined.report_once(self.csv_path, f"{exc.reason}; it is replaced by facesidecar's faces.csv")
             return ""
         if data is None:
