@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -48,6 +48,13 @@ CHECK_FOLDERS = 64
 """Folders whose stale faces are checked in one decision before the out-of-date ones are written."""
 SLICE_DISTANCES = 8_000_000
 """Distances one slice of a full recomputation computes (about 0.2 s on one core)."""
+
+
+class ConfirmedElsewhere(NamedTuple):
+    """A confirmed face this library does not hold (another server's, from the shared gallery)."""
+
+    name: str
+    vector: np.ndarray
 
 
 def clusters_marker(settings: Settings) -> Path:
@@ -122,7 +129,7 @@ class Refresher:
     def _threshold(self) -> float:
         return self.scanner.settings.engine.threshold or self.scanner.engine.threshold
 
-    def _reach(self, moved: list[np.ndarray], confirmed: list[IndexedFace]) -> set[str]:
+    def _reach(self, moved: list[np.ndarray], confirmed: list[IndexedFace] | list[ConfirmedElsewhere]) -> set[str]:
         """Unnamed faces whose guess may change when unnamed faces at ``moved`` came or went and
         the ``confirmed`` faces were added, removed or renamed.
 
@@ -150,6 +157,12 @@ class Refresher:
         for name in {f.name for f in confirmed}:
             near |= self.keeper.members.get(name, set())
         return near
+
+    def note_confirmed(self, confirmed: list[ConfirmedElsewhere]) -> None:
+        """Confirmed faces that changed outside the library (another server's names in the shared
+        gallery) make the faces near them stale too."""
+        if self.keeper is not None and confirmed:
+            self.stale |= self._reach([], confirmed)
 
     def label_folder(self, state: FolderState) -> None:
         """Give the faces of a folder being written their current clusters (named faces none)."""

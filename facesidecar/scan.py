@@ -1,14 +1,14 @@
 """The runner: composes the scan stages over folders, as beets' importer composes its stages.
 
     plan (pipeline/plan) > detect (pipeline/detect) > apply (pipeline/apply) > guess (pipeline/guess)
-    > publish (pipeline/publish: photos' metadata, then the sidecars, then the mirror) ; cluster
-    (pipeline/cluster) over the whole library once the folders are done.
+    > publish (pipeline/publish: the photos' metadata, then the sidecars, then the mirror)
 
-For each folder: compare the photos on disk with faces.pkl (a stat per photo), find photos that
-moved (content hash), decode and detect the new and changed ones outside the folder lock, then in
-one transaction merge a person's CSV edits, apply the results, guess names and write the photos'
-metadata. After all folders, guesses and clusters are refreshed wherever names changed.
-The stages reach exiftool and the database only through :mod:`facesidecar.ports`.
+For each folder: compare the photos on disk with faces.pkl (a stat per photo, faces.pkl read once),
+find photos that moved (content hash), decode and detect the new and changed ones outside the
+folder lock, then in one transaction merge a person's CSV edits, apply the results, label new faces'
+clusters, guess names and write the photos' metadata. After all folders, the folders whose guesses
+or clusters the pass's changes touched are written (refresh.py). The stages reach exiftool and the
+database only through :mod:`facesidecar.ports`.
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ from .pipeline.inflight import DecodeMarks
 from .pipeline.publish import metadata_pending, write_metadata
 from .ports import MetadataWriter, Mirror
 from .progress import Progress
-from .refresh import Refresher
+from .refresh import ConfirmedElsewhere, Refresher
 from .store import confined
 from .store.confined import RefusedFile
-from .store.folder import FolderStore, Transaction
+from .store.folder import FolderStore, Snapshot, Transaction
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -59,10 +59,15 @@ class Scanner:
         self.progress = progress if progress is not None else Progress("scan")
         self._library: Library | None = None
         self._plan_states: dict[Path, dict[str, PhotoState]] = {}
+        self._snapshots: dict[Path, Snapshot] = {}
+        """Each planned folder's faces.pkl as planned: its transaction starts from it (one read per pass)."""
         """Each planned folder's photos as planned: where a photo that moved out is found."""
         self._roots_indexed = False
         self._removed_photos: dict[tuple[Path, str], PhotoState] = {}
         self._gallery_cache: tuple[int, Gallery] | None = None
+        self._shared_seen: dict[tuple[str, bytes], np.ndarray] = {}
+        """The database's shared gallery as this process last saw it (at start: nothing, so that
+        the guesses an earlier run wrote are checked against every entry once)."""
         self.decode_marks = DecodeMarks(settings.state_path())
         """Photos being decoded, so that one that kills the process is not retried at every start."""
         self.refresher = Refresher(self)
@@ -114,7 +119,7 @@ class Scanner:
     def process_folders(self, folders: list[Path], csv_only: bool = False) -> ScanReport:
         """Bring the given folders up to date; moves between them keep their faces."""
         report = ScanReport()
-        self._plan_states = {}
+        self._plan_states, self._snapshots = {}, {}
         self._removed_photos = {}
         progress = self.progress
         progress.checking(len(folders))
@@ -172,9 +177,10 @@ class Scanner:
                                        csv_only=csv_only, recover=recover, report=report)
         if planned is None:
             return None
-        plan, state = planned
+        plan, snapshot = planned
         self._plan_states[folder] = plan.known
-        self.library.set_folder(folder, state)
+        self._snapshots[folder] = snapshot
+        self.library.set_folder(folder, snapshot.state)
         return plan
 
     def _detect_plan(self, plan: FolderPlan) -> list[Detection]:
@@ -212,6 +218,7 @@ class Scanner:
                 if change is not None:
                     change(txn)
                 self._finish_transaction(txn, report)
+            self._mirror_changed(txn)
         except SidecarError as exc:
             report.errors.append((str(folder), str(exc)))
             log.error("%s", exc)
@@ -225,7 +232,8 @@ class Scanner:
         return report
 
     def _finish_transaction(self, txn: Transaction, report: ScanReport) -> None:
-        """The common tail of every transaction: guess, publish into the photos, index, mirror."""
+        """The common tail of every transaction: guess, publish into the photos, index (the mirror
+        follows once the sidecars are written: :meth:`_mirror_changed`)."""
         report.names_changed += len(txn.changes)
         report.errors.extend((str(txn.folder / "faces.csv"), problem) for problem in txn.csv_problems)
         self.library.set_folder(txn.folder, txn.state)
@@ -236,6 +244,10 @@ class Scanner:
         if self._writes_metadata():
             write_metadata(txn.folder, txn.state, self.metadata, self.settings.metadata.write_guesses, report)
         self.library.set_folder(txn.folder, txn.state)
+
+    def _mirror_changed(self, txn: Transaction) -> None:
+        """Queue the folder for the mirror, after its sidecars are written, with the state written
+        (the mirror then need not read faces.pkl again)."""
         if self.mirror is not None:
             self.mirror.folder_changed(txn.folder, txn.state)
 
@@ -246,7 +258,7 @@ class Scanner:
             return report
         detections = self._detect_plan(plan)
         try:
-            with FolderStore(plan.folder).transaction() as txn:
+            with FolderStore(plan.folder).transaction(snapshot=self._snapshots.pop(plan.folder, None)) as txn:
                 missing = take_moves(txn.state, plan, self._moved_photo)
                 for detection in detections:
                     txn.changes.extend(apply_detection(txn.state, detection, self.model, txn.now))
@@ -257,6 +269,7 @@ class Scanner:
                 report.removed += len(removed)
                 self._finish_transaction(txn, report)
                 report.errors.extend((str(plan.folder / p.file), p.error) for p in txn.state.photos.values() if p.error)
+            self._mirror_changed(txn)
         except SidecarError as exc:
             report.errors.append((str(plan.folder), str(exc)))
             log.error("%s", exc)
@@ -291,10 +304,24 @@ class Scanner:
         entries = [(f.name, f.vector) for f in self.library.confirmed()]
         if shared:
             local = {f.face_id for f in self.library.all_faces()}
-            entries += self.mirror.confirmed_faces(self.model, exclude=local)
+            remote = self.mirror.confirmed_faces(self.model, exclude=local)
+            self._note_shared_gallery(remote)
+            entries += remote
         gallery = self.gallery_of(entries)
         self._gallery_cache = (key, gallery)
         return gallery
+
+    def _note_shared_gallery(self, remote: list[tuple[str, np.ndarray]]) -> None:
+        """Names confirmed on another server (the database's shared gallery) change guesses here
+        as a local edit would: the faces near an entry that came or went since the last look are
+        refreshed, although no folder of this library changed."""
+        seen = {(name, vector.tobytes()): vector for name, vector in remote}
+        if self.refresher.keeper is None:
+            return  # not started: the first look after the start compares
+        changed = seen.keys() ^ self._shared_seen.keys()
+        vectors = {**self._shared_seen, **seen}
+        self.refresher.note_confirmed([ConfirmedElsewhere(key[0], vectors[key]) for key in changed])
+        self._shared_seen = seen
 
     def unnamed_faces(self) -> Unnamed:
         """The library's unnamed faces, which the open-set rule asks: the clusters' index of them,
@@ -313,6 +340,8 @@ class Scanner:
         """Write the folders whose clusters or guesses this pass's changes touched; a command
         recomputes every cluster first where that is needed (see facesidecar/refresh.py)."""
         refresher = self.refresher
+        if self.mirror is not None and self.settings.mysql.shared_gallery:
+            self._gallery()  # another server's new names refresh the faces they are near
         if self.publish_seconds is not None:
             refresher.publish(report, self.should_stop, self.publish_seconds)
         elif refresher.full_running or refresher.full_needed():

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from ..errors import SidecarError
 from ..folders import file_sha256, list_folder
-from ..model import FolderPlan, FolderState, PhotoState, ScanReport
+from ..model import FolderPlan, PhotoState, ScanReport
 from ..store import confined
-from ..store.folder import FolderStore
+from ..store.folder import FolderStore, Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +32,10 @@ def needs_scan(photo: PhotoState | None, info: os.stat_result, model: str) -> bo
 
 
 def plan_folder(folder: Path, *, extensions: Iterable[str], model: str, csv_only: bool,
-                recover: Callable[[Path], list[Path]] | None, report: ScanReport) -> tuple[FolderPlan, FolderState] | None:
-    """The folder's plan and the state it was made from; None (with the reason in ``report``) when
-    the folder has nothing for us or cannot take its sidecars.
+                recover: Callable[[Path], list[Path]] | None, report: ScanReport) -> tuple[FolderPlan, Snapshot] | None:
+    """The folder's plan and the faces.pkl read it was made from (its transaction starts from that
+    read while the file is unchanged); None (with the reason in ``report``) when the folder has
+    nothing for us or cannot take its sidecars.
 
     ``recover`` finishes metadata writes a crash left in the folder, before its photos are read.
     """
@@ -51,7 +52,8 @@ def plan_folder(folder: Path, *, extensions: Iterable[str], model: str, csv_only
     on_disk = listing.photos
     if not on_disk and not store.exists():
         return None  # a folder without photos gets no sidecars
-    state = store.load()
+    snapshot = store.snapshot()
+    state = snapshot.state
     known = state.photos
     missing = tuple(name for name in known if name not in on_disk)
     to_scan = () if csv_only else tuple(n for n, info in sorted(on_disk.items()) if needs_scan(known.get(n), info, model))
@@ -61,7 +63,7 @@ def plan_folder(folder: Path, *, extensions: Iterable[str], model: str, csv_only
         log.error("%s", problem)
         return None
     return FolderPlan(folder, on_disk, known, to_scan, missing, csv_sha256=state.csv_sha256,
-                      leftovers=listing.leftovers), state
+                      leftovers=listing.leftovers), snapshot
 
 
 def unchanged(plan: FolderPlan) -> bool:

@@ -150,7 +150,8 @@ def create_app(settings: Settings, roots: list[Path], scanner: Scanner) -> Flask
     )
     view = LibraryView(roots, settings.exclude)
     actions = Actions(scanner)
-    thumbs = ThumbnailCache(state / "thumbs", settings.engine.pixel_limit)
+    thumbs = ThumbnailCache(state / "thumbs", settings.engine.pixel_limit,
+                            decode_memory_mb=settings.engine.decode_memory_mb)
     thumbs.prune()
     app.extensions["facesidecar"] = {"view": view, "actions": actions, "thumbs": thumbs, "scanner": scanner}
 
