@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from .config import Settings
 from .engines import FaceEngine
+from .photojob import DetectExecutor
 from .ports import MetadataWriter, Mirror
 from .progress import Progress
 from .scan import Scanner
@@ -45,18 +46,28 @@ def mirror_adapter(settings: Settings) -> Mirror | None:
     return MysqlMirror(settings.mysql, outbox_dir=settings.state_path())
 
 
+def detect_executor(settings: Settings) -> DetectExecutor:
+    """Worker processes on this machine (``engine.workers``), within ``daemon.memory_limit_mb``."""
+    from .workers import LocalPool
+
+    return LocalPool(settings.engine, workers=settings.engine.workers, memory_limit_mb=settings.daemon.memory_limit_mb,
+                     state_dir=settings.state_path())
+
+
 def build_scanner(settings: Settings, *, sidecars_only: bool = False, engine: FaceEngine | None = None,
                   should_stop: Callable[[], bool] = lambda: False,
                   progress: Progress | None = None) -> Scanner:
     """The scanner with its metadata writer and mirror (as configured); the caller closes it.
 
     ``sidecars_only``: without metadata writer and mirror, for work that writes nothing into the
-    photos or the database (``match``). ``engine`` replaces the configured engine (tests, tools).
+    photos or the database (``match``). ``engine`` replaces the configured engine (tests, tools) and
+    then photos are analysed in this process; otherwise by worker processes (:func:`detect_executor`).
     """
     metadata = None if sidecars_only else metadata_adapter(settings)
     mirror = None if sidecars_only else mirror_adapter(settings)
+    executor = detect_executor(settings) if engine is None else None
     return Scanner(settings, engine=engine, metadata=metadata, mirror=mirror, should_stop=should_stop,
-                   progress=progress)
+                   progress=progress, executor=executor)
 
 
-__all__ = ["build_scanner", "metadata_adapter", "mirror_adapter"]
+__all__ = ["build_scanner", "detect_executor", "metadata_adapter", "mirror_adapter"]

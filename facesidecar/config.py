@@ -47,6 +47,9 @@ class EngineSettings:
     decode_memory_mb: int = 768
     """Photos whose decoding would take more memory (bands, bit depth, decoder buffers) are refused."""
     min_face_size: int = 20
+    workers: int = 0
+    """Worker processes that decode and analyse photos (0: one per core; fewer if daemon.memory_limit_mb
+    cannot hold them)."""
     smallest_face: float = 0.05
     """The smallest face to find, as a share of the photo's shorter side: the detector runs at the
     resolution where such a face fills its window (0: at the decoded size, enlarged per ``upsample``)."""
@@ -274,6 +277,8 @@ def _check_choices(settings: Settings) -> None:
     if engine.max_image_pixels <= 0 or engine.pixel_limit <= 0 or engine.decode_memory_mb <= 0:
         raise ConfigError(f"{source}: engine.max_image_pixels, engine.pixel_limit and engine.decode_memory_mb"
                           " must be positive")
+    if engine.workers < 0:
+        raise ConfigError(f"{source}: engine.workers must be 0 (one per core) or more, got {engine.workers}")
     if not 0 <= engine.smallest_face < 1:
         raise ConfigError(f"{source}: engine.smallest_face is a share of the photo's shorter side, from 0 (off) "
                           f"to below 1 (0.05: a face a twentieth of it), got {engine.smallest_face}")

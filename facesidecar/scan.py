@@ -20,12 +20,15 @@ from pathlib import Path
 import numpy as np
 
 from .config import Settings
+from .detection import DetectionStream, Outcome, bytes_sha256
 from .engines import FaceEngine, get_engine
 from .errors import EngineError, ImageError, MetadataError, SidecarError
 from .faceindex import Library
 from .folders import list_photos, walk_folders
 from .gallery import Decision, Gallery, Unnamed, cluster, guess_columns
+from .imaging import RAW_EXTENSIONS, PhotoBytes, decode_bytes, read_photo
 from .model import IGNORE, Box, Face, FolderState, PersonRegion, PhotoState, new_face_id
+from .photojob import DetectExecutor, Engines, InlineExecutor, PhotoResult
 from .ports import MetadataWriter, Mirror
 from .progress import Progress
 from .store import confined
@@ -175,9 +178,11 @@ class Scanner:
 
     def __init__(self, settings: Settings, *, engine: FaceEngine | None = None, metadata: MetadataWriter | None = None,
                  mirror: Mirror | None = None, should_stop: Callable[[], bool] = lambda: False,
-                 progress: Progress | None = None):
+                 progress: Progress | None = None, executor: DetectExecutor | None = None):
         self.settings = settings
         self._engine = engine
+        self._executor = executor
+        self._pass_stream: DetectionStream | None = None
         self._extra_engines: dict[str, FaceEngine] | None = None
         self.metadata = metadata
         self.mirror = mirror
@@ -221,7 +226,7 @@ class Scanner:
             self._roots_indexed = True
 
     def close(self) -> None:
-        for adapter in (self.metadata, self.mirror):
+        for adapter in (self._executor, self.metadata, self.mirror):
             if adapter is not None:
                 adapter.close()
 
@@ -246,12 +251,16 @@ class Scanner:
         self._index_roots()
         self._match_moves(plans, report)
         progress.planned(len(plans), sum(len(p.to_scan) for p in plans))
-        for plan in plans:
-            if self.should_stop():
-                break
-            progress.folder(plan.folder)
-            report.add(self._run_plan(plan))
-            progress.folder_done()
+        self._pass_stream = self._stream(p.folder / name for p in plans for name in p.to_scan)
+        try:
+            for plan in plans:
+                if self.should_stop():
+                    break
+                progress.folder(plan.folder)
+                report.add(self._run_plan(plan))
+                progress.folder_done()
+        finally:
+            self._pass_stream = None
         if not self.should_stop():
             self._refresh_guesses(report)
             progress.done()
@@ -317,75 +326,99 @@ class Scanner:
                     report.moved += 1
 
     # -- detection ------------------------------------------------------------------------------
-    def _detect(self, folder: Path, name: str, info: os.stat_result) -> Detection:
-        from .imaging import decode_photo
-        from .pipeline.detect import encode_boxes, find_faces
+    @property
+    def executor(self) -> DetectExecutor:
+        """Where photos are decoded and analysed: the injected executor (worker processes, a Dask
+        cluster: see compose.py), else this process with the scanner's own engines."""
+        if self._executor is None:
+            self._executor = InlineExecutor(self.settings.engine, lambda: Engines(self.engine, self.extra_engines()))
+        return self._executor
 
-        path = folder / name
-        try:
-            digest = file_sha256(path)
-        except RefusedFile as exc:
-            return Detection(name, info, "", error=str(exc))
-        except OSError as exc:
-            return Detection(name, info, "", error=f"{path}: cannot read ({exc.strerror}); give the user facesidecar"
-                                                   " runs read access to the file and its folder")
-        engine_settings = self.settings.engine
+    def _stream(self, paths: Iterable[Path]) -> DetectionStream:
+        return DetectionStream(self.executor, paths, self._read_photo, self.should_stop)
+
+    def _read_photo(self, path: Path) -> tuple[PhotoBytes, str]:
+        """The photo's bytes for the executor and the hash of the file (of a RAW file, not its preview)."""
         preview = self.metadata.raw_preview if self.metadata is not None else None
+        photo = read_photo(path, preview, self.settings.engine.decode_memory_mb)
+        if path.suffix.lower() not in RAW_EXTENSIONS:
+            return photo, bytes_sha256(photo.data)
         try:
-            decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit, preview,
-                                   engine_settings.decode_memory_mb)
-            found = find_faces(self.engine, decoded, engine_settings.min_face_size, engine_settings.smallest_face)
-            extra = {m: encode_boxes(e, decoded, [f.box for f in found]) for m, e in self.extra_engines().items()}
-        except (ImageError, MetadataError) as exc:
-            return Detection(name, info, digest, error=str(exc))
-        except EngineError:
-            raise
-        except (RuntimeError, ValueError, OSError, MemoryError) as exc:
-            return Detection(name, info, digest, error=f"{path}: face detection failed: {exc}")
-        return Detection(name, info, digest, faces=found, extra=extra, width=decoded.stored_width,
-                         height=decoded.stored_height, orientation=decoded.orientation,
-                         regions=self._read_regions(path, decoded, found))
+            return photo, file_sha256(path)
+        except OSError as exc:
+            raise ImageError(f"{path}: cannot read ({exc.strerror}); give the user facesidecar runs read access to "
+                             "the file and its folder") from None
 
-    def _read_regions(self, path: Path, decoded, found: list) -> list[tuple[object, object]]:
+    def _detect(self, folder: Path, name: str, info: os.stat_result) -> Detection:
+        """One photo on its own (a scan streams whole passes through the executor: see ``_detect_plan``)."""
+        path = folder / name
+        outcome = self._stream([path]).outcome(path)
+        return self._detection(path, info, outcome or Outcome(error=f"{path}: the scan stopped before it was analysed"))
+
+    def _detection(self, path: Path, info: os.stat_result, outcome: Outcome) -> Detection:
+        result = outcome.result
+        if result is None:
+            return Detection(path.name, info, "", error=outcome.error)
+        if result.engine_error:
+            raise EngineError(result.engine_error)
+        if result.error:
+            return Detection(path.name, info, outcome.sha256, error=result.error)
+        if result.model != self.model:
+            raise EngineError(f"{path} was analysed with {result.model}, but this scan uses {self.model}: give "
+                              "every worker the same facesidecar version and engine settings")
+        return Detection(path.name, info, outcome.sha256, faces=result.faces, extra=result.extra,
+                         width=result.stored_width, height=result.stored_height, orientation=result.orientation,
+                         regions=self._read_regions(path, result))
+
+    def _read_regions(self, path: Path, result: PhotoResult) -> list[tuple[object, object]]:
         """Person regions already in the photo, each with an encoding where no detected face matches.
 
-        Done here, while the decoded pixels are at hand, so that nothing big is kept until the
-        folder transaction. Only photos never imported before pay for the exiftool read.
+        Only photos never imported before pay for the exiftool read; only regions no detected face
+        overlaps (faces the detector missed) pay for decoding the photo again, in this process.
         """
-        from .pipeline.detect import encode_boxes
-
         known = self._known_photo(path)
         if self.metadata is None or not self.settings.metadata.import_existing or (known is not None and known.imported):
             return []
         try:
-            people = self.metadata.read_people(path, decoded.orientation, (decoded.stored_width, decoded.stored_height))
+            people = self.metadata.read_people(path, result.orientation, (result.stored_width, result.stored_height))
         except MetadataError as exc:
             log.warning("%s", exc)
             return []
-        detected = [Face(face_id="", box=f.box) for f in found]
+        detected = [Face(face_id="", box=f.box) for f in result.faces]
         regions = []
         for person in people:
             vector = None
             if _best_overlap(person.box, detected, IMPORT_IOU) is None:
                 try:
-                    vector = encode_boxes(self.engine, decoded, [person.box])[0]
-                except (RuntimeError, ValueError) as exc:
+                    vector = self._encode_region(path, person.box)
+                except (ImageError, SidecarError, RuntimeError, ValueError) as exc:
                     log.warning("%s: region of %s could not be encoded (%s)", path, person.name, exc)
                     continue
             regions.append((person, vector))
         return regions
 
+    def _encode_region(self, path: Path, box: Box) -> np.ndarray:
+        from .pipeline.detect import encode_boxes
+
+        engine_settings = self.settings.engine
+        decoded = decode_bytes(self._read_photo(path)[0], engine_settings.max_image_pixels, engine_settings.pixel_limit,
+                               engine_settings.decode_memory_mb)
+        return encode_boxes(self.engine, decoded, [box])[0]
+
     def _known_photo(self, path: Path) -> PhotoState | None:
         return self._plan_states.get(path.parent, {}).get(path.name)
 
     def _detect_plan(self, plan: FolderPlan) -> list[Detection]:
+        stream = self._pass_stream or self._stream(plan.folder / name for name in plan.to_scan)
         results = []
         for name in plan.to_scan:
-            if self.should_stop():
+            path = plan.folder / name
+            outcome = None if self.should_stop() else stream.outcome(path)
+            if outcome is None:
                 break
-            detection = self._detect(plan.folder, name, plan.on_disk[name])
-            if self._changed_meanwhile(plan.folder / name, detection.stat):
-                log.info("%s changed while it was scanned; it will be scanned again", plan.folder / name)
+            detection = self._detection(path, plan.on_disk[name], outcome)
+            if self._changed_meanwhile(path, detection.stat):
+                log.info("%s changed while it was scanned; it will be scanned again", path)
             else:
                 results.append(detection)
             self.progress.photo()
