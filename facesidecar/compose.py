@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from .config import Settings
 from .engines import FaceEngine
+from .extras import require
 from .photojob import DetectExecutor
 from .ports import MetadataWriter, Mirror
 from .progress import Progress
@@ -47,11 +48,21 @@ def mirror_adapter(settings: Settings) -> Mirror | None:
 
 
 def detect_executor(settings: Settings) -> DetectExecutor:
-    """Worker processes on this machine (``engine.workers``), within ``daemon.memory_limit_mb``."""
+    """Where photos are analysed: the Dask cluster of ``[cluster] scheduler`` (with this machine's
+    pool when it cannot be reached), else worker processes here (``engine.workers``, within
+    ``daemon.memory_limit_mb``)."""
     from .workers import LocalPool
 
-    return LocalPool(settings.engine, workers=settings.engine.workers, memory_limit_mb=settings.daemon.memory_limit_mb,
-                     state_dir=settings.state_path())
+    def local() -> LocalPool:
+        return LocalPool(settings.engine, workers=settings.engine.workers,
+                         memory_limit_mb=settings.daemon.memory_limit_mb, state_dir=settings.state_path())
+
+    if not settings.cluster.scheduler:
+        return local()
+    require("distributed", "cluster", "[cluster] scheduler")
+    from .adapters.dask_cluster import ClusterExecutor
+
+    return ClusterExecutor(settings.cluster, settings.engine, local)
 
 
 def build_scanner(settings: Settings, *, sidecars_only: bool = False, engine: FaceEngine | None = None,

@@ -91,6 +91,19 @@ class MysqlSettings:
 
 
 @dataclass
+class ClusterSettings:
+    """A Dask cluster that analyses photos (issue 18); empty ``scheduler``: this machine's worker processes."""
+
+    scheduler: str = ""
+    """The Dask scheduler's address, e.g. "tls://homeserver:8786" (or "tcp://…" on a trusted network)."""
+    tls_ca_file: str = ""
+    tls_client_cert: str = ""
+    tls_client_key: str = ""
+    require_encryption: bool = False
+    connect_timeout: float = 10.0
+
+
+@dataclass
 class DaemonSettings:
     debounce_seconds: float = 2.0
     stable_seconds: float = 2.0
@@ -155,6 +168,7 @@ class Settings:
     metadata: MetadataSettings = field(default_factory=MetadataSettings)
     mysql: MysqlSettings = field(default_factory=MysqlSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
     review: ReviewSettings = field(default_factory=ReviewSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
@@ -277,6 +291,10 @@ def _check_choices(settings: Settings) -> None:
     if engine.max_image_pixels <= 0 or engine.pixel_limit <= 0 or engine.decode_memory_mb <= 0:
         raise ConfigError(f"{source}: engine.max_image_pixels, engine.pixel_limit and engine.decode_memory_mb"
                           " must be positive")
+    cluster = settings.cluster
+    if cluster.scheduler and "://" not in cluster.scheduler:
+        raise ConfigError(f"{source}: cluster.scheduler must be an address like 'tls://host:8786' or "
+                          f"'tcp://host:8786', got {cluster.scheduler!r}")
     if engine.workers < 0:
         raise ConfigError(f"{source}: engine.workers must be 0 (one per core) or more, got {engine.workers}")
     if not 0 <= engine.smallest_face < 1:
@@ -323,6 +341,6 @@ def settings_to_dict(settings: Settings) -> dict:
 
 __all__ = [
     "Settings", "RootSettings", "EngineSettings", "MetadataSettings", "MysqlSettings",
-    "DaemonSettings", "LimitSettings", "ReviewSettings", "ServeSettings", "load_settings", "parse_settings", "with_roots",
+    "ClusterSettings", "DaemonSettings", "LimitSettings", "ReviewSettings", "ServeSettings", "load_settings", "parse_settings", "with_roots",
     "settings_to_dict", "CONFIG_ENV", "STATE_ENV",
 ]

@@ -77,7 +77,7 @@ _engines: dict[str, Engines] = {}
 
 def engines_for(settings: EngineSettings, state_dir: Path | None = None) -> Engines:
     """This process's engines for ``settings``, built (and their models loaded) on first use."""
-    key = repr(settings)
+    key = engine_key(settings)
     if key not in _engines:
         primary = get_engine(settings, state_dir=state_dir)
         extra = (get_engine(settings, model=m, state_dir=state_dir) for m in settings.extra_models)
@@ -86,6 +86,12 @@ def engines_for(settings: EngineSettings, state_dir: Path | None = None) -> Engi
             engine.detect(np.zeros((32, 32, 3), np.uint8))  # loads the model now, not on the first photo
         _engines[key] = engines
     return _engines[key]
+
+
+def engine_key(settings: EngineSettings) -> tuple:
+    """What makes two engine configurations give the same boxes and vectors (thresholds do not)."""
+    return (settings.backend, settings.detector, settings.model, tuple(settings.extra_models), settings.upsample,
+            settings.weights_dir, settings.allow_downloads)
 
 
 def run_job(job: PhotoJob, settings: EngineSettings, engines: Engines) -> PhotoResult:

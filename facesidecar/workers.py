@@ -22,6 +22,7 @@ import os
 import queue
 import signal
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -92,8 +93,9 @@ def _peak_rss() -> int:
 
 @dataclass
 class _Worker:
-    """One worker process: batches go through one pipe (a thread in the worker takes them off at
-    once), results come back through another."""
+    """One worker process: batches go out through a pipe fed by a thread of ours (dlib holds the
+    worker's GIL while it works, so a send may wait for seconds: the scanner must not), results come
+    back through another pipe."""
 
     process: BaseProcess
     jobs: Connection
@@ -103,27 +105,27 @@ class _Worker:
     """Batches sent and not fully answered, oldest first."""
     retiring: bool = False
     stopped: bool = False
+    outbox: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
+
+    def __post_init__(self) -> None:
+        threading.Thread(target=self._feed, name="facesidecar-detect-feed", daemon=True).start()
+
+    def _feed(self) -> None:
+        while True:
+            batch = self.outbox.get()
+            try:
+                self.jobs.send(batch)
+            except (OSError, ValueError):
+                return  # it died (its sentinel tells) or was closed: what it holds is sent again
+            if batch is None:
+                return
 
     def send(self, batch: list[PhotoJob] | None) -> None:
-        try:
-            self.jobs.send(batch)
-        except OSError:
-            pass  # it died: its sentinel tells, and the photos it holds are sent again
+        self.outbox.put(batch)
         if batch is None:
             self.stopped = True
         else:
             self.held.append(batch)
-
-    def end(self) -> None:
-        """Terminate, then kill: a worker deep inside dlib may not listen."""
-        self.process.join(timeout=1.0)
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(timeout=1.0)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-        self.release()
 
     def release(self) -> None:
         self.conn.close()
@@ -180,13 +182,22 @@ class LocalPool:
             self._receive(done, retries, tried, should_stop)
 
     def close(self) -> None:
-        """End every worker: ask, then terminate, then kill (a worker inside dlib may not listen)."""
+        """End every worker within about three seconds: ask, then terminate, then kill (a worker
+        inside dlib may not listen)."""
         workers, self._workers = self._workers, []
         for worker in workers:
             if not worker.stopped:
                 worker.send(None)
+        for ending in (None, "terminate", "kill"):
+            alive = [w.process for w in workers if w.process.is_alive()]
+            for process in alive:
+                if ending is not None:
+                    getattr(process, ending)()
+            deadline = time.monotonic() + 1.0
+            for process in alive:
+                process.join(max(0.0, deadline - time.monotonic()))
         for worker in workers:
-            worker.end()
+            worker.release()
 
     @property
     def size(self) -> int:
