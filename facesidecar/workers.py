@@ -177,8 +177,8 @@ class LocalPool:
                 continue
             if not order:
                 return
-            self._fill()
             self._dispatch(waiting, retries)
+            self._fill(len(waiting) + len(retries))
             self._receive(done, retries, tried, should_stop)
 
     def close(self) -> None:
@@ -223,15 +223,17 @@ class LocalPool:
                         fit, self.wanted, self._peak / 2**20, self.memory_limit // 2**20)
         return min(self.wanted, fit)
 
-    def _fill(self) -> None:
-        """Start workers up to the allowed number: one first, the others once its size is known."""
+    def _fill(self, backlog: int) -> None:
+        """Start workers up to the allowed number: one first, the others once its size is known and
+        only while photos wait that the running workers cannot take (a few new photos, as the
+        daemon mostly sees, are not worth starting a process and loading a model)."""
         if not self._workers:
             self._start()
             return
         if not all(w.ready for w in self._workers):
             return
         allowed = self._allowed()
-        while len([w for w in self._workers if not w.retiring]) < allowed:
+        if backlog and len([w for w in self._workers if not w.retiring]) < allowed:
             self._start()
         for worker in self._workers[allowed:]:
             worker.retiring = True
