@@ -12,7 +12,10 @@ there, then saves one new name with one of these editors:
 * ``office``     LibreOffice: ``.~lock.faces.csv#`` lock file, BOM, ``;``, CRLF, every field quoted,
                  decimal commas, temp+rename;
 * ``webdav``     HTTP PUT through a real WebDAV server (wsgidav + cheroot) in chunks;
-* ``stale``      a copy of a file facesidecar wrote a few rounds ago, with one new name in it.
+* ``stale``      a copy of a file facesidecar wrote a few rounds ago, with one new name in it;
+* ``aside``      an in-place save that lands in the file the daemon's swap just moved aside
+                 (``.faces.csv.tmp-<pid>-<id>``), the daemon killed while it waited for the save to
+                 settle: faces.csv looks unchanged and only the leftover holds the edit (issue 20).
 
 Meanwhile new photos arrive, ``facesidecar name`` sets names from the shell, and the daemon is
 killed with SIGKILL at a random moment of the round (also during its start-up catch-up) and
@@ -49,7 +52,7 @@ FACES = PROJECT / "tests" / "data" / "faces"
 # 250 x 250 photos with one frontal face each: HOG finds them in a few ms
 SOURCES = ("arnold_schwarzenegger", "colin_powell", "george_w_bush", "donald_rumsfeld", "gerhard_schroeder",
            "jacques_chirac", "tom_hanks", "tony_blair", "anthony_hopkins", "tom_cruise", "steve_carell")
-EDITORS = ("inplace", "rename", "slow", "office", "webdav", "stale")
+EDITORS = ("inplace", "rename", "slow", "office", "webdav", "stale", "aside")
 NAMES = ("Zoë Ñúñez", "Smith, John", 'Ann "Nan" Lee', "李小龍", "שרה כהן", "Émile 😀", "O'Brien; Pat", "Bob")
 
 Key = tuple  # (file, x, y, w, h) as parsed: a face is known by its photo and its box
@@ -329,6 +332,9 @@ class Harness:
                 editor = "inplace"
             else:
                 base = self.rng.choice(self.snapshots)
+        if editor == "aside" and hashlib.sha256(data).hexdigest() in self.person_wrote:
+            # the daemon's swap puts a faces.csv it wrote (and recorded) in place, never a person's save
+            editor = "inplace"
         if editor == "webdav" and self.dav is None:
             editor = "slow"
         keys = [key_of(r) for r in parse_csv(base, "faces.csv")]
@@ -342,6 +348,8 @@ class Harness:
         edit = self.figures.edits
         if editor == "webdav":
             self.dav.put_slowly("/a/faces.csv", out, chunks=self.rng.randint(1, 4), pause=self.rng.uniform(0, 0.2))
+        elif editor == "aside":
+            self.save_aside(out)
         else:
             {"inplace": save_inplace, "rename": save_rename, "slow": save_slow, "office": save_office,
              "stale": save_inplace}[editor](self.csv, out, self.rng)
@@ -350,6 +358,24 @@ class Harness:
                          f"({hashlib.sha256(out).hexdigest()[:8]})")
         self.expected[key] = (name, f"{edit}:{editor}")
         self.figures.by_editor[editor] = self.figures.by_editor.get(editor, 0) + 1
+
+    def save_aside(self, out: bytes) -> None:
+        """The person's editor holds faces.csv open; the daemon's swap moves that inode aside as its
+        temporary file and puts its own faces.csv in place (here: the same bytes, which the daemon
+        wrote and recorded before); the daemon is killed while it waits for the save to settle; the
+        save lands in the moved-aside inode."""
+        pid = self.daemon.proc.pid if self.daemon.proc is not None else 999_999
+        if self.daemon.kill():
+            self.figures.kills += 1
+        with self.csv.open("r+b") as editor:
+            ours = editor.read()
+            os.replace(self.csv, self.folder / f".faces.csv.tmp-{pid}-{self.rng.randrange(16**8):08x}")
+            swapped_in = self.folder / f".faces.csv.tmp-{pid}-new"
+            swapped_in.write_bytes(ours)
+            os.replace(swapped_in, self.csv)
+            editor.seek(0)
+            editor.truncate()
+            editor.write(out)
 
     def cli_name(self, rows: dict) -> None:
         if not rows:
@@ -427,7 +453,7 @@ class Harness:
                 return
             time.sleep(0.2)
 
-    def run(self, rounds: int, webdav: bool = True) -> Figures:
+    def run(self, rounds: int, webdav: bool = True, max_seconds: float | None = None) -> Figures:
         started = time.monotonic()
         self.setup()
         if webdav:
@@ -439,6 +465,9 @@ class Harness:
                 self.log(f"no WebDAV server ({exc}); webdav saves become slow in-place saves")
         try:
             for number in range(rounds):
+                if max_seconds is not None and time.monotonic() - started > max_seconds:
+                    self.log(f"time is up after {number} of {rounds} rounds; the final check follows")
+                    break
                 self.one_round()
                 if (number + 1) % 50 == 0:
                     self.log(f"... {self.figures.line()}")
@@ -460,13 +489,13 @@ class Harness:
 
 def run(rounds: int = 20, seed: int = 1, photos: int = 8, metadata: bool = False, kill_rate: float = 0.35,
         round_seconds: float = 1.2, work: Path | None = None, webdav: bool = True, log=print,
-        level: str = "info") -> Figures:
+        level: str = "info", max_seconds: float | None = None) -> Figures:
     import tempfile
 
     own = work is None
     work = Path(tempfile.mkdtemp(prefix="edit-survival-")) if own else work
     try:
-        return Harness(work, seed, photos, metadata, kill_rate, round_seconds, log, level).run(rounds, webdav)
+        return Harness(work, seed, photos, metadata, kill_rate, round_seconds, log, level).run(rounds, webdav, max_seconds)
     finally:
         if own:
             shutil.rmtree(work, ignore_errors=True)
@@ -483,11 +512,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-webdav", action="store_true")
     parser.add_argument("--debug", action="store_true", help="the daemon logs at debug level (daemon.log)")
     parser.add_argument("--keep", type=Path, help="work in this (new) folder and keep it")
+    parser.add_argument("--max-minutes", type=float, help="start no round after this long (then the final check); "
+                                                           "the figures say how many rounds ran")
     args = parser.parse_args(argv)
     if args.keep:
         args.keep.mkdir(parents=True)
     figures = run(args.rounds, args.seed, args.photos, args.metadata, args.kill_rate, args.round_seconds,
-                  args.keep, not args.no_webdav, level="debug" if args.debug else "info")
+                  args.keep, not args.no_webdav, level="debug" if args.debug else "info",
+                  max_seconds=args.max_minutes * 60 if args.max_minutes else None)
     print(figures.line())
     print("saves per editor: " + ", ".join(f"{k} {v}" for k, v in sorted(figures.by_editor.items())))
     for detail in figures.lost_details:

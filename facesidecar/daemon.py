@@ -65,6 +65,13 @@ STATUS_SECONDS = 2.0
 RECENT_ERRORS = 20
 """Errors kept for ``facesidecar status`` (the journal has them all)."""
 
+PUBLISH_SECONDS = 1.0
+"""How long a job may spend writing other folders its changes touched (new clusters, guesses);
+what remains is written between jobs, in slices as short as this."""
+
+BACKGROUND_RETRY_SECONDS = 60.0
+"""After background work failed, how long the worker waits before it tries again."""
+
 
 class ScannerLike(Protocol):
     def scan_paths(self, paths: list[Path]): ...
@@ -79,7 +86,9 @@ def default_scanner_factory(settings: Settings, should_stop: Callable[[], bool])
     """The scanner with the metadata writer and the mirror the config asks for."""
     from .compose import build_scanner
 
-    return build_scanner(settings, should_stop=should_stop)
+    scanner = build_scanner(settings, should_stop=should_stop)
+    scanner.publish_seconds = PUBLISH_SECONDS
+    return scanner
 
 
 # -- the queue -----------------------------------------------------------------------------------
@@ -257,6 +266,8 @@ class Worker:
         self.current: Job | None = None
         self._scanner: ScannerLike | None = None
         self._preempted = False
+        self._background = False
+        self._background_failed = float("-inf")
         self._new_settings: Settings | None = None
         self._stop = threading.Event()
         self._idle = threading.Event()
@@ -314,10 +325,11 @@ class Worker:
         try:
             while not self._stop.is_set():
                 self._idle.set()
-                job = self.queue.get(timeout=LOOP_SECONDS, on_take=self._idle.clear)
+                job = self.queue.get(timeout=0 if self._background else LOOP_SECONDS, on_take=self._idle.clear)
                 self.heartbeat = self.clock()
                 if job is None:
                     self._flush_mirror()
+                    self._background = self._background_step()
                     continue
                 self._relieve_memory()
                 self._apply_new_settings()
@@ -325,6 +337,22 @@ class Worker:
         finally:
             self._close_scanner()
             self._idle.set()
+
+    def _background_step(self) -> bool:
+        """While no job waits, one short slice of the scanner's background work (a full
+        recomputation of the clusters after a reset or a model change, folders a change touched
+        that are not written yet). True while more remains: the next slice follows unless a job came."""
+        step = getattr(self._scanner, "background_step", None)
+        if step is None or not self.catchup_finished or self.clock() - self._background_failed < BACKGROUND_RETRY_SECONDS:
+            return False
+        try:
+            return bool(step())
+        except Exception as exc:  # noqa: BLE001 - background work must not end the daemon
+            self._background_failed = self.clock()
+            self._record_error(f"background work failed: {exc}")
+            log.error("background work failed (tried again in %.0f s): %s", BACKGROUND_RETRY_SECONDS, exc,
+                      exc_info=not isinstance(exc, FacesidecarError))
+            return False
 
     def _flush_mirror(self) -> None:
         """While idle, let the database mirror catch up after an outage (it backs off by itself)."""

@@ -8,14 +8,15 @@ results photo by photo, in folder order, as it needs them.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ImageError, SidecarError
-from .imaging import PhotoBytes
 from .photojob import DetectExecutor, PhotoJob, PhotoResult
 
 _keys = itertools.count()
@@ -31,20 +32,22 @@ class Outcome:
     error: str = ""
 
 
-PhotoReader = Callable[[Path], tuple[PhotoBytes, str]]
-"""Reads a photo in the scanning process: its bytes and the hash of its file."""
+PhotoReader = Callable[[Path, os.stat_result], tuple[PhotoJob, str]]
+"""Reads a photo in the scanning process: the job for the executor (its key left to fill in) and the
+hash of the file."""
 
 
 class DetectionStream:
-    """Results for ``paths`` in their order; a photo that cannot be read never leaves this process."""
+    """Results for ``photos`` (path, stat) in their order; a photo that cannot be read never leaves
+    this process."""
 
-    def __init__(self, executor: DetectExecutor, paths: Iterable[Path], read: PhotoReader,
+    def __init__(self, executor: DetectExecutor, photos: Iterable[tuple[Path, os.stat_result]], read: PhotoReader,
                  should_stop: Callable[[], bool]):
         self._read = read
         self._should_stop = should_stop
         self._ready: dict[Path, Outcome] = {}
         self._sent: dict[int, tuple[Path, str]] = {}
-        self._results = executor.run(self._jobs(paths), should_stop)
+        self._results = executor.run(self._jobs(photos), should_stop)
 
     def outcome(self, path: Path) -> Outcome | None:
         """What was found for ``path`` (asked in the order given); None once the scan is stopping."""
@@ -56,18 +59,18 @@ class DetectionStream:
             self._ready[found] = Outcome(sha256, result)
         return self._ready.pop(path)
 
-    def _jobs(self, paths: Iterable[Path]) -> Iterator[PhotoJob]:
-        for path in paths:
+    def _jobs(self, photos: Iterable[tuple[Path, os.stat_result]]) -> Iterator[PhotoJob]:
+        for path, info in photos:
             if self._should_stop():
                 return
             try:
-                photo, sha256 = self._read(path)
+                job, sha256 = self._read(path, info)
             except (ImageError, SidecarError) as exc:
                 self._ready[path] = Outcome(error=str(exc))
                 continue
-            key = next(_keys)
-            self._sent[key] = (path, sha256)
-            yield PhotoJob(key, photo)
+            job = dataclasses.replace(job, key=next(_keys))
+            self._sent[job.key] = (path, sha256)
+            yield job
 
 
 def bytes_sha256(data: bytes) -> str:

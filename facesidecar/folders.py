@@ -12,10 +12,12 @@ import logging
 import os
 import stat
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from .store import SIDECAR_NAMES, confined
 from .store.confined import RefusedFile
+from .store.leftovers import is_csv_leftover
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +25,10 @@ NOFACES_MARKER = ".nofaces"
 
 
 def is_photo_name(name: str, extensions: Iterable[str]) -> bool:
-    return not name.startswith(".") and name not in SIDECAR_NAMES and os.path.splitext(name)[1].lower() in extensions
+    """Whether ``name`` is a photo by its extension (``photo.jpg `` too: a trailing space is part of a
+    file name a Mac or a sync client may leave, not another kind of file)."""
+    return not name.startswith(".") and name not in SIDECAR_NAMES and \
+        os.path.splitext(name)[1].rstrip().lower() in extensions
 
 
 def walk_folders(paths: Iterable[Path], exclude: list[str]) -> Iterator[Path]:
@@ -64,7 +69,7 @@ def _walk(folder: confined.Folder, exclude: list[str]) -> Iterator[Path]:
         for entry in entries:
             if entry.name.startswith(".") or _excluded(entry.name, exclude):
                 continue
-            if entry.is_symlink():
+            if entry.is_symlink() and entry.name not in SIDECAR_NAMES:  # the store reports those
                 confined.report_once(folder.path / entry.name, confined.not_regular(stat.S_IFLNK))
             elif entry.is_dir(follow_symlinks=False):
                 try:
@@ -86,20 +91,36 @@ def _report_walk_error(exc: OSError, folder: Path) -> None:
     log.error("cannot read folder %s: %s (check its permissions); skipped", folder, exc.strerror)
 
 
-def list_photos(folder: Path, extensions: Iterable[str]) -> dict[str, os.stat_result]:
-    """Photo file name -> stat of the regular files in ``folder``.
+@dataclass
+class FolderListing:
+    """What one read of a folder tells the scanner: its photos, and whether a save may wait in a
+    killed writer's temporary faces.csv (store/leftovers.py), which only a transaction merges."""
+
+    photos: dict[str, os.stat_result]
+    leftovers: bool = False
+
+
+def list_folder(folder: Path, extensions: Iterable[str]) -> FolderListing:
+    """The photos of ``folder`` (name -> stat of each regular file) and whether it holds leftovers.
 
     The folder is reached through the confined layer (RefusedFile when it is a link); a photo name
     that is not a regular file (a link, a FIFO, a socket) is reported once and left out.
     """
-    found = {}
+    listing = FolderListing({})
     with confined.opened(folder) as opened:
         for entry in opened.scandir():
+            if is_csv_leftover(entry.name):
+                listing.leftovers = True
             if not is_photo_name(entry.name, extensions):
                 continue
             info = entry.stat(follow_symlinks=False)
             if stat.S_ISREG(info.st_mode):
-                found[entry.name] = info
+                listing.photos[entry.name] = info
             elif not stat.S_ISDIR(info.st_mode):
                 confined.report_once(folder / entry.name, confined.not_regular(info.st_mode))
-    return found
+    return listing
+
+
+def list_photos(folder: Path, extensions: Iterable[str]) -> dict[str, os.stat_result]:
+    """Photo file name -> stat of the regular files in ``folder`` (see :func:`list_folder`)."""
+    return list_folder(folder, extensions).photos

@@ -548,35 +548,3 @@ def _unit_rows(rows: np.ndarray) -> np.ndarray:
     for lo in range(0, len(rows), CHUNK):
         rows[lo:lo + CHUNK] = _unit(rows[lo:lo + CHUNK])
     return rows
-
-
-def cluster(vectors: np.ndarray, metric: str, threshold: float, min_size: int) -> list[int]:
-    """Threshold-linked clusters (single linkage): a label per vector, -1 for none.
-
-    Faces closer than ``threshold`` are linked; connected groups of at least ``min_size`` faces
-    become clusters, numbered largest first.
-    """
-    count = len(vectors)
-    parent = np.arange(count)
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for lo in range(0, count, 2048):
-        dist = pairwise_distances(metric, vectors, vectors[lo:lo + 2048])
-        rows, cols = np.nonzero(dist < threshold)
-        for r, c in zip(rows + lo, cols, strict=True):
-            if r < c:
-                a, b = find(r), find(c)
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
-    roots = np.array([find(i) for i in range(count)], dtype=np.int64)
-    if count == 0:
-        return []
-    ids, sizes = np.unique(roots, return_counts=True)
-    big = sorted((int(s), int(r)) for r, s in zip(ids, sizes, strict=True) if s >= min_size)
-    label_of = {root: n for n, (_, root) in enumerate(sorted(big, key=lambda t: (-t[0], t[1])), start=1)}
-    return [label_of.get(int(r), -1) for r in roots]

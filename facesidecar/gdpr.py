@@ -18,24 +18,24 @@ from __future__ import annotations
 
 import base64
 import copy
+import fnmatch
 import hashlib
 import json
 import logging
 import os
 import shutil
 import time
-import unicodedata
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from . import traces
 from .errors import FacesidecarError
 from .folders import walk_folders
 from .model import IGNORE, Face, FolderState, PhotoState
 from .ports import MetadataWriter
 from .scan import Scanner
-from .store import CSV_NAME, PKL_NAME
-from .store.atomic import write_atomic
+from .store import CSV_NAME, PKL_NAME, confined
 from .store.csvfile import normalize_name
 from .store.folder import FolderStore, Transaction
 from .store.merge import NameChange, set_name
@@ -49,6 +49,8 @@ an erasure, since it holds pictures of the person's face and is cheap to make ag
 FORGET_MARK = "\x00forget"
 """Put in ``metadata_written["people"]`` so the next metadata step runs for the photo."""
 SOURCE = "forget"
+LEFTOVER_PATTERN = f".{CSV_NAME}.tmp-*"
+"""A save a writer stopped mid-swap left behind (merged and removed by the folder's next transaction)."""
 
 
 def check_person(raw: str) -> str:
@@ -79,13 +81,15 @@ class FolderErasure:
     guessed: int = 0
     encodings: int = 0
     history: int = 0
+    rejections: int = 0
+    """Faces marked "not this person" (review page), which name the person too."""
     pending: int = 0
     metadata_photos: int = 0
     set_aside: int = 0
 
     @property
     def found(self) -> bool:
-        return bool(self.confirmed or self.guessed or self.encodings or self.history or self.pending
+        return bool(self.confirmed or self.guessed or self.encodings or self.history or self.rejections or self.pending
                     or self.metadata_photos or self.set_aside)
 
 
@@ -104,7 +108,7 @@ class ErasureReport:
         return any(f.found for f in self.folders) or any(v for k, v in self.database.items() if k != "queued")
 
     def totals(self) -> dict[str, int]:
-        keys = ("confirmed", "guessed", "encodings", "history", "pending", "metadata_photos", "set_aside")
+        keys = ("confirmed", "guessed", "encodings", "history", "rejections", "pending", "metadata_photos", "set_aside")
         totals = {k: sum(getattr(f, k) for f in self.folders) for k in keys}
         totals["photos"] = len({(f.folder, x.file) for f in self.folders for x in f.faces if x.how != "set-aside copy"})
         totals["folders"] = sum(1 for f in self.folders if f.found)
@@ -119,54 +123,64 @@ def _state_mentions(state: FolderState, name: str) -> bool:
         if _owned_metadata(photo, {name}):
             return True
         for face in photo.faces:
-            if name in (face.name, face.guess) or name in face.name_history.values():
+            if name in (face.name, face.guess) or name in face.name_history.values() or name in face.not_names:
                 return True
     return any(normalize_name(str(r.get("name", ""))) == name for r in state.pending_rows)
 
 
-def _needles(name: str) -> set[bytes]:
-    return {unicodedata.normalize(form, name).encode("utf-8") for form in ("NFC", "NFD")}
-
-
 def _mentions(folder: Path, name: str) -> bool:
-    """Whether the folder's sidecars hold the name: in faces.pkl, typed into faces.csv (in either
-    Unicode form) and not merged yet, or in a set-aside copy (``faces.*.bad-*``)."""
+    """Whether the folder's sidecars hold the name: in faces.pkl, typed into faces.csv (in any
+    encoding, Unicode form or spacing) and not merged yet, in a save a stopped writer left behind,
+    or in a set-aside copy (``faces.*.bad-*``)."""
     try:
         if FolderStore(folder).pkl_path.exists() and _state_mentions(FolderStore(folder).load(), name):
             return True
-        data = (folder / CSV_NAME).read_bytes() if (folder / CSV_NAME).exists() else b""
+        with confined.opened(folder) as handle:
+            leftovers = [n for n in handle.names() if n == CSV_NAME or fnmatch.fnmatch(n, LEFTOVER_PATTERN)]
+            return any(traces.mentions(handle.read(n, confined.limits().csv) or b"", name) for n in leftovers) \
+                or bool(_set_aside_files(handle, name))
     except (OSError, FacesidecarError):
-        data = b""
-    return any(n in data for n in _needles(name)) or bool(_set_aside_files(folder, name))
+        return False
 
 
-def _set_aside_files(folder: Path, name: str) -> list[Path]:
-    """Set-aside copies of broken sidecars (``faces.csv.bad-*``, ``faces.pkl.bad-*``) naming the person."""
+def _set_aside_files(folder: confined.Folder, name: str) -> list[str]:
+    """Set-aside copies of broken sidecars (``faces.csv.bad-*``, ``faces.pkl.bad-*``) naming the person,
+    read as their reader would: faces.csv's in any encoding an editor uses, faces.pkl's as UTF-8."""
     found = []
-    for path in sorted(folder.glob("faces.*.bad-*")):
-        try:
-            data = path.read_bytes()
-        except OSError:
+    for entry in sorted(folder.names()):
+        is_csv = fnmatch.fnmatch(entry, f"{CSV_NAME}.bad-*")
+        if not (is_csv or fnmatch.fnmatch(entry, f"{PKL_NAME}.bad-*")):
             continue
-        if any(n in data for n in _needles(name)):
-            found.append(path)
+        try:
+            data = folder.read(entry, confined.limits().csv if is_csv else confined.limits().pkl) or b""
+        except (OSError, FacesidecarError):
+            continue  # not a regular file (a planted link): not something facesidecar wrote
+        if traces.mentions(data, name, traces.EDITOR_ENCODINGS if is_csv else ("utf-8",)):
+            found.append(entry)
     return found
 
 
 def erase_set_aside(folder: Path, name: str, dry_run: bool, result: FolderErasure) -> None:
     """A set-aside faces.pkl naming the person is deleted (it cannot be read safely and the state
-    was rebuilt without it); a set-aside faces.csv loses the lines that name them."""
-    for path in _set_aside_files(folder, name):
-        result.set_aside += 1
-        result.faces.append(FaceFinding(path.name, None, "set-aside copy"))
-        if dry_run:
-            continue
-        if path.name.startswith(PKL_NAME):
-            path.unlink()
-            continue
-        lines = path.read_bytes().splitlines(keepends=True)
-        kept = b"".join(line for line in lines if not any(n in line for n in _needles(name)))
-        write_atomic(path, kept)
+    was rebuilt without it); a set-aside faces.csv loses the lines that name them, and is deleted
+    when the name is still in it afterwards (split over lines, in a second encoding)."""
+    with confined.opened(folder) as handle:
+        for entry in _set_aside_files(handle, name):
+            result.set_aside += 1
+            result.faces.append(FaceFinding(entry, None, "set-aside copy"))
+            if not dry_run:
+                _erase_from_copy(handle, entry, name)
+
+
+def _erase_from_copy(folder: confined.Folder, entry: str, name: str) -> None:
+    if entry.startswith(PKL_NAME):
+        folder.unlink(entry)
+        return
+    kept = traces.without_lines_naming(folder.read(entry, confined.limits().csv) or b"", name)
+    if traces.mentions(kept, name):
+        folder.unlink(entry)
+    else:
+        folder.write_atomic(entry, kept, mode=0o600)
 
 
 def _owned_metadata(photo: PhotoState, names: set[str]) -> bool:
@@ -226,6 +240,16 @@ def _forget_face(photo: PhotoState, face: Face, now: float) -> tuple[NameChange 
     return change, encodings
 
 
+def _drop_mentions(face: Face, name: str, result: FolderErasure) -> None:
+    """Take ``name`` out of another person's face: its earlier names and its "not this person" list."""
+    if name in face.name_history.values():
+        face.name_history = {rev: ("" if old == name else old) for rev, old in face.name_history.items()}
+        result.history += 1
+    if name in face.not_names:
+        face.not_names = [n for n in face.not_names if n != name]
+        result.rejections += 1
+
+
 def _clean_photo_metadata(photo: PhotoState, names: set[str], writer: MetadataWriter | None,
                           result: FolderErasure) -> None:
     if _owned_metadata(photo, names):
@@ -256,9 +280,8 @@ def erase_person_in_state(state: FolderState, name: str, now: float, writer: Met
                     changes.append(change)
                 result.encodings += encodings
                 touched = True
-            elif name in face.name_history.values():
-                face.name_history = {rev: ("" if old == name else old) for rev, old in face.name_history.items()}
-                result.history += 1
+                continue
+            _drop_mentions(face, name, result)
         if touched:
             _clean_photo_metadata(photo, {name}, writer, result)
     kept = [r for r in state.pending_rows if normalize_name(str(r.get("name", ""))) != name]

@@ -32,8 +32,8 @@ from .folders import is_photo_name, walk_folders
 from .hubzilla import AddonFormatError, AddonName, is_addon_csv, latest_per_face, parse_addon_csv
 from .imaging import decode_photo
 from .model import Box, FolderState
+from .names import NameRuleError, clean_name
 from .pipeline.detect import find_faces
-from .review.actions import ActionError, clean_name
 from .scan import Scanner
 from .store import CSV_NAME, PKL_NAME
 from .store.folder import FolderStore, Transaction
@@ -268,8 +268,8 @@ def place_names(names: list[AddonName], faces: list[SeenFace], size: tuple[int, 
     usable: list[tuple[AddonName, str]] = []
     for item in names:
         try:
-            usable.append((item, clean_name(item.name)))
-        except ActionError as exc:
+            usable.append((item, clean_name(item.name, allow_empty=False)))
+        except NameRuleError as exc:
             outcomes.append(Outcome(item.file, item.face_nr, item.name, REFUSED, str(exc)))
     matches = match_boxes([item.box(*size) for item, _ in usable], [f.box for f in faces])
     for (item, name), index in zip(usable, matches, strict=True):

@@ -22,7 +22,7 @@ def new_face_id() -> str:
     return uuid.uuid4().hex
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Box:
     """A face box as fractions (0..1) of the photo *as displayed* (after EXIF orientation)."""
 
@@ -224,13 +224,16 @@ class FolderState:
     ``csv_gen`` counts the writes of faces.csv; ``csv_sha256`` is the hash of the bytes last
     written, so an unchanged file on disk is recognised without parsing. ``pending_rows`` are
     faces.csv rows of photos not scanned yet (after faces.pkl was rebuilt): they are written back
-    as they are until the photo's faces are found again and take their names.
+    as they are until the photo's faces are found again and take their names. ``csv_problems`` are
+    the messages about the last save of faces.csv that could not be read whole (rows left out),
+    kept until a save reads clean so that ``facesidecar status`` can show them.
     """
 
     photos: dict[str, PhotoState] = field(default_factory=dict)
     csv_gen: int = 0
     csv_sha256: str = ""
     pending_rows: list[dict] = field(default_factory=list)
+    csv_problems: list[str] = field(default_factory=list)
 
     def faces(self):
         """Every (photo, face) pair of the folder, including rejected and forgotten ones."""
@@ -251,6 +254,7 @@ class FolderState:
             "csv_gen": self.csv_gen,
             "csv_sha256": self.csv_sha256,
             "pending_rows": self.pending_rows,
+            "csv_problems": self.csv_problems,
         }
 
     @classmethod
@@ -262,4 +266,5 @@ class FolderState:
             csv_gen=int(data.get("csv_gen", 0)),
             csv_sha256=str(data.get("csv_sha256", "")),
             pending_rows=[dict(r) for r in data.get("pending_rows", [])],
+            csv_problems=[str(m) for m in data.get("csv_problems", [])],
         )

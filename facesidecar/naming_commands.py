@@ -12,9 +12,8 @@ Errors meant for the user are :class:`FacesidecarError` with the photo and what 
 
 from __future__ import annotations
 
+import json
 import logging
-import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +25,8 @@ from .errors import FacesidecarError
 from .folders import is_photo_name, list_photos, walk_folders
 from .gallery import is_named_cluster
 from .model import IGNORE, Box, Face, FolderState, PhotoState
+from .names import clean_name
 from .scan import Scanner, ScanReport, needs_scan
-from .store.csvfile import normalize_name
 from .store.folder import FolderStore, Transaction
 from .store.merge import set_name
 
@@ -35,7 +34,6 @@ log = logging.getLogger(__name__)
 
 SOURCE = "cli"
 SAMPLES = 5
-_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f|]")
 
 
 # -- where the commands work --------------------------------------------------------------------
@@ -77,17 +75,6 @@ def _outermost(paths: list[Path]) -> list[Path]:
 def sidecar_folders(paths: Iterable[Path], exclude: list[str]) -> list[Path]:
     """The folders below ``paths`` that have sidecars (were scanned)."""
     return [f for f in walk_folders(list(paths), exclude) if FolderStore(f).exists()]
-
-
-def check_name(raw: str, allow_empty: bool = True) -> str:
-    """A name as the CSV would store it (``-ignore-`` kept), or an error saying what is wrong."""
-    if _FORBIDDEN.search(unicodedata.normalize("NFC", raw)):
-        raise FacesidecarError(f"{raw!r} is not a usable name: no line breaks, control characters or '|' "
-                               "('|' separates levels of HierarchicalSubject keywords)")
-    name = normalize_name(raw)
-    if not name and not allow_empty:
-        raise FacesidecarError("the name must not be empty")
-    return name
 
 
 # -- one photo, one face --------------------------------------------------------------------------
@@ -146,7 +133,7 @@ def _check_report(report: ScanReport) -> None:
 def name_face(scanner: Scanner, image: Path, face_nr: int, name: str) -> Named:
     """Give face ``face_nr`` of ``image`` the confirmed ``name`` ("" clears it, ``-ignore-`` ignores it)."""
     path = photo_file(image, scanner.settings.extensions)
-    name = check_name(name)
+    name = clean_name(name)
     face_number(scanned_photo(FolderStore(path.parent).load(), path), face_nr, str(path))
     result: list[Named] = []
 
@@ -216,7 +203,7 @@ def _mentions(folder: Path, name: str) -> bool:
 
 def rename_person(scanner: Scanner, folders: list[Path], old: str, new: str) -> list[Named]:
     """Rename every confirmed ``old`` to ``new`` (``new`` may be an existing person: they merge)."""
-    old, new = check_name(old, allow_empty=False), check_name(new, allow_empty=False)
+    old, new = clean_name(old, allow_empty=False), clean_name(new, allow_empty=False)
     if IGNORE in (old, new):
         raise FacesidecarError(f"{IGNORE} is not a person; use 'facesidecar name' to ignore or un-ignore a face")
     if old == new:
@@ -279,6 +266,7 @@ class ClusterInfo:
     size: int = 0
     photos: list[str] = field(default_factory=list)
     """Distinct photos with faces of the cluster (all of them; ``samples`` are the first few)."""
+    face_ids: list[str] = field(default_factory=list)
 
     @property
     def named(self) -> bool:
@@ -303,6 +291,7 @@ def list_clusters(folders: list[Path]) -> list[ClusterInfo]:
                     continue
                 info = clusters.setdefault(face.cluster, ClusterInfo(face.cluster))
                 info.size += 1
+                info.face_ids.append(face.face_id)
                 path = str(folder / file)
                 if path not in info.photos:
                     info.photos.append(path)
@@ -313,14 +302,42 @@ def _cluster_order(label: str) -> tuple:
     return (0, int(label[1:]), "") if label[1:].isdigit() else (1, 0, label)
 
 
-def name_cluster(scanner: Scanner, folders: list[Path], cluster_id: str, name: str) -> int:
+LISTED = "clusters-listed.json"
+"""In the state folder: the faces of each cluster as ``facesidecar clusters`` last listed them."""
+
+
+def remember_listing(settings: Settings, clusters: list[ClusterInfo]) -> None:
+    """Keep what a listing showed, so that ``name-cluster`` can refuse a cluster that changed since
+    (the daemon may have added faces of someone else to it meanwhile)."""
+    path = settings.state_path() / LISTED
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({c.id: sorted(c.face_ids) for c in clusters}), encoding="utf-8")
+    except OSError as exc:
+        log.warning("cannot write %s: %s; name-cluster cannot check that a cluster is still as listed", path,
+                    exc.strerror)
+
+
+def listed_faces(settings: Settings, cluster_id: str) -> frozenset[str] | None:
+    """The faces of ``cluster_id`` when ``facesidecar clusters`` last listed it (None: not listed)."""
+    try:
+        listed = json.loads((settings.state_path() / LISTED).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    faces = listed.get(cluster_id) if isinstance(listed, dict) else None
+    return frozenset(faces) if isinstance(faces, list) else None
+
+
+def name_cluster(scanner: Scanner, folders: list[Path], cluster_id: str, name: str,
+                 listed: frozenset[str] | None = None) -> int:
     """Suggest ``name`` for the unnamed faces of cluster ``cluster_id``: guesses only, nothing confirmed.
 
     The cluster takes the name as its label (the ``cluster`` column shows it), and guessing gives
     its faces that name wherever the confirmed faces do not point clearly to someone else; the
-    label stays with the group on later scans. Returns the number of faces.
+    label stays with the group on later scans. ``listed``: the faces the person saw in the cluster;
+    a cluster that has other faces now is refused. Returns the number of faces.
     """
-    name = check_name(name, allow_empty=False)
+    name = clean_name(name, allow_empty=False)
     if name == IGNORE:
         raise FacesidecarError(f"a cluster cannot be named {IGNORE}; ignore faces one by one with 'facesidecar name'")
     if not is_named_cluster(name):
@@ -328,7 +345,12 @@ def name_cluster(scanner: Scanner, folders: list[Path], cluster_id: str, name: s
     members = {c.id: c for c in list_clusters(folders)}
     if cluster_id not in members:
         known = ", ".join(list(members)[:10]) or "none (scan first; clusters need 2 similar unnamed faces)"
-        raise FacesidecarError(f"no cluster {cluster_id!r}; clusters: {known}")
+        gone = " (it was listed, but its faces have been named or regrouped since)" if listed else ""
+        raise FacesidecarError(f"no cluster {cluster_id!r}{gone}; clusters: {known}")
+    if listed is not None and frozenset(members[cluster_id].face_ids) != listed:
+        raise FacesidecarError(
+            f"cluster {cluster_id} changed since 'facesidecar clusters' listed it ({len(listed)} faces then, "
+            f"{members[cluster_id].size} now); nothing was named: list the clusters again and look at its photos")
     touched = 0
     wanted = {str(Path(p).parent) for p in members[cluster_id].photos}
 
@@ -423,7 +445,7 @@ def enroll(scanner: Scanner, name: str, raw: list[Path], force: bool = False) ->
 
     A largest face that already has another confirmed name keeps it unless ``force``.
     """
-    name = check_name(name, allow_empty=False)
+    name = clean_name(name, allow_empty=False)
     if name == IGNORE:
         raise FacesidecarError(f"enroll gives a person's name; use 'facesidecar name IMAGE FACE_NR {IGNORE}'")
     photos = enroll_photos(raw, scanner.settings.extensions)

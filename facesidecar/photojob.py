@@ -11,6 +11,8 @@ Each process builds its engines once per engine settings (:func:`engines_for`) a
 
 from __future__ import annotations
 
+import contextlib
+import os
 import resource
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +26,18 @@ from .engines import FaceEngine, get_engine
 from .errors import EngineError, ImageError
 from .imaging import PhotoBytes, decode_bytes
 from .pipeline.detect import FoundFace, encode_boxes, find_faces
+from .pipeline.inflight import DecodeMarks
+
+
+@dataclass(frozen=True)
+class DecodeMark:
+    """Where and how to mark the photo while it is decoded on this machine (see pipeline/inflight.py)."""
+
+    state_dir: Path
+    identity: os.stat_result
+    deaths: int
+    owner: int
+    """The scanning process: its death while the photo is decoded is what the mark counts."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +46,7 @@ class PhotoJob:
 
     key: int
     photo: PhotoBytes
+    mark: DecodeMark | None = None
 
 
 @dataclass
@@ -98,7 +113,8 @@ def run_job(job: PhotoJob, settings: EngineSettings, engines: Engines) -> PhotoR
     """Decode, detect and encode one photo; a broken photo is an ``error``, never "no faces"."""
     result = PhotoResult(job.key, model=engines.primary.model_name)
     try:
-        decoded = decode_bytes(job.photo, settings.max_image_pixels, settings.pixel_limit, settings.decode_memory_mb)
+        with _marked(job):
+            decoded = decode_bytes(job.photo, settings.max_image_pixels, settings.pixel_limit, settings.decode_memory_mb)
         result.faces = find_faces(engines.primary, decoded, settings.min_face_size, settings.smallest_face)
         boxes = [f.box for f in result.faces]
         result.extra = {m: encode_boxes(e, decoded, boxes) for m, e in engines.extra.items()}
@@ -113,6 +129,13 @@ def run_job(job: PhotoJob, settings: EngineSettings, engines: Engines) -> PhotoR
         result.orientation = decoded.orientation
     result.peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return result
+
+
+def _marked(job: PhotoJob) -> contextlib.AbstractContextManager:
+    mark = job.mark
+    if mark is None:
+        return contextlib.nullcontext()
+    return DecodeMarks(mark.state_dir).decoding(job.photo.path, mark.identity, mark.deaths, mark.owner)
 
 
 def run_batch(jobs: list[PhotoJob], settings: EngineSettings) -> list[PhotoResult]:
@@ -139,5 +162,5 @@ class InlineExecutor:
         """Nothing to release: the engines belong to the scanner."""
 
 
-__all__ = ["DetectExecutor", "Engines", "InlineExecutor", "PhotoJob", "PhotoResult", "engines_for", "run_batch",
+__all__ = ["DecodeMark", "DetectExecutor", "Engines", "InlineExecutor", "PhotoJob", "PhotoResult", "engines_for", "run_batch",
            "run_job"]

@@ -24,13 +24,15 @@ from .detection import DetectionStream, Outcome, bytes_sha256
 from .engines import FaceEngine, get_engine
 from .errors import EngineError, ImageError, MetadataError, SidecarError
 from .faceindex import Library
-from .folders import list_photos, walk_folders
-from .gallery import Decision, Gallery, Unnamed, cluster, guess_columns
+from .folders import list_folder, walk_folders
+from .gallery import Decision, Gallery, Unnamed, guess_columns
 from .imaging import RAW_EXTENSIONS, PhotoBytes, decode_bytes, read_photo
 from .model import IGNORE, Box, Face, FolderState, PersonRegion, PhotoState, new_face_id
-from .photojob import DetectExecutor, Engines, InlineExecutor, PhotoResult
+from .photojob import DecodeMark, DetectExecutor, Engines, InlineExecutor, PhotoJob, PhotoResult
+from .pipeline.inflight import DEATHS_ALLOWED, DecodeMarks, killed_error
 from .ports import MetadataWriter, Mirror
 from .progress import Progress
+from .refresh import Refresher
 from .store import confined
 from .store.confined import RefusedFile
 from .store.folder import FolderStore, Transaction
@@ -91,10 +93,13 @@ class FolderPlan:
     missing: list[str] = field(default_factory=list)
     moved_in: dict[str, tuple[Path, str]] = field(default_factory=dict)
     csv_sha256: str = ""
+    leftovers: bool = False
+    """A killed writer's temporary faces.csv is in the folder: it may hold a save to merge."""
 
     def unchanged(self) -> bool:
-        """Nothing to do here: no photo to scan, none gone or moved in, faces.csv as we wrote it."""
-        if self.to_scan or self.missing or self.moved_in:
+        """Nothing to do here: no photo to scan, none gone or moved in, no leftover save to merge,
+        faces.csv as we wrote it."""
+        if self.to_scan or self.missing or self.moved_in or self.leftovers:
             return False
         try:
             data = confined.read_file(self.folder / "faces.csv", confined.limits().csv)
@@ -194,6 +199,12 @@ class Scanner:
         self._removed_photos: dict[tuple[Path, str], PhotoState] = {}
         self._gallery_cache: tuple[int, Gallery] | None = None
         self._unnamed_cache: tuple[int, Unnamed] | None = None
+        self.decode_marks = DecodeMarks(settings.state_path())
+        """Photos being decoded, so that one that kills the process is not retried at every start."""
+        self.refresher = Refresher(self)
+        self.publish_seconds: float | None = None
+        """How long a pass may spend writing other folders its changes touched (None: all of them;
+        the daemon sets a bound and writes the rest between jobs, see :meth:`background_step`)."""
 
     # -- adapters -------------------------------------------------------------------------------
     @property
@@ -224,6 +235,7 @@ class Scanner:
             for root in self.settings.root_paths():
                 self.library.load(walk_folders([root], self.settings.exclude))
             self._roots_indexed = True
+            self.refresher.start()
 
     def close(self) -> None:
         for adapter in (self._executor, self.metadata, self.mirror):
@@ -244,6 +256,8 @@ class Scanner:
         progress.checking(len(folders))
         plans = []
         for folder in folders:
+            if self.should_stop():
+                return report
             plan = self._plan(Path(folder), csv_only, report)
             progress.checked()
             if plan is not None:
@@ -251,7 +265,7 @@ class Scanner:
         self._index_roots()
         self._match_moves(plans, report)
         progress.planned(len(plans), sum(len(p.to_scan) for p in plans))
-        self._pass_stream = self._stream(p.folder / name for p in plans for name in p.to_scan)
+        self._pass_stream = self._stream((p.folder / n, p.on_disk[n]) for p in plans for n in p.to_scan)
         try:
             for plan in plans:
                 if self.should_stop():
@@ -284,18 +298,19 @@ class Scanner:
             for photo in self.metadata.finish_interrupted_writes(folder):
                 log.warning("%s: finished a metadata write that was interrupted", photo)
         try:
-            on_disk = list_photos(folder, self.settings.extensions)
+            listing = list_folder(folder, self.settings.extensions)
         except OSError as exc:
             report.errors.append((str(folder), f"cannot read folder: {exc.strerror}"))
             log.error("cannot read folder %s: %s (check its permissions); its sidecars are left as they are", folder, exc.strerror)
             return None
+        on_disk = listing.photos
         if not on_disk and not store.exists():
             return None  # a folder without photos gets no sidecars
         state = store.load()
         known = state.photos
         self._plan_states[folder] = known
         self.library.set_folder(folder, state)
-        plan = FolderPlan(folder, on_disk, known, csv_sha256=state.csv_sha256)
+        plan = FolderPlan(folder, on_disk, known, csv_sha256=state.csv_sha256, leftovers=listing.leftovers)
         plan.missing = [name for name in known if name not in on_disk]
         if not csv_only:
             plan.to_scan = [n for n, info in sorted(on_disk.items()) if needs_scan(known.get(n), info, self.model)]
@@ -334,8 +349,8 @@ class Scanner:
             self._executor = InlineExecutor(self.settings.engine, lambda: Engines(self.engine, self.extra_engines()))
         return self._executor
 
-    def _stream(self, paths: Iterable[Path]) -> DetectionStream:
-        return DetectionStream(self.executor, paths, self._read_photo, self.should_stop)
+    def _stream(self, photos: Iterable[tuple[Path, os.stat_result]]) -> DetectionStream:
+        return DetectionStream(self.executor, photos, self._read_for_executor, self.should_stop)
 
     def _read_photo(self, path: Path) -> tuple[PhotoBytes, str]:
         """The photo's bytes for the executor and the hash of the file (of a RAW file, not its preview)."""
@@ -349,10 +364,20 @@ class Scanner:
             raise ImageError(f"{path}: cannot read ({exc.strerror}); give the user facesidecar runs read access to "
                              "the file and its folder") from None
 
+    def _read_for_executor(self, path: Path, info: os.stat_result) -> tuple[PhotoJob, str]:
+        """The job for the executor and the file's hash. A photo that killed the scanning process
+        twice while it was decoded is refused here (pipeline/inflight.py); the others are marked
+        while a worker of this machine decodes them."""
+        photo, sha256 = self._read_photo(path)
+        deaths = self.decode_marks.deaths(path, info)
+        if deaths >= DEATHS_ALLOWED:
+            raise ImageError(killed_error(path))
+        return PhotoJob(0, photo, DecodeMark(self.decode_marks.folder.parent, info, deaths, os.getpid())), sha256
+
     def _detect(self, folder: Path, name: str, info: os.stat_result) -> Detection:
         """One photo on its own (a scan streams whole passes through the executor: see ``_detect_plan``)."""
         path = folder / name
-        outcome = self._stream([path]).outcome(path)
+        outcome = self._stream([(path, info)]).outcome(path)
         return self._detection(path, info, outcome or Outcome(error=f"{path}: the scan stopped before it was analysed"))
 
     def _detection(self, path: Path, info: os.stat_result, outcome: Outcome) -> Detection:
@@ -409,7 +434,7 @@ class Scanner:
         return self._plan_states.get(path.parent, {}).get(path.name)
 
     def _detect_plan(self, plan: FolderPlan) -> list[Detection]:
-        stream = self._pass_stream or self._stream(plan.folder / name for name in plan.to_scan)
+        stream = self._pass_stream  # set by process_folders, the one caller
         results = []
         for name in plan.to_scan:
             path = plan.folder / name
@@ -452,7 +477,7 @@ class Scanner:
         return report
 
     def refresh(self) -> ScanReport:
-        """Recompute guesses and clusters everywhere after names changed."""
+        """Bring guesses and clusters up to date wherever names changed."""
         report = ScanReport()
         self._index_roots()
         self._refresh_guesses(report)
@@ -461,8 +486,7 @@ class Scanner:
     def _finish_transaction(self, txn: Transaction, report: ScanReport) -> None:
         """The common tail of every transaction: guesses, metadata, index, mirror."""
         report.names_changed += len(txn.changes)
-        if txn.csv_error:
-            report.errors.append((str(txn.folder / "faces.csv"), txn.csv_error))
+        report.errors.extend((str(txn.folder / "faces.csv"), problem) for problem in txn.csv_problems)
         self._guess_folder(txn)
         self._publish(txn, report)
         self.library.set_folder(txn.folder, txn.state)
@@ -602,6 +626,7 @@ class Scanner:
     def _guess_folder(self, txn: Transaction) -> bool:
         """Set guesses of the folder's faces; True if any changed."""
         self.library.set_folder(txn.folder, txn.state)
+        self.refresher.label_folder(txn.state)
         gallery = self._gallery()
         faces = [(p, f) for p, f in txn.state.faces() if f.visible]
         probes = [(p, f) for p, f in faces if not f.name and self.model in f.encodings]
@@ -622,49 +647,52 @@ class Scanner:
         return changed
 
     def _refresh_guesses(self, report: ScanReport) -> None:
-        """Recompute guesses and clusters everywhere; rewrite only folders where they changed."""
-        gallery = self._gallery()
-        labels = self._cluster_labels()
+        """Write the folders whose clusters or guesses this pass's changes touched; a command
+        recomputes every cluster first where that is needed (see facesidecar/refresh.py)."""
+        refresher = self.refresher
+        if self.publish_seconds is not None:
+            refresher.publish(report, self.should_stop, self.publish_seconds)
+        elif refresher.full_running or refresher.full_needed():
+            refresher.recluster(report, self.should_stop)
+        else:
+            refresher.publish(report, self.should_stop)
 
-        def set_clusters(txn: Transaction) -> None:
-            for _, face in txn.state.faces():
-                face.cluster = "" if face.name else labels.get(face.face_id, "")
+    def recluster(self) -> ScanReport:
+        """Recompute every cluster from scratch and write what changed (``facesidecar recluster``)."""
+        report = ScanReport()
+        self._index_roots()
+        self.refresher.begin_full()
+        self.refresher.recluster(report, self.should_stop)
+        return report
 
-        for folder, faces in list(self.library.folders.items()):
-            if self.should_stop():
-                return
-            if self._folder_outdated(faces, gallery, labels):
-                report.add(self.update_folder(folder, set_clusters))
-
-    def _folder_outdated(self, faces, gallery: Gallery, labels: dict[str, str]) -> bool:
-        probes = [f for f in faces if not f.name]
-        if any(f.name and (f.guess or f.cluster) for f in faces):
+    def background_step(self) -> bool:
+        """One short slice of background work, for the daemon between jobs: part of a full
+        recomputation of the clusters, or writing some folders a change touched. True while
+        work remains."""
+        self._index_roots()
+        refresher = self.refresher
+        if refresher.full_running:
+            return refresher.step_full() or bool(refresher.stale)
+        if refresher.full_needed():
+            refresher.begin_full()
             return True
-        if any(labels.get(f.face_id, "") != f.cluster for f in probes):
+        report = ScanReport()
+        more = refresher.publish(report, self.should_stop, self.publish_seconds or 0.5)
+        for path, message in report.errors:
+            log.error("%s", message if path in message else f"{path}: {message}")
+        return more
+
+    def folder_outdated(self, faces: list) -> bool:
+        """Whether these unnamed faces of one folder carry another cluster or guess than they should."""
+        labels = [self.refresher.label(f.face_id) for f in faces]
+        if any(f.cluster != label for f, label in zip(faces, labels, strict=True)):
             return True
-        if not probes:
-            return False
-        decisions = self.decide(np.stack([f.vector for f in probes]), [str(f.folder / f.file) for f in probes],
-                                [labels.get(f.face_id, "") for f in probes], gallery)
-        for face, decision in zip(probes, decisions, strict=True):
+        decisions = self.decide(np.stack([f.vector for f in faces]), [str(f.folder / f.file) for f in faces], labels)
+        for face, decision in zip(faces, decisions, strict=True):
             name, distance = _allowed_guess(decision.guess(), face.not_names)
             if (face.guess, face.distance) != (name, distance):
                 return True
         return False
-
-    def _cluster_labels(self) -> dict[str, str]:
-        """Cluster label per unnamed face id; labels are kept stable across runs where possible."""
-        unnamed = self.library.unnamed()
-        if not unnamed:
-            return {}
-        engine_settings = self.settings.engine
-        groups = cluster(np.stack([f.vector for f in unnamed]), self.engine.metric,
-                         engine_settings.cluster_threshold, max(2, engine_settings.min_cluster_size))
-        members: dict[int, list] = {}
-        for face, group in zip(unnamed, groups, strict=True):
-            if group >= 0:
-                members.setdefault(group, []).append(face)
-        return _stable_labels(members, self.library)
 
     # -- publishing -----------------------------------------------------------------------------
     def _publish(self, txn: Transaction, report: ScanReport) -> None:
@@ -722,22 +750,6 @@ def _allowed_guess(guess, not_names) -> tuple[str, float | None]:
     """The guess columns, empty where a person said the face is not that person."""
     name, distance = guess_columns(guess)
     return ("", None) if name in not_names else (name, distance)
-
-
-def _stable_labels(members: dict[int, list], library: Library) -> dict[str, str]:
-    """Give each cluster the label most of its members had, else a new ``uN`` label."""
-    used = {f.cluster for f in library.all_faces() if f.cluster}
-    next_number = 1 + max((int(c[1:]) for c in used if c[1:].isdigit()), default=0)
-    labels: dict[str, str] = {}
-    taken: set[str] = set()
-    for group in sorted(members.values(), key=len, reverse=True):
-        previous = [f.cluster for f in group if f.cluster and f.cluster not in taken]
-        label = max(set(previous), key=previous.count) if previous else f"u{next_number}"
-        if not previous:
-            next_number += 1
-        taken.add(label)
-        labels.update({f.face_id: label for f in group})
-    return labels
 
 
 def state_counts(state: FolderState) -> dict[str, int]:

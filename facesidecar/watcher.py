@@ -13,7 +13,8 @@ like a finished JPEG/PNG.
 Why our own writes cause no work: the scanner's atomic rename of faces.csv is recognised by its
 temp name (it carries our pid); anything else is compared with what the folder's faces.pkl
 recorded (a photo's size and mtime after exiftool wrote names into it, the hash of the faces.csv
-written last), which is exactly what the scanner would find unchanged.
+written last), which is exactly what the scanner would find unchanged. A write into the temporary
+faces.csv of a writer that is gone, though, is a person's save that only a transaction merges.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from .errors import SidecarError
 from .folders import NOFACES_MARKER, is_photo_name
 from .store import CSV_NAME, PKL_NAME
 from .store.folder import FolderStore
+from .store.leftovers import is_csv_leftover, writer_alive
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +127,12 @@ class Change:
 
     @property
     def is_csv(self) -> bool:
-        return self.kind in (ChangeKind.FILE, ChangeKind.REMOVED) and self.path.name == CSV_NAME
+        """faces.csv, or a killed writer's temporary copy of it that a person saved into."""
+        return self.kind in (ChangeKind.FILE, ChangeKind.REMOVED) and is_csv_name(self.path.name)
+
+
+def is_csv_name(name: str) -> bool:
+    return name == CSV_NAME or is_csv_leftover(name)
 
 
 def is_ignored_name(name: str) -> bool:
@@ -182,9 +189,17 @@ class Classifier:
         if path.name == NOFACES_MARKER and self._folder_wanted(path.parent):
             # a folder that stops being skipped gets walked; a new marker needs nothing done
             return [self._change(ChangeKind.TREE, path.parent)] if kind is ChangeKind.REMOVED else []
+        if is_csv_leftover(path.name):
+            return [self._change(kind, path)] if self._orphan_save(path, kind) else []
         if not self.relevant_file(path):
             return []
         return [self._change(kind, path)]
+
+    def _orphan_save(self, path: Path, kind: ChangeKind) -> bool:
+        """A write into the temporary faces.csv of a writer that is gone: a person's save that the
+        writer moved aside before it was killed, which only a transaction of the folder merges.
+        A live writer's temporary files (ours included) are its own business, their removal none."""
+        return kind is ChangeKind.FILE and self._folder_wanted(path.parent) and not writer_alive(path.name)
 
     def _folder_event(self, path: Path, event_type: str) -> list[Change]:
         if not self._folder_wanted(path):
@@ -494,7 +509,7 @@ class Debouncer:
             rest.files[path] = pending
             self._remember_name(Change(ChangeKind.FILE, path), rest)
             rest.last_event = max(rest.last_event, group.last_event)
-            is_csv = path.name == CSV_NAME
+            is_csv = is_csv_name(path.name)
             rest.priority = min(rest.priority, Priority.CSV if is_csv else Priority.PHOTO)
             rest.csv_only = rest.csv_only and is_csv
         group.files = {p: f for p, f in group.files.items() if p not in waiting}

@@ -16,6 +16,8 @@ come back in the order the photos were sent, so the scanner writes sidecars exac
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import math
 import os
@@ -57,6 +59,7 @@ def worker_count(configured: int) -> int:
 def _worker_main(jobs: Connection, conn: Connection, settings: EngineSettings, state_dir: Path | None) -> None:
     """A worker process: load the engines, then answer batches until told to stop (None)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
     inbox: queue.SimpleQueue = queue.SimpleQueue()
     threading.Thread(target=_receive_batches, args=(jobs, inbox), daemon=True).start()
     try:
@@ -70,7 +73,16 @@ def _worker_main(jobs: Connection, conn: Connection, settings: EngineSettings, s
         if batch is None:
             return
         for job in batch:
-            conn.send(("result", run_job(job, settings, engines)))
+            try:
+                conn.send(("result", run_job(job, settings, engines)))
+            except (BrokenPipeError, EOFError):
+                return  # the scanner is gone
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to end this worker when the scanner dies (SIGKILL, OOM): no orphan goes on decoding."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _receive_batches(jobs: Connection, inbox: queue.SimpleQueue) -> None:

@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from facesidecar.config import STATE_ENV
 from facesidecar.store import folder as folder_module
@@ -14,6 +15,11 @@ from facesidecar.store import folder as folder_module
 PROJECT = Path(__file__).resolve().parents[1]
 TEST_DATA = Path(__file__).resolve().parent / "data"
 FACES = TEST_DATA / "faces"
+
+settings.register_profile("ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("thorough", max_examples=2_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+"""Property tests run a modest number of examples in the suite; HYPOTHESIS_PROFILE=thorough for a long hunt."""
 
 
 @pytest.fixture(scope="session")

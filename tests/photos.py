@@ -158,5 +158,50 @@ def immich_displayed_box(area: dict, orientation: int) -> Box:
     return Box(x - w / 2, y - h / 2, w, h)
 
 
+# -- coloured squares as faces -------------------------------------------------------------------
+GREY = (128, 128, 128)
+RED, RED2, BLUE, BLUE2, GREEN, GREEN2, GREEN3 = (
+    (230, 20, 20), (220, 30, 25), (20, 20, 230), (30, 25, 220), (20, 200, 20), (30, 190, 30), (25, 210, 25))
+SLOTS = 4
+WIDTH, HEIGHT = 400, 200
+
+
+class SquaresEngine(FaceEngine):
+    """Finds a square in each of SLOTS slots whose centre is not grey, and encodes it as its mean
+    colour: squares of similar colour are the same person (see ``draw_squares``)."""
+
+    model_name = "fake_colour_v1"
+    detector_name = "slots"
+    metric = "euclidean"
+    threshold = 0.3
+
+    def detect(self, image: np.ndarray) -> list[PixelBox]:
+        height, width = image.shape[:2]
+        slot = width / SLOTS
+        boxes = []
+        for i in range(SLOTS):
+            cx, cy = int(slot * i + slot / 2), height // 2
+            if np.abs(image[cy, cx].astype(int) - GREY).sum() > 30:
+                side = int(slot * 0.6)
+                boxes.append(PixelBox(cx - side // 2, cy - side // 2, cx + side // 2, cy + side // 2))
+        return boxes
+
+    def encode(self, image: np.ndarray, boxes: list[PixelBox]) -> list[np.ndarray]:
+        return [image[b.top:b.bottom, b.left:b.right].reshape(-1, 3).mean(axis=0).astype(np.float32) / 255
+                for b in boxes]
+
+
+def draw_squares(colours: list[tuple | None]) -> Image.Image:
+    """A grey photo with a square of each colour in its slot (None: an empty slot)."""
+    image = Image.new("RGB", (WIDTH, HEIGHT), GREY)
+    slot = WIDTH // SLOTS
+    for i, colour in enumerate(colours):
+        if colour is not None:
+            cx, cy, half = slot * i + slot // 2, HEIGHT // 2, int(slot * 0.3)
+            image.paste(colour, (cx - half, cy - half, cx + half, cy + half))
+    return image
+
+
 __all__ = ["FixedBoxEngine", "immich_displayed_box", "FORMATS", "TO_DISPLAYED", "exif_with_orientation", "face_picture", "make_raw", "noise_picture",
-           "save_oriented", "stored_pixels"]
+           "save_oriented", "stored_pixels",
+           "SquaresEngine", "draw_squares"]

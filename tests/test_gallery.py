@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from facesidecar import gallery as gallery_module
-from facesidecar.gallery import Gallery, Guess, Unnamed, cluster, guess_columns, is_named_cluster, person_thresholds
+from facesidecar.gallery import Gallery, Guess, Unnamed, guess_columns, is_named_cluster, person_thresholds
 from facesidecar.model import IGNORE
 
 
@@ -124,17 +124,6 @@ class TestNamedClusters:
         assert guesses[1].name == "Dave" and guesses[1].distance == pytest.approx(np.hypot(7, 10), rel=1e-5)
         assert guesses[2].name == "Alice" and guesses[3] is None
         assert guesses[4] == Guess("Zoe", None)  # nobody confirmed as Zoe yet: no distance
-
-
-class TestCluster:
-    def test_threshold_linked_groups_largest_first(self):
-        vectors = np.stack([vec(0, 0), vec(0.3, 0), vec(0.6, 0), vec(5, 5), vec(5.2, 5), vec(9, 9)])
-        assert cluster(vectors, "euclidean", 0.5, 2) == [1, 1, 1, 2, 2, -1]
-
-    def test_min_size(self):
-        vectors = np.stack([vec(0, 0), vec(0.3, 0), vec(5, 5)])
-        assert cluster(vectors, "euclidean", 0.5, 3) == [-1, -1, -1]
-        assert cluster(np.zeros((0, 2), np.float32), "euclidean", 0.5, 2) == []
 
 
 def synthetic(people: int, per_person: int, dim: int = 128, seed: int = 3):

@@ -30,6 +30,7 @@ from facesidecar.naming_commands import (
     sidecar_folders,
 )
 from facesidecar.scan import Scanner
+from facesidecar.store.cells import from_cell
 from facesidecar.store.csvfile import parse_csv
 
 from .csvedit import type_name
@@ -82,11 +83,13 @@ def make_photo(path: Path, *faces: tuple[tuple[int, int, int], int]) -> Path:
 
 
 def rows(folder: Path) -> dict[tuple[str, int], dict]:
-    """faces.csv as {(file, face_nr): row}, with guess/distance/cluster read from the raw file."""
+    """faces.csv as {(file, face_nr): row}, with guess/distance/cluster read from the raw file (the
+    text cells as a spreadsheet shows them, store/cells.py)."""
     import csv
 
     with (folder / "faces.csv").open(newline="", encoding="utf-8") as handle:
-        return {(r["file"], int(r["face_nr"])): r for r in csv.DictReader(handle)}
+        table = [{k: from_cell(v) for k, v in r.items()} for r in csv.DictReader(handle)]
+    return {(r["file"], int(r["face_nr"])): r for r in table}
 
 
 pytestmark = pytest.mark.usefixtures("no_settle")
@@ -152,8 +155,8 @@ class TestName:
 
     def test_names_are_normalised_and_checked(self, scanner, root):
         assert name_face(scanner, root / "a" / "alice1.png", 1, "  Alice   Smith ").new == "Alice Smith"
-        with pytest.raises(FacesidecarError, match="not a usable name"):
-            name_face(scanner, root / "a" / "alice1.png", 1, "People|Alice")
+        with pytest.raises(FacesidecarError, match="cannot contain the control character U\\+001B"):
+            name_face(scanner, root / "a" / "alice1.png", 1, "Alice\x1b[8m")
 
     def test_clear_errors(self, scanner, root):
         with pytest.raises(FacesidecarError, match="no photo .*nope.png"):

@@ -127,6 +127,19 @@ def test_another_writers_csv_rename_is_a_change(classifier, root):
     assert kinds(classifier.classify(FileMovedEvent(str(libreoffice), str(folder / "faces.csv")))) == [("file", "faces.csv")]
 
 
+def test_a_save_into_a_gone_writers_temp_file_is_a_csv_change(classifier, root):
+    """A person's in-place save landed in the faces.csv a killed writer moved aside (issue 20):
+    only a transaction merges it, so it must reach the queue like an edit of faces.csv."""
+    folder = root / "a"
+    orphan = str(folder / f"{own_temp_prefix(999_999)}ab12cd34")
+    for event in (FileCreatedEvent(orphan), FileModifiedEvent(orphan), FileClosedEvent(orphan)):
+        (change,) = classifier.classify(event)
+        assert change.is_csv and change.kind is ChangeKind.FILE and change.folder == folder
+    assert classifier.classify(FileDeletedEvent(orphan)) == [], "its removal after the merge is no new work"
+    ours = str(folder / f"{own_temp_prefix()}ab12cd34")
+    assert classifier.classify(FileModifiedEvent(ours)) == [], "a live writer merges its own temp file"
+
+
 def test_move_between_folders_links_both(classifier, root):
     src, dest = root / "a" / "1.jpg", root / "b" / "1.jpg"
     removed, arrived = classifier.classify(FileMovedEvent(str(src), str(dest)))

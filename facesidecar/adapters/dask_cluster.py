@@ -13,6 +13,7 @@ boxes and vectors; nothing on the workers needs the photo share.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -118,7 +119,7 @@ class ClusterExecutor:
         flying: deque[tuple[Future, list[PhotoJob]]] = deque()
         while True:
             while len(flying) < window and not should_stop():
-                batch = list(islice(jobs, BATCH_PHOTOS))
+                batch = [dataclasses.replace(j, mark=None) for j in islice(jobs, BATCH_PHOTOS)]  # marks are local
                 if not batch:
                     break
                 flying.append((executor.submit(run_batch, batch, self.engine), batch))

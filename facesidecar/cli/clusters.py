@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..naming_commands import library_settings, list_clusters, sidecar_folders
+from ..naming_commands import library_settings, list_clusters, remember_listing, sidecar_folders
 from .common import existing_paths, settings_from
 
 
@@ -13,6 +13,7 @@ def run(args: argparse.Namespace) -> int:
     paths = existing_paths(args.paths)
     settings = library_settings(settings_from(args), paths)
     clusters = list_clusters(sidecar_folders(paths or settings.root_paths(), settings.exclude))
+    remember_listing(settings, clusters)
     if args.json:
         print(json.dumps([c.to_json(args.samples) for c in clusters], ensure_ascii=False, indent=2))
         return 0

@@ -11,6 +11,7 @@ from pathlib import Path
 from ..compose import build_scanner
 from ..config import Settings, load_settings
 from ..errors import FacesidecarError
+from ..names import shown
 
 log = logging.getLogger(__name__)
 
@@ -41,3 +42,11 @@ def scanner_for(settings: Settings, progress=None, should_stop=lambda: False):
 
 def is_terminal() -> bool:
     return sys.stderr.isatty()
+
+
+class ShownFormatter(logging.Formatter):
+    """Messages with file names in them as a terminal or a journal can show them: a photo called
+    ``x\\n-INFO: fake`` or holding an escape sequence must not write lines or colours of its own."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        return shown(super().formatMessage(record))

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from ..naming_commands import check_name, confirm_guesses, library_settings, sidecar_folders
+from ..names import clean_name
+from ..naming_commands import confirm_guesses, library_settings, sidecar_folders
 from .common import existing_paths, scanner_for, settings_from
 
 
 def run(args: argparse.Namespace) -> int:
     paths = existing_paths(args.paths)
     settings = library_settings(settings_from(args), paths)
-    name = check_name(args.name, allow_empty=False) if args.name is not None else None
+    name = clean_name(args.name, allow_empty=False) if args.name is not None else None
     folders = sidecar_folders(paths or settings.root_paths(), settings.exclude)
     with scanner_for(settings) as scanner:
         done = confirm_guesses(scanner, folders, name, args.max_distance, args.dry_run)

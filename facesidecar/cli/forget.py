@@ -21,7 +21,7 @@ def print_report(report: ErasureReport, what: str) -> None:
         print(f"nothing found for {what}: nothing {'to erase' if report.dry_run else 'erased'}")
     else:
         print(f"{verb} for {what}: {totals['confirmed']} confirmed faces, {totals['guessed']} guessed faces, "
-              f"{totals['encodings']} encodings, {totals['history']} earlier names, {totals['pending']} pending rows "
+              f"{totals['encodings']} encodings, {totals['history']} earlier names, {totals['rejections']} 'not this person' marks, {totals['pending']} pending rows "
               f"in {totals['photos']} photos of {totals['folders']} folders; "
               f"metadata of {totals['metadata_photos']} photos"
               + (f"; {totals['set_aside']} set-aside sidecar copies" if totals["set_aside"] else ""))

@@ -13,9 +13,12 @@ import sys
 
 from .. import __version__
 from ..errors import FacesidecarError
+from ..names import shown
+from .common import ShownFormatter
 
 COMMAND_MODULES = (
     "scan",
+    "recluster",
     "status",
     "reset",
     "review",
@@ -82,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
 def setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else logging.DEBUG if verbose >= 2 else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler.setFormatter(ShownFormatter("%(levelname)s: %(message)s"))
     root = logging.getLogger("facesidecar")
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -100,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except FacesidecarError as exc:
         log.debug("traceback", exc_info=True)
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {shown(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

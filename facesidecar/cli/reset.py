@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 
+from ..config import Settings
 from ..errors import FacesidecarError
 from ..folders import walk_folders
 from ..model import FolderState
+from ..refresh import clusters_marker
 from ..store.folder import FolderStore
 from .common import existing_paths, settings_from
 
@@ -35,6 +37,15 @@ def reset_all(state: FolderState, names: bool) -> None:
         photo.imported = photo.imported and not names
 
 
+def forget_clusters(settings: Settings) -> None:
+    """The next scan (or the running daemon) recomputes every cluster: the stored ones are gone."""
+    try:
+        clusters_marker(settings).unlink(missing_ok=True)
+    except OSError as exc:
+        raise FacesidecarError(f"cannot remove {clusters_marker(settings)}: {exc.strerror}; remove it by hand "
+                               "so that clusters are recomputed") from None
+
+
 def run(args: argparse.Namespace) -> int:
     if args.names and not args.all:
         raise FacesidecarError("--names only goes with --all (it erases confirmed names)")
@@ -55,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
                 reset_guesses(txn.state)
                 reset_all(txn.state, args.names)
         count += 1
+    if args.guesses or args.all:
+        forget_clusters(settings)
     print(f"reset {count} folders; run 'facesidecar scan' (or let the daemon) to redo the work")
     return 0
 

@@ -15,6 +15,7 @@ import numpy as np
 from ..config import Settings
 from ..daemonstatus import overlaps, running_daemons
 from ..folders import list_photos, walk_folders
+from ..names import shown
 from ..naming_commands import no_roots_error
 from ..progress import duration
 from ..scan import state_counts, unwritable_reason
@@ -36,6 +37,7 @@ def collect_status(paths: list[Path], exclude: list[str], extensions: list[str] 
     confirmed: Counter = Counter()
     guessed: Counter = Counter()
     errors = []
+    csv_problems = []
     unwritable = []
     folders = 0
     for folder in walk_folders(paths, exclude):
@@ -56,12 +58,14 @@ def collect_status(paths: list[Path], exclude: list[str], extensions: list[str] 
             elif not face.name and face.guess:
                 guessed[face.guess] += 1
         errors.extend({"file": str(folder / p.file), "error": p.error} for p in state.photos.values() if p.error)
+        csv_problems.extend({"file": str(store.csv_path), "problem": m} for m in state.csv_problems)
     people = sorted(set(confirmed) | set(guessed), key=str.casefold)
     return {
         "folders": folders,
         **{k: totals.get(k, 0) for k in ("photos", "faces", "confirmed", "guessed", "ignored", "errors")},
         "people": [{"name": n, "confirmed": confirmed[n], "guessed": guessed[n]} for n in people],
         "error_list": errors,
+        "csv_problems": csv_problems,
         "unwritable_folders": unwritable,
     }
 
@@ -107,6 +111,10 @@ def print_status(status: dict) -> None:
         print("\nfolders whose sidecars cannot be written (their photos are not scanned):")
         for item in status["unwritable_folders"]:
             print(f"  {item['error']}")
+    if status["csv_problems"]:
+        print("\nfaces.csv saves that could not be read whole (fix the file and save it again):")
+        for item in status["csv_problems"]:
+            print(f"  {shown(item['problem'])}")
     if status["error_list"]:
         print("\nphotos that could not be read (retried when they change):")
         for item in status["error_list"]:

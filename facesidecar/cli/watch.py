@@ -15,11 +15,12 @@ import sys
 from ..config import Settings, load_settings, with_roots
 from ..daemon import Daemon
 from ..errors import FacesidecarError
+from .common import ShownFormatter
 
 SYSLOG_PRIORITIES = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
 
 
-class JournalFormatter(logging.Formatter):
+class JournalFormatter(ShownFormatter):
     """``<priority>message``: the sd-daemon(3) prefix journald reads from a service's stderr."""
 
     def format(self, record: logging.LogRecord) -> str:
@@ -50,7 +51,7 @@ def setup_daemon_logging(settings: Settings, verbose: int, quiet: bool, environ=
     if stderr_is_journal(environ):
         handler.setFormatter(JournalFormatter("%(message)s"))
     else:
-        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        handler.setFormatter(ShownFormatter("%(levelname)s: %(message)s"))
     root = logging.getLogger("facesidecar")
     root.handlers[:] = [handler]
     root.setLevel(level)

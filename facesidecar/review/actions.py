@@ -9,21 +9,19 @@ click on an outdated page never overwrites a name somebody typed in faces.csv si
 from __future__ import annotations
 
 import threading
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import naming_commands
+from .. import names, naming_commands
 from ..errors import FacesidecarError
 from ..librarysync import LibrarySync
-from ..model import IGNORE, Face, PhotoState
-from ..naming_commands import check_name
+from ..model import Face, PhotoState
+from ..names import NameRuleError
 from ..store.folder import Transaction
 from ..store.merge import set_name
 
 SOURCE = "review"
-MAX_NAME = 200
 
 
 class ActionError(ValueError):
@@ -42,22 +40,13 @@ class Outcome:
         return "; ".join(parts)
 
 
-def clean_name(raw: str, allow_empty: bool = False) -> str:
-    """A typed name in stored form (the CLI's rules, ``naming_commands.check_name``, and a few more for a form
-    field), or ActionError saying why it cannot be one."""
-    if any(unicodedata.category(c).startswith("C") for c in raw or ""):
-        raise ActionError("a name cannot contain control characters")
+def typed_name(raw: str, allow_empty: bool = False) -> str:
+    """A typed name in stored form (:func:`facesidecar.names.clean_name`), or ActionError saying why
+    it cannot be one; an empty field is refused unless ``allow_empty``."""
     try:
-        name = check_name(raw or "", allow_empty=True)
-    except FacesidecarError as exc:
+        return names.clean_name(raw or "", allow_empty=allow_empty)
+    except NameRuleError as exc:
         raise ActionError(str(exc)) from None
-    if not name and not allow_empty:
-        raise ActionError("type a name")
-    if len(name) > MAX_NAME:
-        raise ActionError(f"a name has at most {MAX_NAME} characters")
-    if name[:1] in ("=", "+", "@") or (name[:1] == "-" and name != IGNORE):
-        raise ActionError("a name cannot start with = + - or @ (spreadsheets would run it as a formula)")
-    return name
 
 
 class Actions:
@@ -107,7 +96,7 @@ class Actions:
 
     # -- one face -----------------------------------------------------------------------------
     def name_face(self, folder: Path, face_id: str, name: str, expected: str | None = None) -> Outcome:
-        name = clean_name(name, allow_empty=True)
+        name = typed_name(name, allow_empty=True)
         return self._apply([folder], self._face_change(face_id, expected, lambda face: name))
 
     def confirm_guess(self, folder: Path, face_id: str, guess: str) -> Outcome:
@@ -130,7 +119,7 @@ class Actions:
     # -- many faces ---------------------------------------------------------------------------
     def name_cluster(self, folders: list[Path], label: str, name: str, face_ids: set[str] | None = None) -> Outcome:
         """The unnamed faces of cluster ``label`` (or only ``face_ids`` of it) get ``name``."""
-        name = clean_name(name)
+        name = typed_name(name)
 
         def change(txn: Transaction, outcome: Outcome) -> None:
             for photo, face in txn.state.faces():
@@ -140,7 +129,7 @@ class Actions:
 
     def suggest_cluster(self, folders: list[Path], label: str, name: str) -> Outcome:
         """The cluster's faces get ``name`` as a guess only (``naming_commands.name_cluster``, as the CLI does)."""
-        name = clean_name(name)
+        name = typed_name(name)
         with self.lock:
             self.sync_library()
             try:
@@ -162,7 +151,7 @@ class Actions:
 
     def rename_person(self, folders: list[Path], old: str, new: str) -> Outcome:
         """Every face confirmed as ``old`` becomes ``new`` (``naming_commands.rename_person``, as the CLI does)."""
-        new = clean_name(new)
+        new = typed_name(new)
         with self.lock:
             self.sync_library()
             try:

@@ -40,8 +40,8 @@ from ..gallery import Gallery
 from ..imaging import DecodedPhoto
 from ..librarysync import LibrarySync
 from ..model import IGNORE
+from ..names import NameRuleError, clean_name, is_control
 from ..pipeline.detect import FoundFace, box_to_pixels, find_faces
-from ..review.actions import ActionError, clean_name
 from ..scan import Scanner
 from ..store import SIDECAR_NAMES
 from ..store.folder import FolderStore, Transaction
@@ -92,8 +92,7 @@ def _excluded(name: str, patterns: list[str]) -> bool:
 
 def folder_name(text: str) -> str:
     """A person's name as a folder name: no path separators, no leading dot, no control characters."""
-    cleaned = "".join("_" if c in "/\\" else c for c in unicodedata.normalize("NFC", text)
-                      if unicodedata.category(c)[0] != "C")
+    cleaned = "".join("_" if c in "/\\" else c for c in unicodedata.normalize("NFC", text) if not is_control(c))
     return cleaned.strip().lstrip(".")[:MAX_FOLDER_NAME].strip() or "_"
 
 
@@ -230,8 +229,8 @@ def _plain(value) -> float | None:
 
 def _person(raw: str | None) -> str:
     try:
-        person = clean_name(raw or "")
-    except ActionError as exc:
+        person = clean_name(raw or "", allow_empty=False)
+    except NameRuleError as exc:
         raise ServeError(400, f"person: {exc}") from None
     if person == IGNORE:
         raise ServeError(400, f"person: {IGNORE} is not a person")
@@ -242,7 +241,7 @@ def _directory(raw: str, exclude: list[str]) -> str:
     """A directory name as the client gives it: one plain folder name that the scan does not skip."""
     name = unicodedata.normalize("NFC", raw.strip())
     bad = (not name or len(name) > MAX_FOLDER_NAME or name.startswith(".") or any(c in name for c in "/\\")
-           or any(unicodedata.category(c)[0] == "C" for c in name) or _excluded(name, exclude))
+           or any(is_control(c) for c in name) or _excluded(name, exclude))
     if bad:
         raise ServeError(400, f"directory {raw[:MAX_FOLDER_NAME]!r} is not usable: one folder name of at most "
                               f"{MAX_FOLDER_NAME} characters, no '/' or '\\', not starting with '.'")

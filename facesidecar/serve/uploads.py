@@ -23,6 +23,7 @@ from PIL import Image, UnidentifiedImageError
 from ..config import EngineSettings
 from ..errors import ImageError
 from ..imaging import DecodedPhoto, decode_photo
+from ..names import is_control
 from .errors import ServeError
 
 MAX_FILENAME = 255
@@ -39,7 +40,7 @@ class Upload:
 def client_filename(raw: str | None) -> str:
     """The client's file name for echoing back: last path part, no control characters, bounded."""
     name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(c for c in unicodedata.normalize("NFC", name) if unicodedata.category(c)[0] != "C")
+    name = "".join(c for c in unicodedata.normalize("NFC", name) if not is_control(c))
     return name[:MAX_FILENAME]
 
 

@@ -65,7 +65,7 @@ class ReadLimits:
 
 _roots: list[Path] = []
 _limits = ReadLimits()
-_reported: set[tuple[str, str]] = set()
+_reported: set[str] = set()
 _reported_lock = threading.Lock()
 
 
@@ -99,8 +99,11 @@ def anchor(path: Path | str) -> tuple[Path, tuple[str, ...]]:
 
 
 def report_once(path: Path | str, reason: str, level: int = logging.WARNING) -> bool:
-    """Log ``path: reason`` the first time this process sees it; True when it was logged now."""
-    key = (str(path), reason)
+    """Log ``path: reason`` the first time this process reports ``path``; True when it was logged now.
+
+    One bad item, one message: the walk, the listing and the store may all meet the same name.
+    """
+    key = str(path)
     with _reported_lock:
         if key in _reported:
             return False
@@ -216,7 +219,7 @@ class Folder:
         return self.lstat(name) is not None
 
     # -- reading --------------------------------------------------------------------------------
-    def open_regular(self, name: str) -> int:
+    def open_regular(self, name: str, writable: bool = False) -> int:
         """A descriptor of the regular file ``name``: RefusedFile for anything else, at once.
 
         FileNotFoundError when there is no such entry. The entry is checked before it is opened
@@ -228,7 +231,7 @@ class Folder:
         if not stat.S_ISREG(before.st_mode):
             raise RefusedFile(self.path / name, not_regular(before.st_mode))
         try:
-            fd = os.open(name, _READ_FLAGS, dir_fd=self.fd)
+            fd = os.open(name, _READ_FLAGS | (os.O_RDWR if writable else 0), dir_fd=self.fd)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise RefusedFile(self.path / name, "was replaced by a symbolic link while it was opened; "
@@ -359,13 +362,8 @@ class Folder:
             os.fsync(self.fd)
 
     def proc_path(self, name: str = "") -> str:
-        """A path to this very folder (or ``name`` in it) for an external program such as exiftool.
-
-        ``/proc/self/fd/N`` of *this* process resolves to the directory we opened, wherever it
-        is reached from now; only the last name is looked up by the other program.
-        """
-        base = f"/proc/{os.getpid()}/fd/{self.fd}"
-        return f"{base}/{name}" if name else base
+        """A path to this very folder (or ``name`` in it) for an external program (see :func:`proc_path`)."""
+        return proc_path(self.fd, name)
 
 
 def temp_name(name: str) -> str:
@@ -388,9 +386,13 @@ def read_capped(handle: BinaryIO, limit: int, shown: Path) -> bytes:
     """All of ``handle``, or RefusedFile when it holds more than ``limit`` bytes."""
     data = handle.read(limit + 1)
     if len(data) > limit:
-        raise RefusedFile(shown, f"is larger than {limit / MB:g} MB, the limit for this kind of file; not read "
-                                 "(raise it in the config's [limits] section if the file is genuine)")
+        raise RefusedFile(shown, too_large(limit))
     return data
+
+
+def too_large(limit: int) -> str:
+    return (f"is larger than {limit / MB:g} MB, the limit for this kind of file; not read "
+            "(raise it in the config's [limits] section if the file is genuine)")
 
 
 @contextlib.contextmanager
@@ -408,6 +410,22 @@ def open_file(path: Path | str) -> BinaryIO:
     path = Path(path)
     with opened(path.parent) as folder:
         return folder.reader(path.name)
+
+
+def proc_path(fd: int, name: str = "") -> str:
+    """A path for an external program (exiftool) to the file or folder open as ``fd`` in this process.
+
+    ``/proc/<pid>/fd/<n>`` resolves to what this process opened and checked, wherever its name
+    points now; below a folder's descriptor only ``name`` is looked up by the other program.
+    """
+    base = f"/proc/{os.getpid()}/fd/{fd}"
+    return f"{base}/{name}" if name else base
+
+
+def check_size(handle: BinaryIO, limit: int, shown: Path | str) -> None:
+    """RefusedFile when the open file is larger than ``limit`` bytes (before anything reads it)."""
+    if os.fstat(handle.fileno()).st_size > limit:
+        raise RefusedFile(shown, too_large(limit))
 
 
 def read_file(path: Path | str, limit: int) -> bytes | None:
@@ -451,5 +469,5 @@ def _renameat2_exchange(dir_fd: int, first: str, second: str) -> bool:
     raise OSError(code, os.strerror(code), second)
 
 
-__all__ = ["Folder", "ReadLimits", "RefusedFile", "anchor", "configure", "describe", "is_regular", "limits",
-           "lstat", "not_regular", "open_file", "opened", "read_capped", "read_file", "report_once", "temp_name", "write_all"]
+__all__ = ["Folder", "ReadLimits", "RefusedFile", "anchor", "check_size", "configure", "describe", "is_regular", "limits",
+           "lstat", "not_regular", "open_file", "opened", "read_capped", "proc_path", "read_file", "report_once", "temp_name", "too_large", "write_all"]

@@ -27,7 +27,8 @@ from ..errors import SidecarError
 from ..model import FolderState
 from . import CSV_NAME, PKL_NAME, confined
 from .atomic import exchange_atomic, write_atomic
-from .csvfile import CsvRow, format_csv, parse_csv
+from .csvfile import CsvRead, CsvRow, format_csv, read_csv
+from .leftovers import CSV_LEFTOVER_PREFIX
 from .merge import MergeResult, NameChange, adopt_unmatched, keep_pending, merge_rows, render_rows
 from .pklfile import dumps_state, loads_state
 
@@ -93,6 +94,15 @@ def folder_lock(folder: Path) -> Iterator[confined.Folder]:
         opened.close()
 
 
+@dataclass(frozen=True)
+class Leftover:
+    """A temporary faces.csv found in the folder and what it held (b"" when refused or empty)."""
+
+    name: str
+    mtime: float
+    data: bytes
+
+
 @dataclass
 class Transaction:
     """The state of one folder while it is locked, with what the merge found."""
@@ -102,9 +112,21 @@ class Transaction:
     changes: list[NameChange] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
     unmatched: list[CsvRow] = field(default_factory=list)
-    csv_error: str = ""
+    csv_problems: list[str] = field(default_factory=list)
     pkl_error: str = ""
     now: float = field(default_factory=time.time)
+    _listing: set[str] | None = None
+
+    def photo_exists(self, file: str) -> bool:
+        """Whether ``file`` is a file in the folder: one listing per transaction, not a stat per row
+        (a hostile faces.csv may name a million photos that do not exist)."""
+        if self._listing is None:
+            try:
+                with confined.opened(self.folder) as folder:
+                    self._listing = {e.name for e in folder.scandir() if e.is_file(follow_symlinks=False)}
+            except (OSError, SidecarError):
+                return confined.is_regular(self.folder / file)
+        return file in self._listing
 
     def record(self, result: MergeResult) -> None:
         self.changes.extend(result.changes)
@@ -135,40 +157,61 @@ class FolderStore:
         with folder_lock(self.folder) as locked:
             state, pkl_bytes = self._load_pkl(set_aside=True)
             txn = Transaction(self.folder, state, pkl_error="" if pkl_bytes is not None or not self.exists() else "rebuilt")
-            self._merge_leftovers(txn, locked)
+            leftovers = self._read_leftovers(txn, locked)
+            csv_time = _mtime(locked, CSV_NAME)
+            self._merge_leftovers(txn, [left for left in leftovers if left.mtime <= csv_time])
             csv_seen = self._merge_disk_csv(txn, state.csv_sha256)
+            self._merge_leftovers(txn, [left for left in leftovers if left.mtime > csv_time])
             yield txn
             if write:
                 self._commit(txn, csv_seen, pkl_bytes)
+                self._remove_leftovers(locked, leftovers)
 
-    def _merge_leftovers(self, txn: Transaction, folder: confined.Folder) -> None:
-        """Temporary files of a writer that was killed (we hold the lock: no live writer owns them).
+    def _read_leftovers(self, txn: Transaction, folder: confined.Folder) -> list[Leftover]:
+        """The temporary faces.csv files of writers that were killed, oldest first (we hold the lock:
+        no live writer of ours owns one; a person still saving into one is waited for like into faces.csv).
 
         A ``.faces.csv.tmp-*`` may be a person's save that the swap of a writer killed right after
-        it moved the save aside (while it waited for the save to settle): its edits are merged
-        before faces.csv, which is newer. Rows missing from it reject nothing (it may be cut short).
+        it moved the save aside (while it waited for the save to settle). One that is not a regular
+        file, or too large, is reported and removed, never read.
         """
-        names = folder.names()
-        leftovers = sorted(fnmatch.filter(names, f".{CSV_NAME}.tmp-*"), key=lambda n: _mtime(folder, n))
-        for tmp in leftovers:
+        found = []
+        for name in fnmatch.filter(folder.names(), f"{CSV_LEFTOVER_PREFIX}*"):
             try:
-                data = folder.read(tmp, confined.limits().csv) or b""
-                rows = parse_csv(data, str(self.folder / tmp)) if data and sha256(data) != txn.state.csv_sha256 else []
-            except (OSError, SidecarError) as exc:
-                log.warning("%s: ignored (%s)", self.folder / tmp, exc)
-                rows = []
-            if rows:
-                result = merge_rows(txn.state, rows, txn.now, reject_missing=False)
-                txn.record(result)
-                keep_pending(txn.state, result.unmatched, self._photo_exists)
-                if result.changes:
-                    log.warning("%s: merged %d name(s) from a save left behind by a writer that was stopped",
-                                self.csv_path, len(result.changes))
-        for tmp in leftovers + fnmatch.filter(names, f".{PKL_NAME}.tmp-*"):
-            folder.remove(tmp)
+                data = read_settled(self.folder / name, known=(txn.state.csv_sha256,)) or b""
+            except SidecarError as exc:
+                log.warning("%s; a save there is not read", exc)
+                data = b""
+            found.append(Leftover(name, _mtime(folder, name), data))
+        return sorted(found, key=lambda left: left.mtime)
 
-    def _photo_exists(self, file: str) -> bool:
-        return confined.is_regular(self.folder / file)
+    def _merge_leftovers(self, txn: Transaction, leftovers: list[Leftover]) -> None:
+        """Merge the saves found in leftovers, each as a person's save made at the leftover's mtime.
+
+        Rows missing from a leftover reject nothing: it may be a writer's own file cut short.
+        """
+        for left in leftovers:
+            if not left.data or sha256(left.data) == txn.state.csv_sha256:
+                continue
+            try:
+                read = read_csv(left.data, str(self.folder / left.name))
+            except SidecarError as exc:
+                log.warning("%s; a save left behind there is not merged", exc)
+                continue
+            for problem in read.problems:
+                log.warning("%s; that row of a save left behind is not merged", problem.message)
+            result = merge_rows(txn.state, read.rows, left.mtime, reject_missing=False)
+            txn.record(result)
+            keep_pending(txn.state, result.unmatched, txn.photo_exists)
+            if result.changes:
+                log.warning("%s: merged %d name(s) from a save left behind by a writer that was stopped (%s)",
+                            self.csv_path, len(result.changes), left.name)
+
+    @staticmethod
+    def _remove_leftovers(folder: confined.Folder, leftovers: list[Leftover]) -> None:
+        """Once what they held is committed: the leftovers read, and half-written faces.pkl copies."""
+        for name in [left.name for left in leftovers] + fnmatch.filter(folder.names(), f".{PKL_NAME}.tmp-*"):
+            folder.remove(name)
 
     def _load_pkl(self, set_aside: bool) -> tuple[FolderState, bytes | None]:
         try:
@@ -213,7 +256,7 @@ class FolderStore:
         except confined.RefusedFile as exc:
             if confined.is_regular(self.csv_path):
                 raise  # too large to read: nothing may replace the edits in it
-            txn.csv_error = f"{exc}; it is replaced by facesidecar's faces.csv"
+            txn.csv_problems = [f"{exc}; it is replaced by facesidecar's faces.csv"]
             confined.report_once(self.csv_path, f"{exc.reason}; it is replaced by facesidecar's faces.csv")
             return ""
         if data is None:
@@ -223,19 +266,37 @@ class FolderStore:
         return sha256(data)
 
     def _merge_bytes(self, txn: Transaction, data: bytes) -> None:
-        try:
-            rows = parse_csv(data, str(self.csv_path))
-        except SidecarError as exc:
-            self._set_aside_bad_csv(txn, data, exc)
-            return
-        result = merge_rows(txn.state, rows, txn.now)
-        txn.record(result)
-        keep_pending(txn.state, result.unmatched, self._photo_exists)
+        """Merge a person's save; what cannot be read of it is reported and kept, never the run's end.
 
-    def _set_aside_bad_csv(self, txn: Transaction, data: bytes, exc: SidecarError) -> None:
+        A row with a bad cell is left out and the rest of the save merged; the faces of a photo whose
+        row was left out are not taken for deleted (nor any face, when a row's file is unreadable).
+        The problems stay in the folder state (``facesidecar status`` shows them) until a save reads
+        clean, and the save itself is kept as ``faces.csv.bad-*`` so nothing typed is lost.
+        """
+        try:
+            read = read_csv(data, str(self.csv_path))
+        except SidecarError as exc:
+            self._report_bad_save(txn, data, [str(exc)], "faces.csv rewritten from the last good state")
+            return
+        spared = {p.file for p in read.problems}
+        result = merge_rows(txn.state, read.rows, txn.now, reject_missing=None not in spared, spared=spared)
+        txn.record(result)
+        keep_pending(txn.state, result.unmatched, txn.photo_exists)
+        self._report_bad_rows(txn, data, read)
+
+    def _report_bad_rows(self, txn: Transaction, data: bytes, read: CsvRead) -> None:
+        if read.problems:
+            self._report_bad_save(txn, data, [p.message for p in read.problems], "the other rows were merged")
+        else:
+            txn.state.csv_problems = []
+
+    def _report_bad_save(self, txn: Transaction, data: bytes, problems: list[str], outcome: str) -> None:
         bad = self._set_aside(CSV_NAME, data)
-        txn.csv_error = f"{exc}; your file was kept as {bad} and faces.csv rewritten from the last good state"
-        log.error("%s", txn.csv_error)
+        kept = f"your file was kept as {bad} and {outcome}"
+        txn.csv_problems = [*problems, kept]
+        txn.state.csv_problems = list(txn.csv_problems)
+        for problem in txn.csv_problems:
+            log.error("%s", problem)
 
     def _commit(self, txn: Transaction, csv_seen: str, pkl_bytes: bytes | None) -> None:
         """Write faces.pkl, then faces.csv (merging any save that raced us).
@@ -246,7 +307,7 @@ class FolderStore:
         copy of the first file, saved later, would look like edits of every row.
         """
         state = txn.state
-        txn.changes.extend(adopt_unmatched(state, txn.unmatched, txn.now, self._photo_exists))
+        txn.changes.extend(adopt_unmatched(state, txn.unmatched, txn.now, txn.photo_exists))
         for _attempt in range(10):
             csv_seen = self._merge_disk_csv(txn, csv_seen) or csv_seen
             data = format_csv(render_rows(state))

@@ -20,7 +20,7 @@ that predates a face does not reject it, and an empty or half-written file rejec
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from ..model import Box, Face, FolderState, PhotoState
@@ -96,8 +96,12 @@ def set_name(photo: PhotoState, face: Face, name: str, source: str, now: float) 
 
 
 def merge_rows(state: FolderState, rows: list[CsvRow], now: float, source: str = "csv",
-               reject_missing: bool = True) -> MergeResult:
-    """Apply the edits found in ``rows`` (faces.csv as read from disk) to ``state``."""
+               reject_missing: bool = True, spared: Collection[str | None] = ()) -> MergeResult:
+    """Apply the edits found in ``rows`` (faces.csv as read from disk) to ``state``.
+
+    ``spared``: photos whose missing rows must not reject their faces (a row of theirs was in the
+    file but could not be read).
+    """
     result = MergeResult()
     seen: dict[str, CsvRow] = {}
     newest_rev = -1
@@ -121,13 +125,14 @@ def merge_rows(state: FolderState, rows: list[CsvRow], now: float, source: str =
             if change:
                 result.changes.append(change)
     if reject_missing:
-        _reject_deleted_rows(state, seen, newest_rev, result)
+        _reject_deleted_rows(state, seen, newest_rev, result, spared)
     return result
 
 
-def _reject_deleted_rows(state: FolderState, seen: dict[str, CsvRow], newest_rev: int, result: MergeResult) -> None:
+def _reject_deleted_rows(state: FolderState, seen: dict[str, CsvRow], newest_rev: int, result: MergeResult,
+                         spared: Collection[str | None]) -> None:
     for photo, face in state.faces():
-        if not face.visible or face.face_id in seen or not face.name_history:
+        if not face.visible or face.face_id in seen or not face.name_history or photo.file in spared:
             continue
         if min(face.name_history) <= newest_rev:
             face.rejected = True

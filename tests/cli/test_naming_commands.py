@@ -15,7 +15,7 @@ from facesidecar import scan as scan_module
 from facesidecar.cli.main import main
 from facesidecar.model import IGNORE
 
-from ..test_naming_commands import ALICE, ALICE2, BOB, BOB2, CAROL, ColorEngine, make_photo, rows, type_name
+from ..test_naming_commands import ALICE, ALICE2, BOB, BOB2, CAROL, DAVE, ColorEngine, make_photo, rows, type_name
 from ..test_naming_commands import root as root  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.usefixtures("no_settle")
@@ -29,7 +29,7 @@ def color_engine(monkeypatch):
 @pytest.fixture
 def config(tmp_path, root) -> Path:  # noqa: F811 - pytest fixture
     path = tmp_path / "config.toml"
-    path.write_text(f'[[roots]]\npath = "{root}"\n\n[metadata]\nenabled = false\n')
+    path.write_text(f'state_dir = "{tmp_path / "state"}"\n[[roots]]\npath = "{root}"\n\n[metadata]\nenabled = false\n')
     return path
 
 
@@ -145,6 +145,28 @@ class TestClusters:
         assert "confirmed 2 guesses" in out
         status, _, err = cli("name-cluster", "u404", "X")
         assert status == 1 and "no cluster 'u404'" in err
+
+    def test_a_cluster_id_keeps_its_faces_and_a_changed_cluster_is_refused(self, cli, scanned):
+        def dave() -> dict:
+            clusters = json.loads(cli("clusters", "--json")[1])
+            return next(c for c in clusters if any(s.endswith("dave1.png") for s in c["samples"]))
+
+        listed = dave()
+        assert cli("scan")[0] == 0 and cli("recluster")[0] == 0
+        assert dave() == listed, "the same faces keep the same id, however often they are clustered"
+        make_photo(scanned / "c" / "dave3.png", (DAVE, 45))
+        assert cli("scan")[0] == 0
+        status, _, err = cli("name-cluster", listed["id"], "Dave")
+        assert status == 1 and f"cluster {listed['id']} changed since 'facesidecar clusters' listed it" in err
+        assert "(2 faces then, 3 now)" in err
+        assert all(r["guess"] != "Dave" for r in rows(scanned / "b").values()), "nothing was named"
+        assert dave()["size"] == 3
+        status, out, _ = cli("name-cluster", listed["id"], "Dave")
+        assert status == 0 and "3 faces now guessed as 'Dave'" in out
+
+    def test_recluster(self, cli, scanned):
+        status, out, _ = cli("recluster")
+        assert status == 0 and "clusters among 9 unnamed faces; 0 folders written, 0 errors" in out
 
 
 class TestMatch:

@@ -32,7 +32,7 @@ def photo_link_inside(folder: Path, corpus: Corpus) -> None:
     (folder / "alias.jpg").symlink_to("good.jpg")
 
 
-@register("faces.csv linked out of the root", reported=r"faces\.csv: is a symbolic link", named=False)
+@register("faces.csv linked out of the root", reported=r"faces\.csv: is a symbolic link")
 def csv_link_out(folder: Path, corpus: Corpus) -> None:
     (folder / "faces.csv").symlink_to(corpus.sentinel / "faces.csv")
 
@@ -42,7 +42,7 @@ def pkl_link_out(folder: Path, corpus: Corpus) -> None:
     (folder / "faces.pkl").symlink_to(corpus.sentinel / "script.sh")
 
 
-@register("temporary files linked out of the root")
+@register("temporary files linked out of the root", reported=r"\.faces\.csv\.tmp-.*ignored")
 def temp_links_out(folder: Path, corpus: Corpus) -> None:
     """A writer's leftovers are ours to remove, never to read or write through."""
     (folder / f".faces.csv.tmp-{os.getpid()}-deadbeef").symlink_to(corpus.sentinel / "secret.key")
@@ -50,18 +50,10 @@ def temp_links_out(folder: Path, corpus: Corpus) -> None:
     (folder / f".{'good.jpg'}.facesidecar-tmp").symlink_to(corpus.sentinel / "target.txt")
 
 
-@register("set-aside name taken by a link", reported=r"faces\.pkl.*refused", named=True)
-def set_aside_link(folder: Path, corpus: Corpus) -> None:
-    """A broken faces.pkl must be set aside without writing through a link planted at the name."""
+@register("broken faces.pkl set aside", reported=r"faces\.pkl was refused")
+def broken_pkl(folder: Path, corpus: Corpus) -> None:
+    """Set aside as an owner-only copy of what was read (O_EXCL: a link planted at the name fails it)."""
     write_bytes(folder / "faces.pkl", b"not a pickle")
-    for stamp in ("", "-1"):
-        (folder / f"faces.pkl.bad-{_today()}{stamp}").symlink_to(corpus.sentinel / "target.txt")
-
-
-def _today() -> str:
-    import time
-
-    return time.strftime("%Y%m%d")
 
 
 # -- rule 2: recovery files are trusted only when provably ours ------------------------------------
@@ -87,7 +79,7 @@ def commit_for_linked_photo(folder: Path, corpus: Corpus) -> None:
 # -- rule 3: only regular files are read -----------------------------------------------------------
 
 
-@register("fifo as faces.csv", reported=r"faces\.csv: is a FIFO", named=False)
+@register("fifo as faces.csv", reported=r"faces\.csv: is a FIFO")
 def fifo_csv(folder: Path, corpus: Corpus) -> None:
     os.mkfifo(folder / "faces.csv")
 
@@ -109,7 +101,7 @@ def socket_photo(folder: Path, corpus: Corpus) -> None:
     server.close()
 
 
-@register("faces.csv linked to /dev/zero", reported=r"faces\.csv: is a symbolic link", named=False)
+@register("faces.csv linked to /dev/zero", reported=r"faces\.csv: is a symbolic link")
 def csv_dev_zero(folder: Path, corpus: Corpus) -> None:
     (folder / "faces.csv").symlink_to("/dev/zero")
 

@@ -26,6 +26,7 @@ import pytest
 from PIL import Image
 
 from facesidecar.model import IGNORE
+from facesidecar.store.cells import file_from_cell
 from facesidecar.store.csvfile import normalize_name, parse_csv
 from facesidecar.store.folder import FolderStore
 from tests.test_imaging import png_bomb
@@ -44,6 +45,11 @@ ODD_FILES = {  # file name -> the name a person types for it
     "שלום.jpg": "שרה כהן",
     "tab\tand ;semi.jpg": "Line\nBreak",
     "-ignore-.jpg": IGNORE,
+    " leading and trailing space .jpg ": "=1+1",
+    "back\\slash.jpg": "@Home",
+    "=HYPERLINK(0).jpg": "-Minus",
+    os.fsdecode(b"caf\xe9 latin-1.jpg"): "مهر\u200cآسا",
+    os.fsdecode(b"\xff\xfe.jpg"): "+49 Plus",
 }
 
 
@@ -164,7 +170,9 @@ BAD_CSVS = {
     # folder: (bytes maker, message the output must hold, kept as .bad file)
     "csv-dotdot": (lambda f: with_row(f, "../good/1.jpg"), r"line 3: file '\.\./good/1\.jpg' is not a file name", True),
     "csv-absolute": (lambda f: with_row(f, "/etc/passwd"), r"line 3: file '/etc/passwd' is not a file name", True),
-    "csv-backslash": (lambda f: with_row(f, "..\\good\\1.jpg"), r"line 3: file .* is not a file name", True),
+    "csv-nul-in-name": (lambda f: with_row(f, "1.jpg", "Eve\x00"), r"line 3: a name cannot contain the control character U\+0000", True),
+    "csv-inf-box": (lambda f: csv_bytes([*renamed(f, "Kept Name"), ["1.jpg", "2", "inf", "0.1", "0.1", "0.1", "X"]]),
+                    r"line 3: column x must be a number", True),
     "csv-duplicate-column": (
         lambda f: b"file,face_nr,x,y,w,h,name,name\n" + csv_bytes(csv_table(f)[1:]), r"line 1: column 'name' appears twice", True),
     "csv-missing-column": (lambda f: b"file,face_nr,y,w,h,name\n1.jpg,1,0.1,0.1,0.1,X\n", r"line 1: missing column\(s\) x", True),
@@ -223,7 +231,7 @@ def type_name(folder: Path, file: str, name: str) -> None:
     """The person types ``name`` into the first row of ``file`` and saves (in place)."""
     table = csv_table(folder)
     for row in table[1:]:
-        if row[0] == file:
+        if file_from_cell(row[0]) == file:
             row[6] = name
             break
     else:
@@ -332,10 +340,25 @@ def test_bad_faces_csv_is_reported_set_aside_and_names_kept(corpus, folder):
         ["1.jpg", "faces.csv", "faces.pkl"]
 
 
-@pytest.mark.slow
-def test_50mb_faces_csv_takes_seconds_not_minutes(corpus):
-    tried("csv-50mb-time")
-    assert corpus.seconds[-1] < 120, f"the scan with a 50 MB faces.csv took {corpus.seconds[-1]:.0f} s"
+def test_50mb_faces_csv_costs_cpu_seconds_and_keeps_the_one_edit(tmp_path):
+    """A 50 MB faces.csv (one real edit, 780,000 rows of photos that do not exist): the edit lands, the
+    ghost rows are dropped, faces.csv is rewritten small. Measured in CPU seconds of this process, not
+    wall-clock time (which says more about the machine's load than about the reader): ~12 s here."""
+    from tests.store.helpers import face, state_with
+
+    tried("csv-50mb-cpu")
+    store = FolderStore(tmp_path)
+    (tmp_path / "1.jpg").write_bytes(b"")
+    with store.transaction() as txn:
+        txn.state.photos.update(state_with(**{"1_jpg": [face(0.1)]}).photos)
+    store.csv_path.write_bytes(big_csv(tmp_path))
+    started = time.process_time()
+    with store.transaction() as txn:
+        assert txn.state.photos["1.jpg"].faces[0].name == "Big Edit"
+    cpu = time.process_time() - started
+    assert [(r.file, r.name) for r in parse_csv(store.csv_path.read_bytes())] == [("1.jpg", "Big Edit")]
+    assert store.load().pending_rows == [], "rows of photos that do not exist are not kept"
+    assert cpu < 120, f"reading and merging a 50 MB faces.csv took {cpu:.0f} CPU seconds"
 
 
 @pytest.mark.slow

@@ -1,7 +1,8 @@
 """Edit survival, quick variant: 20 seeded rounds of bench/edit_survival.py against the real daemon.
 
 A person saves faces.csv with real editors' habits (in place, temp+rename, slow truncate-then-write,
-LibreOffice, WebDAV PUT, a stale copy) while ``facesidecar watch`` rewrites it, new photos arrive,
+LibreOffice, WebDAV PUT, a stale copy, an in-place save landing in the file a killed daemon's swap
+moved aside) while ``facesidecar watch`` rewrites it, new photos arrive,
 ``facesidecar name`` sets names and the daemon is killed with SIGKILL at random moments. The long
 run (1 000 rounds) is ``bench/edit_survival.py``.
 """
@@ -21,4 +22,5 @@ def test_no_saved_edit_is_lost_while_the_daemon_is_killed(tmp_path, shared_faces
         print(f"\nedit survival: {figures.line()}")
     assert figures.rounds == 20 and figures.edits >= 20
     assert figures.kills >= 3, "the round plan must kill the daemon a few times"
+    assert figures.by_editor.get("aside", 0) >= 1, "a save must land in a moved-aside file (issue 20)"
     assert not figures.lost, "\n".join(figures.lost_details)

@@ -7,15 +7,19 @@ decodes within it, one over it is refused from its header before a pixel is allo
 
 from __future__ import annotations
 
+import contextlib
 import json
+import pickle
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from facesidecar.store.folder import FolderStore
 from tests import bombs
-from tests.hardening.helpers import PROJECT
+from tests.hardening.helpers import PROJECT, put_photo, write_config
 
 PEAK = """
 import json, sys
@@ -82,3 +86,59 @@ def test_a_bomb_just_under_pixel_limit_does_not_reach_gigabytes(tmp_path, make):
     peak, outcome = decode_in_child(make(tmp_path), 768)
     assert "more than engine.decode_memory_mb (768 MB)" in outcome
     assert peak < 40
+
+
+def wait_for(condition, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def decoding(state: Path, photo: Path, pid: int | None = None) -> bool:
+    """Whether a process (``pid`` if given) has marked ``photo`` as being decoded."""
+    for mark in (state / "decoding").glob("*.json"):
+        with contextlib.suppress(OSError, ValueError):
+            entry = json.loads(mark.read_bytes())
+            if entry["photo"] == str(photo) and pid in (None, entry["pid"]):
+                return True
+    return False
+
+
+def photo_error(folder: Path, name: str) -> str:
+    with contextlib.suppress(OSError, pickle.UnpicklingError):
+        photo = FolderStore(folder).load().photos.get(name)
+        return photo.error if photo is not None else ""
+    return ""
+
+
+@pytest.mark.slow
+def test_a_photo_that_kills_the_daemon_is_recorded_as_an_error_not_retried_forever(tmp_path, shared_faces):
+    """The kernel's OOM killer under the unit's MemoryMax sends SIGKILL: so does this test, twice,
+    while the daemon decodes the same photo (a cgroup needs systemd, which this machine has not)."""
+    from bench.edit_survival import DaemonRunner
+
+    folder = tmp_path / "photos" / "a"
+    folder.mkdir(parents=True)
+    bomb = bombs.png_bomb(folder / "0_bomb.png", 6_000, 4_000, "RGB", 8)  # seconds to decode and detect
+    for n in (1, 2):
+        put_photo(folder / f"{n}.jpg", n)
+    state = tmp_path / "state"
+    config = write_config(tmp_path / "config.toml", tmp_path / "photos", metadata=False, state=state,
+                          extra="[engine]\ndecode_memory_mb = 3000\n")
+    runner = DaemonRunner(tmp_path, config)
+    try:
+        for _ in range(2):
+            runner.start()
+            wait_for(lambda: decoding(state, bomb, runner.proc.pid))
+            assert runner.kill()
+        runner.start()
+        wait_for(lambda: photo_error(folder, "2.jpg") == "" and "stopped twice while decoding" in photo_error(folder, bomb.name)
+                 and all(FolderStore(folder).load().photos.get(f"{n}.jpg") for n in (1, 2)))
+        assert runner.running()
+        assert not decoding(state, bomb)
+        runner.stop()
+    finally:
+        runner.kill()
+    assert FolderStore(folder).load().photos["1.jpg"].faces, "the other photos were scanned"
+    assert "stopped twice while decoding" in (tmp_path / "daemon.log").read_text(errors="replace")

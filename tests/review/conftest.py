@@ -1,8 +1,7 @@
 """A tiny scanned library of generated photos and a fake engine, for the review page's tests.
 
-Every photo is a grey canvas with up to four coloured squares (the "faces") in four slots. The
-fake engine finds a square in each slot whose centre is not grey and encodes it as its mean colour,
-so squares of similar colour are the same person.
+Every photo is a grey canvas with up to four coloured squares (the "faces") in four slots, found by
+the squares engine of tests/photos.py: squares of similar colour are the same person.
 """
 
 from __future__ import annotations
@@ -10,53 +9,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
 from facesidecar.config import Settings, with_roots
-from facesidecar.engines.base import FaceEngine, PixelBox
 from facesidecar.review.app import create_app
 from facesidecar.scan import Scanner
 from facesidecar.store.csvfile import parse_csv
 
-GREY = (128, 128, 128)
-RED, RED2, BLUE, BLUE2, GREEN, GREEN2, GREEN3 = (
-    (230, 20, 20), (220, 30, 25), (20, 20, 230), (30, 25, 220), (20, 200, 20), (30, 190, 30), (25, 210, 25))
-SLOTS = 4
-WIDTH, HEIGHT = 400, 200
-
-
-class FakeEngine(FaceEngine):
-    model_name = "fake_colour_v1"
-    detector_name = "slots"
-    metric = "euclidean"
-    threshold = 0.3
-
-    def detect(self, image: np.ndarray) -> list[PixelBox]:
-        height, width = image.shape[:2]
-        slot = width / SLOTS
-        boxes = []
-        for i in range(SLOTS):
-            cx, cy = int(slot * i + slot / 2), height // 2
-            if np.abs(image[cy, cx].astype(int) - GREY).sum() > 30:
-                side = int(slot * 0.6)
-                boxes.append(PixelBox(cx - side // 2, cy - side // 2, cx + side // 2, cy + side // 2))
-        return boxes
-
-    def encode(self, image: np.ndarray, boxes: list[PixelBox]) -> list[np.ndarray]:
-        return [image[b.top:b.bottom, b.left:b.right].reshape(-1, 3).mean(axis=0).astype(np.float32) / 255
-                for b in boxes]
-
-
-def draw(colours: list[tuple | None]) -> Image.Image:
-    image = Image.new("RGB", (WIDTH, HEIGHT), GREY)
-    slot = WIDTH // SLOTS
-    for i, colour in enumerate(colours):
-        if colour is not None:
-            cx, cy, half = slot * i + slot // 2, HEIGHT // 2, int(slot * 0.3)
-            image.paste(colour, (cx - half, cy - half, cx + half, cy + half))
-    return image
+from ..photos import BLUE, BLUE2, GREEN, GREEN2, GREEN3, RED, RED2, SquaresEngine, draw_squares
 
 
 def save_rotated(image: Image.Image, path: Path) -> None:
@@ -75,10 +36,10 @@ def quick_sidecar_reads(no_settle):
 def make_library(root: Path) -> None:
     (root / "album1").mkdir(parents=True)
     (root / "album2").mkdir()
-    draw([RED, None, BLUE, None]).save(root / "album1" / "a1.jpg", quality=95)
-    draw([RED2, GREEN, None, None]).save(root / "album1" / "a2.jpg", quality=95)
-    draw([GREEN2, None, None, BLUE2]).save(root / "album2" / "b1.jpg", quality=95)
-    save_rotated(draw([None, None, GREEN3, None]), root / "album2" / "b2.jpg")
+    draw_squares([RED, None, BLUE, None]).save(root / "album1" / "a1.jpg", quality=95)
+    draw_squares([RED2, GREEN, None, None]).save(root / "album1" / "a2.jpg", quality=95)
+    draw_squares([GREEN2, None, None, BLUE2]).save(root / "album2" / "b1.jpg", quality=95)
+    save_rotated(draw_squares([None, None, GREEN3, None]), root / "album2" / "b2.jpg")
 
 
 class Lib:
@@ -93,7 +54,7 @@ class Lib:
         for key, value in review.items():
             setattr(settings.review, key, value)
         self.settings = settings
-        self.scanner = Scanner(settings, engine=FakeEngine())
+        self.scanner = Scanner(settings, engine=SquaresEngine())
         self.scanner.scan_paths([self.root])
         self.app = create_app(settings, [self.root], self.scanner)
         self.app.config["TESTING"] = True
@@ -102,19 +63,29 @@ class Lib:
     def rows(self, album: str):
         return parse_csv((self.root / album / "faces.csv").read_bytes())
 
+    @property
+    def greens(self) -> str:
+        """The label of the largest cluster (the three green faces)."""
+        return self.face("album1", "a2.jpg", 2).cluster
+
+    @property
+    def blues(self) -> str:
+        """The label of the other cluster (the two blue faces)."""
+        return self.face("album1", "a1.jpg", 2).cluster
+
     def row(self, album: str, file: str, face_nr: int):
         return next(r for r in self.rows(album) if r.file == file and r.face_nr == face_nr)
 
-    def guess(self, album: str, file: str, face_nr: int) -> str:
+    def face(self, album: str, file: str, face_nr: int):
         from facesidecar.store.folder import FolderStore
 
-        return FolderStore(self.root / album).load().photos[file].visible_faces[face_nr - 1].guess
+        return FolderStore(self.root / album).load().photos[file].visible_faces[face_nr - 1]
+
+    def guess(self, album: str, file: str, face_nr: int) -> str:
+        return self.face(album, file, face_nr).guess
 
     def face_id(self, album: str, file: str, face_nr: int) -> str:
-        from facesidecar.store.folder import FolderStore
-
-        photo = FolderStore(self.root / album).load().photos[file]
-        return photo.visible_faces[face_nr - 1].face_id
+        return self.face(album, file, face_nr).face_id
 
     def key(self, album: str) -> str:
         return f"0/{album}"

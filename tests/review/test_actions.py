@@ -6,20 +6,25 @@ from __future__ import annotations
 import pytest
 
 from facesidecar.model import IGNORE
-from facesidecar.review.actions import ActionError, Actions, Outcome, clean_name
+from facesidecar.review.actions import ActionError, Actions, Outcome, typed_name
 from facesidecar.store.folder import FolderStore
 
 
-@pytest.mark.parametrize("raw", ["=1+1", "+cmd", "@SUM(A1)", "-x", "a\x07b", "", "x" * 201])
-def test_names_a_spreadsheet_or_a_terminal_would_misread_are_refused(raw):
+@pytest.mark.parametrize("raw", ["a\x07b", "\x1b[2Jx", "Ann\u202eboB", "", "   ", "x" * 201])
+def test_names_a_terminal_or_the_keywords_would_misread_are_refused(raw):
     with pytest.raises(ActionError):
-        clean_name(raw)
+        typed_name(raw)
+
+
+@pytest.mark.parametrize("raw", ["=1+1", "+cmd", "@SUM(A1)", "-x", "Ali\u200cReza"])
+def test_names_a_spreadsheet_would_evaluate_are_names_faces_csv_writes_them_safely(raw):
+    assert typed_name(raw) == raw
 
 
 def test_ignore_and_an_empty_name_where_allowed_are_names():
-    assert clean_name(IGNORE) == IGNORE
-    assert clean_name("", allow_empty=True) == ""
-    assert clean_name("  Rita  ") == "Rita"
+    assert typed_name(IGNORE) == IGNORE
+    assert typed_name("", allow_empty=True) == ""
+    assert typed_name("  Rita  ") == "Rita"
 
 
 def test_an_outcome_says_what_was_done_and_what_was_not():

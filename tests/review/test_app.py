@@ -75,8 +75,8 @@ class TestPages:
 
     def test_clusters_largest_first(self, lib):
         page = html(lib.client.get("/clusters"))
-        assert page.index("3 faces in 3 photos") < page.index(">u1</a>") < page.index("2 faces in 2 photos") < page.index(">u2</a>")
-        assert lib.client.get("/cluster?label=u1").status_code == 200
+        assert page.index("3 faces in 3 photos") < page.index(f">{lib.greens}</a>") < page.index("2 faces in 2 photos") < page.index(f">{lib.blues}</a>")
+        assert lib.client.get(f"/cluster?label={lib.greens}").status_code == 200
         assert lib.client.get("/cluster?label=nope").status_code == 404
 
     def test_photo_page_draws_boxes_over_the_image(self, named):
@@ -136,14 +136,15 @@ class TestActions:
         assert named.row("album1", "a1.jpg", 1).name == ""
 
     def test_name_a_cluster(self, lib):
-        lib.post("/cluster/name", label="u1", name="Greta")
+        lib.post("/cluster/name", label=lib.greens, name="Greta")
         named = {(r.file, r.face_nr) for a in ("album1", "album2") for r in lib.rows(a) if r.name == "Greta"}
         assert named == {("a2.jpg", 2), ("b1.jpg", 1), ("b2.jpg", 1)}
 
     def test_name_only_the_ticked_faces_of_a_cluster(self, lib):
         keep = lib.face_id("album2", "b2.jpg", 1)
-        lib.client.post("/cluster/name", data={"csrf": lib.csrf("/cluster?label=u1"), "label": "u1", "only": "1",
-                                               "face": [keep], "name": "Greta", "next": "/cluster?label=u1"})
+        greens = lib.greens
+        lib.client.post("/cluster/name", data={"csrf": lib.csrf(f"/cluster?label={greens}"), "label": greens, "only": "1",
+                                               "face": [keep], "name": "Greta", "next": f"/cluster?label={greens}"})
         named = {(r.file, r.face_nr) for a in ("album1", "album2") for r in lib.rows(a) if r.name == "Greta"}
         assert named == {("b2.jpg", 1)}
 
@@ -188,7 +189,7 @@ class TestSafety:
         assert "<form" not in html(lib.client.get("/clusters")) and page
         with lib.client.session_transaction() as session:
             session["csrf"] = "t"
-        response = lib.client.post("/cluster/name", data={"csrf": "t", "label": "u1", "name": "Greta"})
+        response = lib.client.post("/cluster/name", data={"csrf": "t", "label": lib.greens, "name": "Greta"})
         assert response.status_code == 403
         assert not any(r.name for r in lib.rows("album1"))
 
@@ -275,7 +276,7 @@ def test_cache_dir_is_private(named):
 
 class TestMore:
     def test_suggest_a_name_for_a_cluster_confirms_nothing(self, lib):
-        response = lib.post("/cluster/name", label="u1", name="Greta", mode="suggest")
+        response = lib.post("/cluster/name", label=lib.greens, name="Greta", mode="suggest")
         assert response.status_code == 303
         assert not any(r.name for a in ("album1", "album2") for r in lib.rows(a))
         assert lib.guess("album2", "b2.jpg", 1) == "Greta"
@@ -287,9 +288,11 @@ class TestMore:
 
         monkeypatch.setattr(app_module, "STRIP", 2)
         page = html(lib.client.get("/clusters"))
-        u1 = page[page.index('id="cluster-u1"'):page.index('id="cluster-u2"')]
-        assert "confirm-all" not in u1 and "see all 3 faces" in u1 and 'value="suggest"' in u1
-        assert "confirm-all" in page[page.index('id="cluster-u2"'):]
+        start = page.index(f'id="cluster-{lib.greens}"')
+        following = page.index('id="cluster-', start + 1)
+        greens = page[start:following]
+        assert "confirm-all" not in greens and "see all 3 faces" in greens and 'value="suggest"' in greens
+        assert "confirm-all" in page[following:]
 
     def test_long_pages_are_cut_with_a_link_for_more(self, named):
         named.post("/face/name", folder="0/album2", face=named.face_id("album2", "b1.jpg", 2), name="Rita", expected="guess:")
@@ -301,11 +304,11 @@ class TestMore:
         from facesidecar.scan import Scanner
         from facesidecar.store.merge import set_name
 
-        from .conftest import FakeEngine
+        from ..photos import SquaresEngine
 
         lib.client.get("/")
         lib.app.extensions["facesidecar"]["actions"].sync_library()
-        other = Scanner(lib.settings, engine=FakeEngine())  # e.g. the daemon, another process
+        other = Scanner(lib.settings, engine=SquaresEngine())  # e.g. the daemon, another process
 
         def name_greta(txn):
             photo = txn.state.photos["b1.jpg"]

@@ -88,7 +88,7 @@ def test_broken_csv_is_kept_as_bad_file_and_rewritten(tmp_path, caplog):
     (tmp_path / "other.txt").write_text("untouched")
     store.csv_path.write_text("file,face_nr,x,y,w,h,name\n../etc/passwd,1,0.1,0.1,0.1,0.1,Eve\n")
     with store.transaction() as txn:
-        assert "line 2" in txn.csv_error
+        assert "line 2" in txn.csv_problems[0]
     bad = list(tmp_path.glob("faces.csv.bad-*"))
     assert len(bad) == 1 and "Eve" in bad[0].read_text()
     assert "Anna" in store.csv_path.read_text()

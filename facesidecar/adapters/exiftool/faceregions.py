@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ...model import Box, PersonRegion
+from ...names import NameRuleError, clean_name
 from ...regions import from_mp_rectangle, from_mwg_area, to_mwg_area
 
 ADOPT_IOU = 0.3
@@ -137,9 +138,14 @@ def text(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def clean_name(name: str) -> str:
-    """A name as it can go through exiftool's argument lines: no control characters, trimmed."""
-    return " ".join("".join(c if c.isprintable() else " " for c in name).split())
+def usable_name(raw: str) -> str:
+    """``raw`` by the one name rule (:func:`facesidecar.names.clean_name`), or "" where the rule
+    refuses it: such a region is not taken in, and such a name never reaches exiftool's argument
+    lines (a line break there would start an argument of its own)."""
+    try:
+        return clean_name(raw)
+    except NameRuleError:
+        return ""
 
 
 def region_key(kind: RegionKind, region: object) -> tuple:
@@ -166,12 +172,12 @@ def _people(kind: RegionKind, info: dict, orientation: int) -> list[PersonRegion
     applied = applied_size(info)
     people = []
     for region in as_list(info.get(kind.list_key)):
-        name = clean_name(text(region.get(kind.name_key, ""))) if is_face(region) else ""
+        name = usable_name(text(region.get(kind.name_key, ""))) if is_face(region) else ""
         box = kind.box(region, orientation, applied) if name else None
         if box is not None:
             people.append(PersonRegion(name, box))
     return people
 
 
-__all__ = ["ADOPT_IOU", "MP", "MWG", "RegionKind", "RegionPlan", "applied_size", "as_list", "clean_name",
-           "is_face", "mwg_region", "named_first", "people_in", "plan_regions", "region_key", "text"]
+__all__ = ["ADOPT_IOU", "MP", "MWG", "RegionKind", "RegionPlan", "applied_size", "as_list",
+           "is_face", "mwg_region", "named_first", "people_in", "plan_regions", "region_key", "text", "usable_name"]

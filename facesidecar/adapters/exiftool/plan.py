@@ -35,7 +35,7 @@ from .faceregions import (
     region_key,
     text,
 )
-from .process import ExifTool, ExifToolCommandError, path_arg
+from .process import ExifTool, ExifToolCommandError, source_arg
 
 SUBJECT = "XMP-dc:Subject"
 HIERARCHY = "XMP-lr:HierarchicalSubject"
@@ -88,12 +88,13 @@ _READ_ARGS = ("-struct", "-G1", "-n", *(f"-{tag}" for tag in LIST_TAGS if tag !=
 
 def read_state(exiftool: ExifTool, path: Path) -> State:
     """The tags we plan from, as the file holds them now; a MetadataError names the file."""
-    try:
-        data = exiftool.execute_json(*_READ_ARGS, path_arg(path))
-    except ExifToolCommandError as exc:
-        raise MetadataError(f"{path}: exiftool cannot read its metadata: {exc}") from None
-    except MetadataError as exc:
-        raise MetadataError(f"{path}: {exc}") from None
+    with source_arg(path) as arg:
+        try:
+            data = exiftool.execute_json(*_READ_ARGS, arg)
+        except ExifToolCommandError as exc:
+            raise MetadataError(f"{path}: exiftool cannot read its metadata: {exc}") from None
+        except MetadataError as exc:
+            raise MetadataError(f"{path}: {exc}") from None
     return State.from_json(data[0] if data else {})
 
 

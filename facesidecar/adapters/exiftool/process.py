@@ -7,12 +7,19 @@ killed and started again on the next call, and every failure is a MetadataError.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import logging
 import os
+import re
+import secrets
 import select
+import shutil
+import tempfile
 import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import exiftool as pyexiftool
@@ -20,6 +27,7 @@ import exiftool.exiftool as _pyexiftool_core
 from exiftool.exceptions import ExifToolException, ExifToolExecuteError
 
 from ...errors import MetadataError
+from ...store import confined
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +190,55 @@ def path_arg(path: Path) -> bytes:
     if b"\n" in raw or b"\r" in raw:
         raise MetadataError(f"{path}: the file name contains a line break, which exiftool cannot be given; rename it")
     return raw
+
+
+@contextlib.contextmanager
+def source_arg(path: Path) -> Iterator[bytes]:
+    """A file exiftool is to read, given as a path to the very file facesidecar opened and checked.
+
+    exiftool is another process that takes paths, so a name inside a photo root could be swapped
+    for a link between a check and exiftool's open. Instead the file is opened here through the
+    confined layer (a regular file, reached without links) and exiftool gets ``/proc/<pid>/fd/<n>``
+    of that open file, through a link in a private folder of ours that keeps the file's extension
+    (exiftool tells a RAW format from its extension). XMP sidecars are capped at ``limits.max_xmp_mb``.
+    """
+    try:
+        handle = confined.open_file(path)
+    except confined.RefusedFile as exc:
+        raise MetadataError(str(exc)) from None
+    except FileNotFoundError:
+        raise MetadataError(f"{path}: file not found (moved or deleted meanwhile?)") from None
+    except OSError as exc:
+        raise MetadataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    with handle:
+        if Path(path).suffix.lower() == ".xmp":
+            try:
+                confined.check_size(handle, confined.limits().xmp, path)
+            except confined.RefusedFile as exc:
+                raise MetadataError(str(exc)) from None
+        link = _private_folder() / f"{handle.fileno()}-{secrets.token_hex(4)}{_safe_suffix(path)}"
+        os.symlink(confined.proc_path(handle.fileno()), link)
+        try:
+            yield path_arg(link)
+        finally:
+            link.unlink()
+
+
+def _safe_suffix(path: Path) -> str:
+    suffix = Path(path).suffix
+    return suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,10}", suffix) else ""
+
+
+_private: Path | None = None
+
+
+def _private_folder() -> Path:
+    """An owner-only folder of this process outside every root, removed when the process ends."""
+    global _private
+    if _private is None or not _private.is_dir():
+        _private = Path(tempfile.mkdtemp(prefix="facesidecar-exiftool-"))
+        atexit.register(shutil.rmtree, _private, True)
+    return _private
 
 
 def stderr_summary(stderr: str) -> str:

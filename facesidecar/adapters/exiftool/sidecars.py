@@ -22,12 +22,12 @@ not a regular file do not count as a sidecar.
 
 from __future__ import annotations
 
-import os
 import stat
 from pathlib import Path
 
 from ...errors import MetadataError
 from ...imaging import RAW_EXTENSIONS
+from ...store import confined
 
 KEEP_EXTENSION = "IMG_1.CR2.xmp"
 REPLACE_EXTENSION = "IMG_1.xmp"
@@ -49,14 +49,12 @@ def candidates(raw: Path) -> list[Path]:
 
 def existing_sidecars(raw: Path) -> list[Path]:
     """The sidecars of ``raw`` that exist as regular files (not symlinks), without duplicates."""
-    found = []
+    found: dict[tuple[int, int], Path] = {}
     for path in candidates(raw):
-        try:
-            if stat.S_ISREG(os.lstat(path).st_mode) and not any(os.path.samefile(path, f) for f in found):
-                found.append(path)
-        except OSError:
-            continue
-    return found
+        info = confined.lstat(path)
+        if info is not None and stat.S_ISREG(info.st_mode):
+            found.setdefault((info.st_dev, info.st_ino), path)
+    return list(found.values())
 
 
 def new_sidecar(raw: Path, convention: str, folder_names: list[str]) -> Path:
@@ -83,8 +81,9 @@ def _folder_uses_replace(names: list[str]) -> bool:
 def folder_names(folder: Path) -> list[str]:
     """The names in ``folder`` (for ``auto``); an unreadable folder gives none."""
     try:
-        return os.listdir(folder)
-    except OSError:
+        with confined.opened(folder) as opened:
+            return opened.names()
+    except (OSError, confined.RefusedFile):
         return []
 
 
@@ -101,7 +100,7 @@ def targets_for(path: Path, convention: str) -> list[Path]:
         return existing
     preferred = new_sidecar(path, convention, folder_names(path.parent) if convention == AUTO else [])
     for candidate in dict.fromkeys([preferred, *candidates(path)[:2]]):
-        if not os.path.lexists(candidate):
+        if confined.lstat(candidate) is None:
             return [candidate]
     raise MetadataError(f"{path}: its sidecar names {', '.join(c.name for c in candidates(path)[:2])} are taken by"
                         " something that is not a regular file (a symlink or a folder); rename it to have names written")
@@ -116,7 +115,8 @@ def role(target: Path, photo: Path) -> str:
 
 def remove_sidecar(path: Path) -> None:
     """Delete a sidecar facesidecar created once nothing is left in it."""
-    os.unlink(path)
+    with confined.opened(path.parent) as folder:
+        folder.unlink(path.name)
 
 
 __all__ = ["AUTO", "PHOTO", "CONVENTIONS", "KEEP_EXTENSION", "RAW_EXTENSIONS", "REPLACE_EXTENSION", "candidates",

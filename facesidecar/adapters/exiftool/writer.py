@@ -7,17 +7,22 @@ exiftool process (:mod:`.process`) write a hidden copy, check the copy, and comm
 
 from __future__ import annotations
 
+import logging
+import stat
 from pathlib import Path
 
 from ...config import MetadataSettings
-from ...errors import MetadataError
+from ...errors import MetadataError, SidecarError
 from ...model import PersonRegion
+from ...store import confined
 from . import record as rec
 from .commit import check_writable, commit_copy, finish_interrupted_writes, recover, remove_temporary, temp_copy_for
-from .faceregions import clean_name, people_in
+from .faceregions import people_in, usable_name
 from .plan import IPTC_CHARSET, Plan, State, read_state
-from .process import ExifTool, ExifToolCommandError, path_arg, stderr_summary
+from .process import ExifTool, ExifToolCommandError, path_arg, source_arg, stderr_summary
 from .sidecars import existing_sidecars, is_raw, remove_sidecar, role, targets_for
+
+log = logging.getLogger(__name__)
 
 
 class MetadataWriter:
@@ -48,9 +53,12 @@ class MetadataWriter:
         name. Raises MetadataError naming the file, with the photo left byte-identical.
         """
         path = Path(path)
-        if not path.is_file():
+        info = confined.lstat(path)
+        if info is None:
             raise MetadataError(f"{path}: file not found (moved or deleted while scanning?); names not written")
-        people = [PersonRegion(clean_name(p.name), p.box) for p in people if clean_name(p.name)]
+        if not stat.S_ISREG(info.st_mode):
+            raise MetadataError(f"{path}: {confined.not_regular(info.st_mode)}; names not written")
+        people = [PersonRegion(name, p.box) for p in people if (name := usable_name(p.name))]
         owned, claimed = rec.files_of(previous), rec.claimed(previous)
         if is_raw(path) and self.settings.regions:
             stored_size = self._raw_size(path) or stored_size
@@ -84,7 +92,8 @@ class MetadataWriter:
         path = Path(path)
         for tag in ("-JpgFromRaw", "-PreviewImage"):
             try:
-                data = self.exiftool.execute_bytes("-b", tag, path_arg(path))
+                with source_arg(path) as arg:
+                    data = self.exiftool.execute_bytes("-b", tag, arg)
             except ExifToolCommandError as exc:
                 raise MetadataError(f"{path}: exiftool cannot read this RAW file: {exc}") from None
             except MetadataError as exc:
@@ -108,8 +117,9 @@ class MetadataWriter:
     def _sync_file(self, target: Path, people: list[PersonRegion], orientation: int, stored_size: tuple[int, int],
                    previous: dict, claimed: list[str]) -> dict | None:
         """Bring one file in line; its record entry, or None when it holds (and will hold) nothing of ours."""
-        recover(target)
-        exists = target.exists()
+        if recover(target):
+            log.warning("%s: finished a metadata write that was interrupted", target)
+        exists = confined.lstat(target) is not None
         current = read_state(self.exiftool, target) if exists else State()
         plan = Plan(self.settings, current, people, orientation, stored_size, previous, claimed)
         created = bool(previous.get(rec.CREATED)) or not exists
@@ -121,7 +131,8 @@ class MetadataWriter:
     def _raw_size(self, path: Path) -> tuple[int, int] | None:
         """A RAW file's own size as photo tools show it (exiftool's ImageSize), not its preview's."""
         try:
-            data = self.exiftool.execute_json("-n", "-Composite:ImageSize", path_arg(path))
+            with source_arg(path) as arg:
+                data = self.exiftool.execute_json("-n", "-Composite:ImageSize", arg)
             width, height = (int(float(v)) for v in str(data[0].get("ImageSize", "")).split())
         except (MetadataError, IndexError, ValueError, AttributeError):
             return None
@@ -134,21 +145,11 @@ class MetadataWriter:
         when nothing of anybody else's is in it either, it is removed instead.
         """
         tmp = temp_copy_for(target)
-        remove_temporary(tmp)
         problem = ""
         try:
-            if not target.exists():
-                self.exiftool.execute(*plan.args, path_arg(tmp))  # exiftool creates a new XMP file
-            elif plan.convert_iptc:
-                # Re-encode the existing IPTC first, in a step of its own: mixed with our list edits,
-                # exiftool would append the copied keywords to the old ones instead of replacing them.
-                self.exiftool.execute("-tagsFromFile", "@", "-IPTC:All", f"-{IPTC_CHARSET}=UTF8",
-                                      "-o", path_arg(tmp), path_arg(target))
-                self.exiftool.execute(*plan.args, "-overwrite_original", path_arg(tmp))
-            else:
-                self.exiftool.execute(*plan.args, "-o", path_arg(tmp), path_arg(target))
+            self._run_exiftool(plan, tmp, target)
             notes = stderr_summary(self.exiftool.last_stderr)
-            wrong = plan.mismatches(read_state(self.exiftool, tmp)) if tmp.is_file() else ["anything"]
+            wrong = plan.mismatches(read_state(self.exiftool, tmp)) if confined.is_regular(tmp) else ["anything"]
             if wrong:
                 problem = f"exiftool did not store {', '.join(wrong)} as asked ({notes or 'no message'})"
             elif drop_if_bare and self._bare(tmp):
@@ -159,14 +160,41 @@ class MetadataWriter:
             problem = f"exiftool could not write it: {exc}; if the photo is damaged, re-copy or re-export it"
         except MetadataError as exc:
             problem = str(exc)
-        except OSError as exc:
-            problem = f"the sidecar facesidecar created could not be removed ({exc.strerror or exc})"
+        except (OSError, SidecarError) as exc:
+            problem = f"the sidecar facesidecar created could not be removed ({getattr(exc, 'strerror', None) or exc})"
         if problem:
             remove_temporary(tmp)
             raise MetadataError(f"{target}: names not written, the photo is unchanged: {problem}")
         commit_copy(tmp, target, self.settings.preserve_mtime)
 
+    def _run_exiftool(self, plan: Plan, tmp: Path, target: Path) -> None:
+        """Have exiftool write the changed copy of ``target`` at ``tmp``.
+
+        exiftool gets the target as the very file facesidecar opened (:func:`.process.source_arg`)
+        and the copy as a name below the folder's open descriptor, so neither can be redirected by
+        a link swapped into the folder; the copy's name is unpredictable and exiftool refuses to
+        write over an existing file.
+        """
+        try:
+            folder = confined.Folder.open(target.parent)
+        except (OSError, SidecarError) as exc:
+            raise MetadataError(f"{target}: its folder cannot be opened ({getattr(exc, 'strerror', None) or exc})") from None
+        with folder:
+            out = path_arg(Path(folder.proc_path(tmp.name)))
+            if not folder.exists(target.name):
+                self.exiftool.execute(*plan.args, out)  # exiftool creates a new XMP file
+                return
+            with source_arg(target) as source:
+                if plan.convert_iptc:
+                    # Re-encode the existing IPTC first, in a step of its own: mixed with our list edits,
+                    # exiftool would append the copied keywords to the old ones instead of replacing them.
+                    self.exiftool.execute("-tagsFromFile", "@", "-IPTC:All", f"-{IPTC_CHARSET}=UTF8", "-o", out, source)
+                    self.exiftool.execute(*plan.args, "-overwrite_original", out)
+                else:
+                    self.exiftool.execute(*plan.args, "-o", out, source)
+
     def _bare(self, xmp: Path) -> bool:
         """Whether an XMP file holds nothing but exiftool's toolkit note."""
-        data = self.exiftool.execute_json("-G1", "-XMP:All", path_arg(xmp))
+        with source_arg(xmp) as arg:
+            data = self.exiftool.execute_json("-G1", "-XMP:All", arg)
         return not set(data[0] if data else {}) - {"SourceFile", "XMP-x:XMPToolkit"}

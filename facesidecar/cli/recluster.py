@@ -1,0 +1,54 @@
+"""``facesidecar recluster``: recompute every cluster of unnamed faces from scratch.
+
+Clusters normally follow each change where it happens (a scan, the daemon); a full recomputation
+runs by itself after ``reset`` or a change of model or cluster settings. This command forces one,
+for example after changing ``cluster_threshold`` while the daemon keeps running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from ..config import with_roots
+from ..runlock import RootLocks
+from .common import existing_paths, scanner_for, settings_from
+from .scan import tell_waiting
+
+log = logging.getLogger(__name__)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    paths = existing_paths(args.paths) if args.paths else settings.root_paths()
+    if not paths:
+        log.error("nothing to recluster: give a folder or set [[roots]] in the config")
+        return 2
+    if not settings.roots:
+        settings = with_roots(settings, [str(p) for p in paths])
+    with RootLocks(settings.state_path(), "recluster") as locks:
+        locks.acquire(settings.root_paths(), wait=not args.no_wait, on_wait=tell_waiting)
+        with scanner_for(settings) as scanner:
+            report = scanner.recluster()
+            refresher = scanner.refresher
+            faces, groups, written = len(refresher.keeper.labels), len(refresher.keeper.members), refresher.folders_written
+    print(f"{groups} clusters among {faces} unnamed faces; {written} folders written, {len(report.errors)} errors")
+    for path, message in report.errors:
+        print(message if path in message else f"{path}: {message}")
+    return 1 if report.errors else 0
+
+
+def register(subparsers, parent: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "recluster", parents=[parent], help="recompute every cluster of unnamed faces from scratch",
+        description="Recompute the clusters of all unnamed faces of the configured roots (or of PATH) from "
+        "scratch and write the folders whose clusters or guesses change. Clusters normally follow each change "
+        "by themselves; a full recomputation also runs by itself after 'facesidecar reset' or a change of "
+        "model or cluster settings. It takes time proportional to the square of the number of unnamed faces; "
+        "the running daemon goes on meanwhile and takes the new clusters over.",
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="roots to recluster (default: the configured roots)")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="when a scan or the daemon's catch-up works through these roots, stop (exit 1) "
+                        "instead of waiting for it")
+    parser.set_defaults(func=run)

@@ -1,0 +1,225 @@
+"""Guesses and clusters follow each change where it can matter, not across the whole library.
+
+After a folder transaction the library knows what changed (faces that joined or left the unnamed
+faces, confirmed faces added, removed or renamed). The :class:`~facesidecar.clusters.ClusterKeeper`
+regroups only the clusters those changes touch; the faces whose guess may change are found with
+the same neighbour search: those within ``threshold + margin`` of a confirmed face that changed
+(no face farther away can get or lose that person as its guess), the faces of a cluster named
+after that person, and every face whose cluster changed. Only their folders are checked and written.
+
+A full recomputation happens only where it must: the first time, after ``reset``, after a change
+of model or cluster settings (a marker in the state folder records what the clusters were
+computed with), or on demand (``facesidecar recluster``). It runs in slices: the daemon runs one
+between jobs, a command runs them all; each slice checks the stop flag.
+
+With an indexed gallery (``naming.INDEX_MIN`` confirmed faces or more) guesses are approximate
+(bench/guess_scale.py measures how often they differ from the exact rule); faces far from every
+change keep the guess the index gave them then, which may differ in the same way from what a
+rebuilt index would give. Everything else equals a full recomputation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .clusters import ROWS, ClusterKeeper, recluster
+from .config import Settings
+from .faceindex import IndexedFace, Library
+from .model import FolderState
+
+if TYPE_CHECKING:
+    from .scan import Scanner, ScanReport
+
+log = logging.getLogger(__name__)
+
+MARKER = "clusters.json"
+"""In the state folder: what the stored clusters were computed with (model, metric, settings)."""
+SLICE_DISTANCES = 8_000_000
+"""Distances one slice of a full recomputation computes (about 0.2 s on one core)."""
+
+
+def clusters_marker(settings: Settings) -> Path:
+    """The file that records what the stored clusters were computed with; without it (``reset``
+    removes it) the next run recomputes every cluster."""
+    return settings.state_path() / MARKER
+
+
+class Refresher:
+    """Keeps the clusters in memory and the sidecars' clusters and guesses in step with them."""
+
+    def __init__(self, scanner: Scanner):
+        self.scanner = scanner
+        self.keeper: ClusterKeeper | None = None
+        self.stale: set[str] = set()
+        """Unnamed faces whose cluster or guess in their sidecar may be out of date."""
+        self._full: Iterator[dict[str, str] | None] | None = None
+        self._snapshot: dict[str, np.ndarray] = {}
+        self.folders_written = 0
+        self._marker_written: bool | None = None
+        """Whether this process wrote the marker (None: no full recomputation here yet)."""
+
+    @property
+    def library(self) -> Library:
+        return self.scanner.library
+
+    # -- following changes ------------------------------------------------------------------------
+    def start(self) -> None:
+        """Begin from the clusters the sidecars hold (the previous run computed them)."""
+        engine = self.scanner.settings.engine
+        self.keeper = ClusterKeeper(self.scanner.engine.metric, engine.cluster_threshold, engine.min_cluster_size)
+        self.keeper.load((f.face_id, f.vector, f.cluster) for f in self.library.unnamed_faces.values())
+        self.library.take_changes()
+
+    def follow_changes(self) -> None:
+        """Regroup the clusters the library's latest changes touch; note whose sidecar is stale."""
+        if self.keeper is None:
+            return
+        changes, confirmed = self.library.take_changes()
+        if changes:
+            index = self.keeper.index
+            moved = [index.vector(f).copy() for f in changes.left | changes.joined if f in index.row_of]
+            self.stale |= self.keeper.update(changes, self._vector_of)
+            moved += [index.vector(f) for f in changes.joined if f in index.row_of]
+            self.stale |= changes.joined | self._within(moved)
+        if confirmed:
+            self.stale |= self._near(confirmed)
+
+    def _vector_of(self, face_id: str) -> np.ndarray | None:
+        face = self.library.unnamed_faces.get(face_id)
+        return None if face is None else face.vector
+
+    def _within(self, vectors: list[np.ndarray]) -> set[str]:
+        """Unnamed faces within reach of ``vectors``: the threshold plus the margin, the farthest a
+        confirmed face decides a guess from (nearest person, the second one) and the farthest an
+        unnamed look-alike is asked (gallery.Gallery.decide)."""
+        if not vectors:
+            return set()
+        engine = self.scanner.settings.engine
+        reach = (engine.threshold or self.scanner.engine.threshold) + max(engine.margin, 0.0)
+        return set().union(*self.keeper.index.within(np.stack(vectors), reach))
+
+    def _near(self, confirmed: list[IndexedFace]) -> set[str]:
+        """Unnamed faces whose guess these confirmed faces (added, removed, renamed) may change:
+        those within reach, those whose look-alikes are within reach, and the faces of a cluster
+        named after the person (their guess carries the distance to the person's nearest face)."""
+        near = self._within([f.vector for f in confirmed])
+        near |= self._within([self.keeper.index.vector(f) for f in near])
+        for name in {f.name for f in confirmed}:
+            near |= self.keeper.members.get(name, set())
+        return near
+
+    def label_folder(self, state: FolderState) -> None:
+        """Give the faces of a folder being written their current clusters (named faces none)."""
+        if self.keeper is None:
+            return
+        self.follow_changes()
+        for _, face in state.faces():
+            face.cluster = "" if face.name else self.keeper.label(face.face_id)
+            self.stale.discard(face.face_id)
+
+    def label(self, face_id: str) -> str:
+        return self.keeper.label(face_id) if self.keeper is not None else ""
+
+    # -- writing stale folders --------------------------------------------------------------------
+    def publish(self, report: ScanReport, should_stop: Callable[[], bool], seconds: float | None = None) -> bool:
+        """Write the folders holding stale faces (those whose values really differ); at most
+        ``seconds`` long when given. Returns whether stale faces remain."""
+        deadline = None if seconds is None else time.monotonic() + seconds
+        self.follow_changes()
+        while self.stale and not should_stop():
+            if deadline is not None and time.monotonic() > deadline:
+                return True
+            folder, faces = self._next_stale_folder()
+            if faces and self.scanner.folder_outdated(faces):
+                report.add(self.scanner.update_folder(folder))
+                self.folders_written += 1
+            self.stale.difference_update(f.face_id for f in faces)
+            self.follow_changes()
+        return bool(self.stale)
+
+    def _next_stale_folder(self) -> tuple[Path | None, list[IndexedFace]]:
+        """A folder with stale faces, and the unnamed faces of the photos they are in (the faces of
+        one photo are decided together: one name per photo)."""
+        while self.stale:
+            face = self.library.unnamed_faces.get(next(iter(self.stale)))
+            if face is None:
+                self.stale.pop()
+                continue
+            folder = [f for f in self.library.folders.get(face.folder, []) if not f.name]
+            photos = {f.file for f in folder if f.face_id in self.stale}
+            return face.folder, [f for f in folder if f.file in photos] or [face]
+        return None, []
+
+    # -- full recomputation -----------------------------------------------------------------------
+    def _computed_with(self) -> dict:
+        engine = self.scanner.settings.engine
+        return {"model": self.scanner.model, "metric": self.scanner.engine.metric,
+                "cluster_threshold": engine.cluster_threshold, "min_cluster_size": max(2, engine.min_cluster_size)}
+
+    def full_needed(self) -> bool:
+        """Whether the stored clusters were computed with something else (or not at all, or reset).
+
+        Where the marker cannot be written (state_dir read-only) a recomputation done by this
+        process counts, so that it does not start over and over.
+        """
+        try:
+            return json.loads(clusters_marker(self.scanner.settings).read_text(encoding="utf-8")) != self._computed_with()
+        except (OSError, ValueError):
+            return self._marker_written is not False
+
+    @property
+    def full_running(self) -> bool:
+        return self._full is not None
+
+    def begin_full(self) -> None:
+        """Snapshot every unnamed face; the recomputation then runs slice by slice (:meth:`step_full`)."""
+        self.follow_changes()
+        faces = list(self.library.unnamed_faces.values())
+        ids = [f.face_id for f in faces]
+        vectors = np.stack([f.vector for f in faces]) if faces else np.zeros((0, 0), np.float32)
+        self._snapshot = dict(zip(ids, vectors, strict=True))
+        engine = self.scanner.settings.engine
+        rows = max(16, min(ROWS, SLICE_DISTANCES // max(len(ids), 1)))
+        self._full = recluster(ids, vectors, [self.label(f) for f in ids], self.scanner.engine.metric,
+                               engine.cluster_threshold, engine.min_cluster_size, rows)
+        log.info("recomputing the clusters of %d unnamed faces", len(ids))
+
+    def step_full(self) -> bool:
+        """One slice of the full recomputation; True while more remain."""
+        result = next(self._full)
+        if result is None:
+            return True
+        self._full = None
+        self.stale |= self.keeper.replace(result, self._snapshot, self._vector_of)
+        self._snapshot = {}
+        self._write_marker()
+        log.info("clusters recomputed: %d faces to update", len(self.stale))
+        return False
+
+    def _write_marker(self) -> None:
+        path = clusters_marker(self.scanner.settings)
+        self._marker_written = False
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(self._computed_with()), encoding="utf-8")
+            self._marker_written = True
+        except OSError as exc:
+            log.warning("cannot write %s: %s; clusters will be recomputed in full next time (check state_dir)",
+                        path, exc.strerror)
+
+    def recluster(self, report: ScanReport, should_stop: Callable[[], bool]) -> bool:
+        """The full recomputation in one go (slices still check ``should_stop``), then the writes.
+        Returns False when stopped before the end."""
+        if not self.full_running:
+            self.begin_full()
+        while self.step_full():
+            if should_stop():
+                return False
+        return not self.publish(report, should_stop)

@@ -1,0 +1,175 @@
+"""The hostile-folder corpus (tests/hardening/hostile.py) through the real ``facesidecar scan`` and the
+real daemon (issue 13): nothing outside the root changes or appears, the good photo next to every
+hostile case is scanned and named, every bad item is reported once, memory stays bounded."""
+
+from __future__ import annotations
+
+import json
+import re
+import stat
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from facesidecar.store.csvfile import parse_csv
+
+from .helpers import PYTHON, cli, write_config
+from .hostile import GOOD_PHOTO, Corpus, HostileCase, all_cases
+
+GOOD_NAME = "Hostile Tester"
+RSS_BOUND_MB = 1200
+MEASURE_RSS = (
+    "import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
+    "print(f'PEAK_RSS_KB {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}', file=sys.stderr); sys.exit(code)"
+)
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Outcome:
+    corpus: Corpus
+    outside_before: dict
+    outside_after: dict = field(default_factory=dict)
+    scans: list[str] = field(default_factory=list)
+    peak_rss_mb: float = 0.0
+    rows: dict[str, list] = field(default_factory=dict)
+    """Case slug -> the rows of its faces.csv after the second scan (before the daemon changed anything)."""
+    keywords: dict[str, str] = field(default_factory=dict)
+    daemon_log: str = ""
+
+
+def scan(outcome: Outcome, config: Path) -> str:
+    result = cli("scan", outcome.corpus.root, config=config, prefix=(str(PYTHON), "-c", MEASURE_RSS))
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "Traceback" not in output, output[-4000:]
+    peak = re.search(r"PEAK_RSS_KB (\d+)", output)
+    outcome.peak_rss_mb = max(outcome.peak_rss_mb, int(peak[1]) / 1024 if peak else 0.0)
+    outcome.scans.append(output)
+    return output
+
+
+def name_good_photo(folder: Path) -> None:
+    """A person types a name into the good photo's row of faces.csv and saves it."""
+    lines = (folder / "faces.csv").read_text(encoding="utf-8").split("\n")
+    for i, line in enumerate(lines):
+        cells = line.split(",")
+        if cells[0] == GOOD_PHOTO and cells[1] == "1":
+            cells[6] = GOOD_NAME
+            lines[i] = ",".join(cells)
+    (folder / "faces.csv").write_text("\n".join(lines), encoding="utf-8")
+
+
+def photo_keywords(photo: Path) -> str:
+    result = subprocess.run(["exiftool", "-j", "-XMP-dc:Subject", str(photo)], capture_output=True, text=True)
+    data = json.loads(result.stdout or "[{}]")[0]
+    return str(data.get("Subject", ""))
+
+
+def run_daemon(outcome: Outcome, config: Path) -> None:
+    """The real daemon over the corpus: its catch-up, then the cases' hostile changes while it runs."""
+    from bench.edit_survival import DaemonRunner
+
+    corpus = outcome.corpus
+    runner = DaemonRunner(corpus.state, config)
+    log = corpus.state / "daemon.log"
+    try:
+        runner.start()
+        wait_for(log, r"catch-up: .*done|catch-up: \d+ photos scanned", 120)
+        live = [c for c in corpus.cases if c.during_daemon is not None]
+        for case in live:
+            case.during_daemon(corpus.folder(case), corpus)
+        for case in live:
+            wait_for(log, case.reported, 60)
+        time.sleep(2)  # let the daemon work through what the changes queued
+    finally:
+        runner.stop()
+    outcome.daemon_log = log.read_text(errors="replace")
+
+
+def wait_for(log: Path, pattern: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if log.exists() and re.search(pattern, log.read_text(errors="replace")):
+            return
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def outcome(tmp_path_factory, shared_faces) -> Outcome:
+    corpus = Corpus(tmp_path_factory.mktemp("hostile")).build()
+    config = write_config(corpus.base / "config.toml", corpus.root, state=corpus.state)
+    corpus.state.mkdir(exist_ok=True)
+    result = Outcome(corpus, corpus.outside_snapshot())
+    scan(result, config)
+    for case in corpus.cases:
+        if case.named and (corpus.folder(case) / "faces.csv").is_file():
+            name_good_photo(corpus.folder(case))
+    scan(result, config)
+    for case in corpus.cases:
+        folder = corpus.folder(case)
+        csv = folder / "faces.csv"
+        result.rows[case.slug] = parse_csv(csv.read_bytes()) if csv.is_file() and not csv.is_symlink() else []
+        result.keywords[case.slug] = photo_keywords(folder / GOOD_PHOTO)
+    run_daemon(result, config)
+    result.outside_after = corpus.outside_snapshot()
+    cases = sorted({c.name for c in corpus.cases})
+    print(f"\nhostile folders: {len(cases)} cases tried; scan peak RSS {result.peak_rss_mb:.0f} MB")
+    return result
+
+
+def case_ids() -> list[HostileCase]:
+    return all_cases()
+
+
+def test_nothing_outside_the_root_was_changed_created_or_removed(outcome):
+    before, after = outcome.outside_before, outcome.outside_after
+    changed = {k: (before.get(k), after.get(k)) for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    assert not changed, f"outside the root: {changed}"
+
+
+@pytest.mark.parametrize("case", case_ids(), ids=lambda c: c.slug)
+def test_the_good_photo_next_to_the_case_was_scanned_and_named(outcome, case):
+    rows = [r for r in outcome.rows[case.slug] if r.file == GOOD_PHOTO]
+    assert rows, f"{case.name}: {GOOD_PHOTO} has no row in faces.csv"
+    if case.named:
+        assert [r.name for r in rows] == [GOOD_NAME]
+        assert GOOD_NAME in outcome.keywords[case.slug], f"{case.name}: the name was not written into the photo"
+
+
+@pytest.mark.parametrize("case", case_ids(), ids=lambda c: c.slug)
+def test_every_bad_item_is_reported_once(outcome, case):
+    folder = re.compile(re.escape(str(outcome.corpus.folder(case))) + "[/:]")
+
+    def reports(output: str) -> list[str]:
+        return [line for line in output.splitlines() if folder.search(line) and re.search(case.reported, line)]
+
+    if case.during_daemon is not None:
+        assert len(reports(outcome.daemon_log)) == 1, f"{case.name}: {reports(outcome.daemon_log)}"
+    elif case.reported:
+        assert len(reports(outcome.scans[0])) == 1, f"{case.name}: {reports(outcome.scans[0])}"
+        assert len(reports(outcome.daemon_log)) <= 1, f"{case.name}: {reports(outcome.daemon_log)}"
+    else:
+        said = [line for line in outcome.scans[0].splitlines() if folder.search(line)]
+        assert not said, f"{case.name} should pass without a word: {said}"
+
+
+def test_no_command_or_daemon_crashed(outcome):
+    for output in [*outcome.scans, outcome.daemon_log]:
+        assert "Traceback" not in output, output[-4000:]
+
+
+def test_set_aside_copies_are_owner_only_regular_files(outcome):
+    copies = list(outcome.corpus.root.rglob("*.bad-*"))
+    assert copies, "the corpus holds a broken faces.pkl: it must have been set aside"
+    for copy in copies:
+        info = copy.lstat()
+        assert stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o600, copy
+
+
+def test_peak_memory_stayed_bounded(outcome):
+    assert 0 < outcome.peak_rss_mb < RSS_BOUND_MB, f"scan peaked at {outcome.peak_rss_mb:.0f} MB"
