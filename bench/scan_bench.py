@@ -15,7 +15,8 @@ Every path runs in its own process, its model loaded before the clock starts (th
 warm-up photo, facesidecar's worker start on one photo); ``facesidecar scan`` is also timed cold,
 start-up included, as a user runs it.
 
-    .venv/bin/python bench/scan_bench.py [--tree 20000] [--large 12] [--portraits 40] [--skip-deepface] [--skip-dask]
+    .venv/bin/python bench/scan_bench.py [--tree 20000] [--large 12] [--portraits 40] [--camera N] [--skip-deepface]
+                                         [--skip-dask]
 """
 
 from __future__ import annotations
@@ -134,14 +135,14 @@ def copy_set(rows: list[dict], target: Path) -> int:
     return len(rows)
 
 
-def camera_set(target: Path, large: int) -> int:
+def camera_set(target: Path, large: int, limit: int = 0) -> int:
     """The ≥ 1 MP photos, plus ``large`` of them re-encoded at 24 MP under EXIF orientations 3/6/8
     (pixels stored turned, as cameras store them), in a folder of their own."""
     from PIL import Image
 
     from tests.photos import save_oriented
 
-    rows = [r for r in labels() if int(r["width"]) * int(r["height"]) >= CAMERA_PIXELS]
+    rows = [r for r in labels() if int(r["width"]) * int(r["height"]) >= CAMERA_PIXELS][: limit or None]
     count = copy_set(rows, target)
     (target / "large").mkdir()
     for n, row in enumerate(rows[:large]):
@@ -193,8 +194,8 @@ def deepface_path(root: Path, out: Path) -> None:
 
 
 def plain_dlib_path(root: Path, out: Path) -> None:
-    """dlib as its examples use it (face_recognition's defaults): the full photo turned upright, HOG
-    with one upsampling, 5-point landmarks, the ResNet encoder."""
+    """dlib used directly: the full photo turned upright, HOG at its own size (with face_recognition's
+    one upsampling a 36 MP photo takes minutes), 5-point landmarks, the ResNet encoder."""
     import dlib
     from PIL import Image, ImageOps
 
@@ -203,14 +204,14 @@ def plain_dlib_path(root: Path, out: Path) -> None:
     detector = dlib.get_frontal_face_detector()
     predictor = dlib.shape_predictor(str(models_dir() / SHAPE_PREDICTOR))
     encoder = dlib.face_recognition_model_v1(str(models_dir() / RECOGNITION_MODEL))
-    detector(np.zeros((64, 64, 3), np.uint8), 1)
+    detector(np.zeros((64, 64, 3), np.uint8), 0)
     vectors, faces = {}, 0
     photos = photo_files(root)
     started = time.perf_counter()
     for photo in photos:
         with Image.open(photo) as image:
             rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
-        rects = list(detector(rgb, 1))
+        rects = list(detector(rgb, 0))
         faces += len(rects)
         if rects:
             best = max(rects, key=lambda r: r.width() * r.height())
@@ -333,6 +334,7 @@ def make_tree(root: Path, count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tree", type=int, default=20_000, help="photos in the generated rescan tree (0: skip)")
+    parser.add_argument("--camera", type=int, default=0, help="only this many of the >= 1 MP photos (0: all; quick runs)")
     parser.add_argument("--large", type=int, default=12, help="24 MP copies with EXIF orientations in the camera set")
     parser.add_argument("--portraits", type=int, default=40, help="small portraits")
     parser.add_argument("--skip-deepface", action="store_true")
@@ -346,7 +348,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="scan-bench-"))
     camera, portraits = work / "camera", work / "portraits"
-    cameras = camera_set(camera, args.large)
+    cameras = camera_set(camera, args.large, args.camera)
     portrait_set(portraits, args.portraits)
     cores = len(os.sched_getaffinity(0))
     print(f"{cores} cores; camera set: {cameras} photos ({args.large} of them 24 MP copies under EXIF orientations "
@@ -364,7 +366,7 @@ def main() -> None:
             seeds[label] = run_path("deepface", root, work)
             seeds[label].name = "seed: deepface represent(Dlib, dlib) per photo"
         plain = run_path("dlib", root, work)
-        plain.name = "plain dlib (HOG upsample 1, full photo)"
+        plain.name = "plain dlib (full photo, HOG, 1 process)"
         default = run_path("facesidecar", fresh(root), work, "0", "")
         default.name = f"facesidecar, default ({cores} local workers)"
         results[label] += [r for r in (seeds[label], plain, default) if r is not None]
