@@ -178,6 +178,8 @@ class Score:
     missed: int = 0
     unjudged: int = 0
     false_list: list[str] = field(default_factory=list)
+    false_faces: list[str] = field(default_factory=list)
+    """Face ids of the false names (every face of a name given twice in one photo)."""
 
     @property
     def false(self) -> int:
@@ -224,36 +226,41 @@ def judge(labels: Labels, category: dict[str, str], identity: dict[str, str], fo
     """Score the guesses (face id -> name) of one fold against the ground truth."""
     score = Score()
     confirmed = fold.confirmed_photos(labels)
-    unjudged: dict[str, Counter] = {}
+    unjudged: dict[tuple[str, str], list[str]] = {}
     for face in seen:
         if face.photo in confirmed and face.largest:
             continue
         name, who, kind = guesses.get(face.face_id, ""), identity.get(face.photo, ""), category[face.photo]
         if face.largest and kind == "identity" and who in fold.named:
-            _judge_named(score, face.photo, who, name)
+            if _judge_named(score, face.photo, who, name):
+                score.false_faces.append(face.face_id)
         elif name and _is_false(face, name, who, kind, labels.groups.get(face.photo)):
             score.strangers += 1
+            score.false_faces.append(face.face_id)
             smaller = "" if face.largest or kind != "identity" else "a smaller face than "
             score.false_list.append(f"stranger {face.photo}: {smaller}{who or kind} named {name}")
         elif name:
-            unjudged.setdefault(face.photo, Counter())[name] += 1
-    for photo, names in unjudged.items():
-        for name, count in names.items():
-            score.unjudged += 1
-            if count > 1:
-                score.strangers += count - 1
-                score.false_list.append(f"twice {photo}: {name} on {count} faces")
+            unjudged.setdefault((face.photo, name), []).append(face.face_id)
+    for (photo, name), faces in unjudged.items():
+        score.unjudged += 1
+        if len(faces) > 1:
+            score.strangers += len(faces) - 1
+            score.false_faces += faces
+            score.false_list.append(f"twice {photo}: {name} on {len(faces)} faces")
     return score
 
 
-def _judge_named(score: Score, photo: str, who: str, name: str) -> None:
+def _judge_named(score: Score, photo: str, who: str, name: str) -> bool:
+    """Count one named person's face; True when it got a wrong name."""
     if name == who:
         score.right += 1
     elif name:
         score.wrong += 1
         score.false_list.append(f"wrong {photo}: {who} named {name}")
+        return True
     else:
         score.missed += 1
+    return False
 
 
 def _is_false(face: Seen, name: str, who: str, kind: str, present: set[str] | None) -> bool:
@@ -325,7 +332,8 @@ def fold_scanner(root: Path, engine: FaceEngine, threshold: float):
                          engine=engine)
 
 
-RULES: dict[str, Rule] = {"margin 0.05 (old default)": old_rule(0.05), "1-NN (seed)": old_rule(0.0),
+OLD_RULE, DEFAULT_THRESHOLD = "margin 0.05 (old default)", 0.6
+RULES: dict[str, Rule] = {OLD_RULE: old_rule(0.05), "1-NN (seed)": old_rule(0.0),
                           "per-person bar only": bar_only_rule, "open set (new default)": open_set_rule}
 
 
@@ -333,12 +341,17 @@ RULES: dict[str, Rule] = {"margin 0.05 (old default)": old_rule(0.05), "1-NN (se
 @dataclass
 class Result:
     fold: Fold
+    root: Path
+    """The fold's library, as the scan left it."""
     scanned: Score
     curves: dict[str, dict[float, Score]]
+    caught: Counter
+    """Why the scan gave no name (or another) to the faces the old rule named falsely at its default."""
 
 
 def run(faces: Path, work: Path, cache: Path, folds: int = FOLDS, confirmed: Iterable[int] = CONFIRMED,
         sweep: Iterable[float] = SWEEP, log: Callable[[str], None] = print) -> list[Result]:
+    sweep = tuple(sweep)
     labels = read_labels(faces)
     rows = _label_rows(faces)
     category = {f: r["category"] for f, r in rows.items()}
@@ -362,7 +375,9 @@ def run(faces: Path, work: Path, cache: Path, folds: int = FOLDS, confirmed: Ite
         scanned = judge(labels, category, identity, fold, seen, sidecar_guesses(seen, library))
         curves = {name: {t: judge(labels, category, identity, fold, seen, rule(root, engine, t)) for t in sweep}
                   for name, rule in RULES.items()}
-        results.append(Result(fold, scanned, curves))
+        why = {f.face_id: f.why.get("reason", "") for f in library.all_faces()}
+        old = curves[OLD_RULE][DEFAULT_THRESHOLD].false_faces if DEFAULT_THRESHOLD in sweep else []
+        results.append(Result(fold, root, scanned, curves, Counter(why.get(f, "") or "named" for f in old)))
     return results
 
 
@@ -403,6 +418,9 @@ def report(results: list[Result]) -> str:
                 cells.append(f"{mean(s.precision for s in scores):.3f} / {mean(s.recall for s in scores):.3f} "
                              f"[{min(s.precision for s in scores):.3f}]")
             lines.append(f"  {t:9.2f}  " + "  ".join(f"{c:>26}" for c in cells))
+        caught = sum((r.caught for r in group), Counter())
+        lines.append(f"what the new rule said to the old default's {sum(caught.values())} false names: "
+                     + ", ".join(f"{reason} {n}" for reason, n in caught.most_common()))
         for r in group:
             lines += [f"  fold {r.fold.number}: {f}" for f in r.scanned.false_list]
     return "\n".join(lines)

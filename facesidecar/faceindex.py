@@ -9,7 +9,7 @@ files (read-only, no lock) and updated after every folder transaction. Finding t
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,8 @@ class IndexedFace:
     cluster: str
     vector: np.ndarray
     not_names: tuple[str, ...] = ()
+    why: dict = field(default_factory=dict)
+    """What the face's last guess weighed (``Face.why``): a refresh rewrites the folder when that changes."""
 
 
 class Library:
@@ -45,6 +47,7 @@ class Library:
         self.model = model
         self.folders: dict[Path, list[IndexedFace]] = {}
         self.unnamed_faces: dict[str, IndexedFace] = {}
+        self.confirmed_faces: dict[str, IndexedFace] = {}
         self.confirmed_version = 0
         """Changes whenever the set of confirmed faces (or their names) changes: a gallery cache key."""
         self.version = 0
@@ -59,7 +62,7 @@ class Library:
             vector = face.encodings.get(self.model)
             if face.visible and vector is not None:
                 faces.append(IndexedFace(folder, photo.file, face.face_id, face.name, face.guess,
-                                         face.distance, face.cluster, vector, tuple(face.not_names)))
+                                         face.distance, face.cluster, vector, tuple(face.not_names), face.why))
         self._replace(folder, faces)
 
     def _replace(self, folder: Path, faces: list[IndexedFace] | None) -> None:
@@ -75,6 +78,10 @@ class Library:
         self._note_unnamed(old, new)
 
     def _note_confirmed(self, old: list[IndexedFace], new: list[IndexedFace]) -> None:
+        for face in old:
+            if self.confirmed_faces.get(face.face_id) is face:
+                del self.confirmed_faces[face.face_id]
+        self.confirmed_faces.update((f.face_id, f) for f in new if f.name and f.name != IGNORE)
         before, after = _confirmed_ids(old), _confirmed_ids(new)
         if before != after:
             self.confirmed_version += 1
@@ -122,7 +129,7 @@ class Library:
             yield from faces
 
     def confirmed(self) -> list[IndexedFace]:
-        return [f for f in self.all_faces() if f.name and f.name != IGNORE]
+        return list(self.confirmed_faces.values())
 
     def unnamed(self) -> list[IndexedFace]:
         return [f for f in self.all_faces() if not f.name]

@@ -8,6 +8,7 @@ an empty one. The in-memory index of the faces in these folders is :mod:`facesid
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import logging
 import os
 import stat
@@ -124,3 +125,13 @@ def list_folder(folder: Path, extensions: Iterable[str]) -> FolderListing:
 def list_photos(folder: Path, extensions: Iterable[str]) -> dict[str, os.stat_result]:
     """Photo file name -> stat of the regular files in ``folder`` (see :func:`list_folder`)."""
     return list_folder(folder, extensions).photos
+
+
+def file_sha256(path: Path) -> str:
+    """The content hash of a photo: how a moved or renamed photo is recognised (the regular file at
+    ``path``, reached through the confined layer)."""
+    digest = hashlib.sha256()
+    with confined.open_file(path) as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

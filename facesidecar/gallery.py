@@ -87,9 +87,9 @@ def guess_columns(guess: Guess | None) -> tuple[str, float | None]:
     return guess.columns() if guess is not None else ("", None)
 
 
-NAMED, NO_GALLERY, TOO_FAR, TOO_CLOSE, LOOKALIKES_DISAGREE, BETTER_FACE, CLUSTER = (
+NAMED, NO_GALLERY, TOO_FAR, TOO_CLOSE, LOOKALIKES_DISAGREE, BETTER_FACE, CLUSTER, REJECTED_BY_A_PERSON = (
     "named", "nobody named", "too far", "two people alike", "look-alikes are someone else",
-    "another face of the photo is nearer", "named cluster")
+    "another face of the photo is nearer", "named cluster", "rejected by a person")
 """The reasons of a :class:`Decision`."""
 
 
@@ -125,6 +125,26 @@ class Decision:
         return {"guess": self.name, "reason": self.reason, "nearest": self.nearest, "distance": plain(self.distance),
                 "threshold": plain(self.threshold), "second": plain(self.second),
                 "lookalikes": self.lookalikes, "agreeing": self.agreeing}
+
+
+def describe(why: dict) -> str:
+    """One sentence from a :meth:`Decision.explain` record: why a face got its guess or none."""
+    reason, nearest = why.get("reason", ""), why.get("nearest", "")
+    if not reason:
+        return ""
+    if reason == NO_GALLERY:
+        return "no guess: nobody is named yet"
+    if reason == CLUSTER:
+        return f"guessed {why.get('guess')}: its cluster was given that name"
+    near = f"nearest named person {nearest} at distance {why.get('distance')}, bar {why.get('threshold')}"
+    second = f"; next person at {why['second']}" if why.get("second") is not None else ""
+    asked = (f"; {why.get('agreeing', 0)} of {why.get('lookalikes')} nearer unnamed look-alikes are {nearest} too"
+             if why.get("lookalikes") else "")
+    verdict = {NAMED: f"guessed {why.get('guess')}", TOO_FAR: "no guess: too far",
+               TOO_CLOSE: "no guess: two people look alike", LOOKALIKES_DISAGREE: "no guess: probably someone else",
+               BETTER_FACE: f"no guess: another face of this photo is nearer to {nearest}",
+               REJECTED_BY_A_PERSON: f"no guess: a person said this is not {nearest}"}.get(reason, reason)
+    return f"{verdict} ({near}{second}{asked})"
 
 
 @dataclass(frozen=True)

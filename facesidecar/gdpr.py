@@ -49,6 +49,9 @@ an erasure, since it holds pictures of the person's face and is cheap to make ag
 FORGET_MARK = "\x00forget"
 """Put in ``metadata_written["people"]`` so the next metadata step runs for the photo."""
 SOURCE = "forget"
+CSV_COPIES = (f"{CSV_NAME}.bad-*", "faces.hubzilla*.csv")
+"""faces.csv copies facesidecar kept: broken saves set aside, the Hubzilla add-on's file kept on import."""
+PKL_COPIES = (f"{PKL_NAME}.bad-*", "faces.hubzilla*.pkl")
 LEFTOVER_PATTERN = f".{CSV_NAME}.tmp-*"
 """A save a writer stopped mid-swap left behind (merged and removed by the folder's next transaction)."""
 
@@ -123,9 +126,15 @@ def _state_mentions(state: FolderState, name: str) -> bool:
         if _owned_metadata(photo, {name}):
             return True
         for face in photo.faces:
-            if name in (face.name, face.guess) or name in face.name_history.values() or name in face.not_names:
+            if (name in (face.name, face.guess) or name in face.name_history.values() or name in face.not_names
+                    or _why_mentions(face, name)):
                 return True
     return any(normalize_name(str(r.get("name", ""))) == name for r in state.pending_rows)
+
+
+def _why_mentions(face: Face, name: str) -> bool:
+    """Whether the explanation of the face's last guess (``Face.why``) names ``name``."""
+    return name in (face.why.get("nearest"), face.why.get("guess"))
 
 
 def _mentions(folder: Path, name: str) -> bool:
@@ -144,12 +153,12 @@ def _mentions(folder: Path, name: str) -> bool:
 
 
 def _set_aside_files(folder: confined.Folder, name: str) -> list[str]:
-    """Set-aside copies of broken sidecars (``faces.csv.bad-*``, ``faces.pkl.bad-*``) naming the person,
-    read as their reader would: faces.csv's in any encoding an editor uses, faces.pkl's as UTF-8."""
+    """Copies facesidecar kept (:data:`CSV_COPIES`, :data:`PKL_COPIES`) naming the person, read as
+    their reader would: faces.csv's in any encoding an editor uses, pickles as UTF-8."""
     found = []
     for entry in sorted(folder.names()):
-        is_csv = fnmatch.fnmatch(entry, f"{CSV_NAME}.bad-*")
-        if not (is_csv or fnmatch.fnmatch(entry, f"{PKL_NAME}.bad-*")):
+        is_csv = any(fnmatch.fnmatch(entry, pattern) for pattern in CSV_COPIES)
+        if not (is_csv or any(fnmatch.fnmatch(entry, pattern) for pattern in PKL_COPIES)):
             continue
         try:
             data = folder.read(entry, confined.limits().csv if is_csv else confined.limits().pkl) or b""
@@ -161,9 +170,9 @@ def _set_aside_files(folder: confined.Folder, name: str) -> list[str]:
 
 
 def erase_set_aside(folder: Path, name: str, dry_run: bool, result: FolderErasure) -> None:
-    """A set-aside faces.pkl naming the person is deleted (it cannot be read safely and the state
-    was rebuilt without it); a set-aside faces.csv loses the lines that name them, and is deleted
-    when the name is still in it afterwards (split over lines, in a second encoding)."""
+    """A kept pickle naming the person is deleted (it cannot be read safely; the state was rebuilt
+    without it); a kept faces.csv loses the lines that name them, and is deleted when the name is
+    still in it afterwards (split over lines, in a second encoding)."""
     with confined.opened(folder) as handle:
         for entry in _set_aside_files(handle, name):
             result.set_aside += 1
@@ -173,7 +182,7 @@ def erase_set_aside(folder: Path, name: str, dry_run: bool, result: FolderErasur
 
 
 def _erase_from_copy(folder: confined.Folder, entry: str, name: str) -> None:
-    if entry.startswith(PKL_NAME):
+    if not any(fnmatch.fnmatch(entry, pattern) for pattern in CSV_COPIES):
         folder.unlink(entry)
         return
     kept = traces.without_lines_naming(folder.read(entry, confined.limits().csv) or b"", name)
@@ -234,20 +243,23 @@ def _forget_face(photo: PhotoState, face: Face, now: float) -> tuple[NameChange 
     change = set_name(photo, face, "", SOURCE, now) if face.name else None
     encodings = len(face.encodings)
     face.encodings = {}
-    face.guess, face.distance, face.cluster = "", None, ""
+    face.guess, face.distance, face.cluster, face.why = "", None, "", {}
     face.name_history, face.rev, face.named_at = {}, 0, None
     face.forgotten = True
     return change, encodings
 
 
 def _drop_mentions(face: Face, name: str, result: FolderErasure) -> None:
-    """Take ``name`` out of another person's face: its earlier names and its "not this person" list."""
+    """Take ``name`` out of another person's face: its earlier names, its "not this person" list and the
+    explanation of its guess."""
     if name in face.name_history.values():
         face.name_history = {rev: ("" if old == name else old) for rev, old in face.name_history.items()}
         result.history += 1
     if name in face.not_names:
         face.not_names = [n for n in face.not_names if n != name]
         result.rejections += 1
+    if _why_mentions(face, name):
+        face.why = {}  # the explanation of the face's guess named them as the nearest person
 
 
 def _clean_photo_metadata(photo: PhotoState, names: set[str], writer: MetadataWriter | None,

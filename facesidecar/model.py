@@ -1,13 +1,18 @@
-"""The data that flows between the stages: faces, photos, folders.
+"""The data that flows between the stages: faces, photos, folders, and what each stage hands on.
 
-Everything here converts to and from *plain data* (dicts, lists, str, int, float, bytes) because
-faces.pkl must be loadable by an unpickler that refuses every global (see store/pkl.py).
+The stored state (``Face``, ``PhotoState``, ``FolderState``) converts to and from *plain data*
+(dicts, lists, str, int, float, bytes) because faces.pkl must be loadable by an unpickler that
+refuses every global (see store/pklfile.py). The stage results (``FolderPlan``, ``FoundFace``,
+``Detection``, ``ImportedRegion``) are frozen: a stage hands them on and nobody changes them after.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -57,6 +62,16 @@ class Box:
         return cls(x, y, w, h)
 
 
+def best_overlap(box: Box, faces: list[Face], floor: float) -> Face | None:
+    """The face among ``faces`` whose box overlaps ``box`` most, if at least ``floor`` (IoU)."""
+    best, best_iou = None, floor
+    for face in faces:
+        overlap = face.box.iou(box)
+        if overlap >= best_iou:
+            best, best_iou = face, overlap
+    return best
+
+
 @dataclass(frozen=True)
 class PersonRegion:
     """A named face: ``box`` is in fractions of the displayed photo (after EXIF orientation)."""
@@ -84,6 +99,8 @@ class Face:
     it so that a stale copy saved by an editor can be told from a real edit (store/merge.py).
     ``name_history`` maps every rev written for this face to the name written with it.
     ``not_names`` are guesses a person rejected for this face ("not this person"): never guessed again.
+    ``why`` is what the last guess of an unnamed face weighed (``gallery.Decision.explain``): shown by
+    ``status --json`` and the review page, so that a person can see why a face got a name or none.
     """
 
     face_id: str
@@ -100,6 +117,7 @@ class Face:
     forgotten: bool = False
     named_at: float | None = None
     not_names: list[str] = field(default_factory=list)
+    why: dict = field(default_factory=dict)
 
     @property
     def confirmed(self) -> bool:
@@ -126,6 +144,7 @@ class Face:
             "forgotten": self.forgotten,
             "named_at": self.named_at,
             "not_names": list(self.not_names),
+            "why": dict(self.why),
         }
 
     @classmethod
@@ -145,6 +164,7 @@ class Face:
             forgotten=bool(data.get("forgotten", False)),
             named_at=data.get("named_at"),
             not_names=[str(n) for n in data.get("not_names", [])],
+            why=dict(data.get("why") or {}),
         )
 
 
@@ -268,3 +288,90 @@ class FolderState:
             pending_rows=[dict(r) for r in data.get("pending_rows", [])],
             csv_problems=[str(m) for m in data.get("csv_problems", [])],
         )
+
+
+# -- what the scan stages hand on ----------------------------------------------------------------
+@dataclass(frozen=True)
+class FolderPlan:
+    """What the plan stage found changed in one folder (a stat per photo, faces.pkl read once).
+
+    ``known`` is faces.pkl's photos as planned; ``moved_in`` maps a new file name to the folder and
+    name of a vanished photo with the same content, whose faces and names it takes over.
+    """
+
+    folder: Path
+    on_disk: Mapping[str, os.stat_result]
+    known: Mapping[str, PhotoState]
+    to_scan: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    moved_in: Mapping[str, tuple[Path, str]] = field(default_factory=dict)
+    csv_sha256: str = ""
+    leftovers: bool = False
+    """A killed writer's temporary faces.csv is in the folder: it may hold a save to merge."""
+
+
+@dataclass(frozen=True)
+class FoundFace:
+    """A detected face: where it is (fractions of the displayed photo) and its encoding."""
+
+    box: Box
+    encoding: np.ndarray
+
+
+@dataclass(frozen=True)
+class ImportedRegion:
+    """A named region other tools wrote into the photo; ``encoding`` only where no detected face
+    matches it (the region then becomes a face of its own)."""
+
+    person: PersonRegion
+    encoding: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class Detection:
+    """What decoding, detection and encoding found in one photo, or why they failed (``error``).
+
+    A pure result of the photo's bytes and the engine settings: it can be made in another process
+    or on another machine and applied to the folder's state later.
+    """
+
+    file: str
+    size: int
+    mtime_ns: int
+    sha256: str
+    error: str = ""
+    faces: tuple[FoundFace, ...] = ()
+    extra: Mapping[str, list[np.ndarray]] = field(default_factory=dict)
+    """Encodings of the same faces (same order) by the other configured models."""
+    width: int = 0
+    height: int = 0
+    orientation: int = 1
+    regions: tuple[ImportedRegion, ...] = ()
+
+
+@dataclass
+class ScanReport:
+    """What one pass (or one folder change) did; reports of folders add up into the pass's.
+
+    Not frozen: it is the sink every stage counts into, never handed from one stage to the next.
+    """
+
+    folders: int = 0
+    photos: int = 0
+    scanned: int = 0
+    faces: int = 0
+    moved: int = 0
+    removed: int = 0
+    names_changed: int = 0
+    metadata_written: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, other: ScanReport) -> None:
+        for name in ("folders", "photos", "scanned", "faces", "moved", "removed", "names_changed", "metadata_written"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors.extend(e for e in other.errors if e not in self.errors)
+
+    def summary(self) -> str:
+        return (f"{self.folders} folders, {self.photos} photos ({self.scanned} scanned, {self.moved} moved, "
+                f"{self.removed} removed), {self.faces} faces found, {self.names_changed} names changed, "
+                f"{self.metadata_written} photos' metadata written, {len(self.errors)} errors")

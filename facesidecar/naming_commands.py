@@ -24,9 +24,11 @@ from .config import Settings, with_roots
 from .errors import FacesidecarError
 from .folders import is_photo_name, list_photos, walk_folders
 from .gallery import is_named_cluster
-from .model import IGNORE, Box, Face, FolderState, PhotoState
+from .model import IGNORE, Box, Face, FolderState, PhotoState, ScanReport
 from .names import clean_name
-from .scan import Scanner, ScanReport, needs_scan
+from .pipeline.plan import needs_scan
+from .scan import Scanner
+from .store import confined
 from .store.folder import FolderStore, Transaction
 from .store.merge import set_name
 
@@ -196,8 +198,8 @@ def _mentions(folder: Path, name: str) -> bool:
     if any(f.name == name for _, f in FolderStore(folder).load().faces()):
         return True
     try:
-        return name.encode("utf-8") in (folder / "faces.csv").read_bytes()
-    except OSError:
+        return name.encode("utf-8") in (confined.read_file(folder / "faces.csv", confined.limits().csv) or b"")
+    except (OSError, FacesidecarError):
         return False
 
 

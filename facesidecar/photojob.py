@@ -25,7 +25,8 @@ from .config import EngineSettings
 from .engines import FaceEngine, get_engine
 from .errors import EngineError, ImageError
 from .imaging import PhotoBytes, decode_bytes
-from .pipeline.detect import FoundFace, encode_boxes, find_faces
+from .model import FoundFace
+from .pipeline.detect import encode_boxes, find_faces
 from .pipeline.inflight import DecodeMarks
 
 

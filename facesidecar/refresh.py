@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,10 +32,12 @@ import numpy as np
 from .clusters import ROWS, ClusterKeeper, recluster
 from .config import Settings
 from .faceindex import IndexedFace, Library
+from .gallery import Unnamed
 from .model import FolderState
 
 if TYPE_CHECKING:
-    from .scan import Scanner, ScanReport
+    from .model import ScanReport
+    from .scan import Scanner
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,8 @@ class Refresher:
         self.keeper: ClusterKeeper | None = None
         self.stale: set[str] = set()
         """Unnamed faces whose cluster or guess in their sidecar may be out of date."""
+        self._photos: list[str] = []
+        """The photo of each row of the keeper's index (for the look-alike search, see :meth:`unnamed`)."""
         self._full: Iterator[dict[str, str] | None] | None = None
         self._snapshot: dict[str, np.ndarray] = {}
         self.folders_written = 0
@@ -76,6 +80,7 @@ class Refresher:
         self.keeper = ClusterKeeper(self.scanner.engine.metric, engine.cluster_threshold, engine.min_cluster_size)
         self.keeper.load((f.face_id, f.vector, f.cluster) for f in self.library.unnamed_faces.values())
         self.library.take_changes()
+        self._note_photos(self.library.unnamed_faces)
 
     def follow_changes(self) -> None:
         """Regroup the clusters the library's latest changes touch; note whose sidecar is stale."""
@@ -86,31 +91,54 @@ class Refresher:
             index = self.keeper.index
             moved = [index.vector(f).copy() for f in changes.left | changes.joined if f in index.row_of]
             self.stale |= self.keeper.update(changes, self._vector_of)
+            self._note_photos(changes.joined)
             moved += [index.vector(f) for f in changes.joined if f in index.row_of]
-            self.stale |= changes.joined | self._within(moved)
+            self.stale |= changes.joined | self._within(moved, self._threshold())
         if confirmed:
             self.stale |= self._near(confirmed)
+
+    def _note_photos(self, face_ids: Iterable[str]) -> None:
+        row_of, faces = self.keeper.index.row_of, self.library.unnamed_faces
+        self._photos += [""] * (len(self.keeper.index.ids) - len(self._photos))
+        for face_id in face_ids:
+            face = faces.get(face_id)
+            if face is not None and face_id in row_of:
+                self._photos[row_of[face_id]] = str(face.folder / face.file)
+
+    def unnamed(self) -> Unnamed:
+        """Every unnamed face and its photo, for the open-set rule's look-alikes: the index itself."""
+        self.follow_changes()
+        rows = self.keeper.index.used
+        return Unnamed(rows, self._photos[:len(rows)])
 
     def _vector_of(self, face_id: str) -> np.ndarray | None:
         face = self.library.unnamed_faces.get(face_id)
         return None if face is None else face.vector
 
-    def _within(self, vectors: list[np.ndarray]) -> set[str]:
-        """Unnamed faces within reach of ``vectors``: the threshold plus the margin, the farthest a
-        confirmed face decides a guess from (nearest person, the second one) and the farthest an
-        unnamed look-alike is asked (gallery.Gallery.decide)."""
+    def _threshold(self) -> float:
+        return self.scanner.settings.engine.threshold or self.scanner.engine.threshold
+
+    def _within(self, vectors: list[np.ndarray], radius: float) -> set[str]:
         if not vectors:
             return set()
-        engine = self.scanner.settings.engine
-        reach = (engine.threshold or self.scanner.engine.threshold) + max(engine.margin, 0.0)
-        return set().union(*self.keeper.index.within(np.stack(vectors), reach))
+        return set().union(*self.keeper.index.within(np.stack(vectors), radius))
 
     def _near(self, confirmed: list[IndexedFace]) -> set[str]:
-        """Unnamed faces whose guess these confirmed faces (added, removed, renamed) may change:
-        those within reach, those whose look-alikes are within reach, and the faces of a cluster
-        named after the person (their guess carries the distance to the person's nearest face)."""
-        near = self._within([f.vector for f in confirmed])
-        near |= self._within([self.keeper.index.vector(f) for f in near])
+        """Unnamed faces whose guess these confirmed faces (added, removed, renamed) may change.
+
+        The rule (gallery.Gallery.decide) weighs the nearest and the second-nearest person, both
+        within threshold + margin of the face if they matter; and it asks the face's unnamed
+        look-alikes, which are nearer to it than its person (within the threshold), whether
+        they are that person too, which they can be only within the threshold. So: faces within
+        threshold + margin, faces within the threshold of an unnamed face within the threshold,
+        and the faces of a cluster named after the person (their guess carries the distance to
+        the person's nearest face).
+        """
+        threshold = self._threshold()
+        vectors = [f.vector for f in confirmed]
+        near = self._within(vectors, threshold + max(self.scanner.settings.engine.margin, 0.0))
+        asked = self._within(vectors, threshold)
+        near |= self._within([self.keeper.index.vector(f) for f in asked], threshold)
         for name in {f.name for f in confirmed}:
             near |= self.keeper.members.get(name, set())
         return near

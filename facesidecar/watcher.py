@@ -42,7 +42,7 @@ from watchdog.events import (
 
 from .errors import SidecarError
 from .folders import NOFACES_MARKER, is_photo_name
-from .store import CSV_NAME, PKL_NAME
+from .store import CSV_NAME, PKL_NAME, confined
 from .store.folder import FolderStore
 from .store.leftovers import is_csv_leftover, writer_alive
 
@@ -284,13 +284,13 @@ def looks_complete(path: Path) -> bool:
     if suffix not in (".jpg", ".jpeg", ".png"):
         return True
     try:
-        with open(path, "rb") as handle:
+        with confined.open_file(path) as handle:  # a regular file reached without links: a FIFO never blocks
             handle.seek(0, os.SEEK_END)
             size = handle.tell()
             handle.seek(max(0, size - 64))
             tail = handle.read()
-    except OSError:
-        return True  # gone or unreadable: the scanner reports it properly
+    except (OSError, SidecarError):
+        return True  # gone, unreadable or not a regular file: the scanner reports it properly
     if suffix == ".png":
         return b"IEND" in tail
     return b"\xff\xd9" in tail
@@ -586,9 +586,12 @@ def stored_echoes(folder: Path, paths: list[Path]) -> set[Path]:
     for path in paths:
         if path.name == CSV_NAME:
             try:
-                digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            except OSError:
+                data = confined.read_file(path, confined.limits().csv)
+            except (OSError, SidecarError):
                 continue
+            if data is None:
+                continue
+            digest = hashlib.sha256(data).hexdigest()
             if state.csv_sha256 and digest == state.csv_sha256:
                 same.add(path)
             continue

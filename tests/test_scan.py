@@ -199,3 +199,22 @@ def test_a_photo_moved_to_a_folder_processed_later_keeps_its_name(library, engin
     scanner2.process_folders([library / "barack_obama", library / "zz-later"])
     assert names_of(library / "zz-later", "2.jpg") == ["Barack Obama"]
     assert counting.detections == 0, "a moved photo is not decoded again"
+
+
+def test_a_folder_whose_work_fails_unexpectedly_costs_that_folder_only(library, engine, monkeypatch):
+    """Whatever one folder's input makes go wrong, the scan (and so the daemon's catch-up) goes on
+    with the others and says which folder failed (issue 13, rule 4)."""
+    original = FolderStore.transaction
+
+    def failing(store, *args, **kwargs):
+        if store.folder.name == "joe_biden":
+            raise ValueError("a bug met hostile input")
+        return original(store, *args, **kwargs)
+
+    monkeypatch.setattr(FolderStore, "transaction", failing)
+    scanner, _ = scanner_for(library, engine)
+    report = scanner.scan_paths([library])
+    assert rows(library / "barack_obama") and (library / "mixed" / "faces.csv").is_file()
+    assert not (library / "joe_biden" / "faces.csv").exists()
+    assert [msg for where, msg in report.errors if where.endswith("joe_biden")] == [
+        "failed: ValueError: a bug met hostile input"]

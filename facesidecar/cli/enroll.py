@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
+from ..errors import FacesidecarError
 from ..naming_commands import enroll, enroll_photos, library_settings, roots_for_photos
 from .common import scanner_for, settings_from
-
-log = logging.getLogger(__name__)
 
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     raw = [Path(p) for p in args.photos]
     photos = enroll_photos(raw, settings.extensions)
-    outside = [p for p in photos if settings.roots and not any(p.is_relative_to(r.resolve()) for r in settings.root_paths())]
-    for path in outside[:5]:
-        log.warning("%s is outside the configured roots: its name is kept, but guesses elsewhere do not use it", path)
+    refuse_outside_roots(photos, settings)
     settings = library_settings(settings, roots_for_photos(photos))
     with scanner_for(settings) as scanner:
         outcome = enroll(scanner, args.name, raw, force=args.force)
@@ -31,6 +27,18 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.name}: {len(outcome.named)} photos enrolled, {len(outcome.unchanged)} already, "
           f"{len(outcome.failed)} not enrolled")
     return 1 if outcome.failed else 0
+
+
+def refuse_outside_roots(photos: list[Path], settings) -> None:
+    """Everything facesidecar writes must lie below its roots, where ``forget`` and ``export`` find it."""
+    roots = [r.resolve() for r in settings.root_paths()]
+    outside = [p for p in photos if roots and not any(p.resolve().is_relative_to(r) for r in roots)]
+    if outside:
+        listed = ", ".join(str(p) for p in outside[:3]) + (f" and {len(outside) - 3} more" if len(outside) > 3 else "")
+        raise FacesidecarError(
+            f"{listed}: outside the configured roots ({', '.join(map(str, roots))}); facesidecar keeps names only"
+            " below its roots, where 'forget' and 'export' find them. Move the photos below a root, or add their"
+            " folder as a [[roots]] entry in the config")
 
 
 def register(subparsers, parent: argparse.ArgumentParser) -> None:

@@ -92,6 +92,14 @@ def setup_logging(verbose: int, quiet: bool) -> None:
     root.propagate = False
 
 
+def _never_fail_on_file_names() -> None:
+    """A file name that is not UTF-8 (a surrogate escape) printed under a strict UTF-8 locale would
+    end the command with UnicodeEncodeError: such characters are written as ``\\udcff`` instead."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", "") == "strict" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = merge_global_options(parser, parser.parse_args(argv))
@@ -99,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     setup_logging(args.verbose, args.quiet)
+    _never_fail_on_file_names()
     try:
         return int(args.func(args) or 0)
     except FacesidecarError as exc:

@@ -23,6 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from werkzeug.serving import make_server
 
     from ..review.app import create_app, is_loopback
+    from ..review.requestlog import RedactingRequestHandler
 
     settings = settings_from(args)
     review = dataclasses.replace(settings.review)
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         app = create_app(settings, shown, scanner)
         token = app.config["ACCESS_TOKEN"]
         try:
-            server = make_server(review.bind, review.port, app, threaded=True)
+            server = make_server(review.bind, review.port, app, threaded=True, request_handler=RedactingRequestHandler)
         except OSError as exc:
             raise FacesidecarError(f"review: cannot listen on {review.bind}:{review.port}: {exc.strerror}") from None
         host = f"[{review.bind}]" if ":" in review.bind else review.bind

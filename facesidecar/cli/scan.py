@@ -8,9 +8,9 @@ import logging
 from pathlib import Path
 
 from ..config import with_roots
+from ..model import ScanReport
 from ..progress import LogLines, Progress, Snapshot
 from ..runlock import Holder, RootLocks
-from ..scan import ScanReport
 from .common import existing_paths, is_terminal, scanner_for, settings_from
 
 log = logging.getLogger(__name__)

@@ -19,9 +19,10 @@ def _stop(_signum, _frame) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from werkzeug.serving import WSGIRequestHandler, make_server
+    from werkzeug.serving import make_server
 
     from ..review.app import is_loopback
+    from ..review.requestlog import RedactingRequestHandler
     from ..serve.app import close_app, create_app
     from ..serve.auth import load_api_key
     from ..serve.learning import learn_root
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     api_key = load_api_key(serve)
     learn_root(settings)  # a misplaced learn folder is an error now, not at the first /learn
 
-    class Handler(WSGIRequestHandler):
+    class Handler(RedactingRequestHandler):
         timeout = serve.request_timeout  # a client that stops sending is dropped, not waited for
 
     with scanner_for(settings) as scanner:

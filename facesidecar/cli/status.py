@@ -1,5 +1,5 @@
-"""``facesidecar status [PATH] [--json]``: what a running daemon is doing, counts, per-person numbers
-and photos that failed."""
+"""``facesidecar status [PATH] [--json] [--why]``: what a running daemon is doing, counts, per-person numbers,
+photos that failed, and why each unnamed face got its guess or none."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ import numpy as np
 from ..config import Settings
 from ..daemonstatus import overlaps, running_daemons
 from ..folders import list_photos, walk_folders
+from ..gallery import describe
+from ..model import IGNORE, FolderState
 from ..names import shown
 from ..naming_commands import no_roots_error
+from ..pipeline.plan import unwritable_reason
 from ..progress import duration
-from ..scan import state_counts, unwritable_reason
 from ..store.folder import FolderStore
 from .common import existing_paths, settings_from
 
@@ -32,6 +34,19 @@ def _has_photos(folder: Path, extensions: list[str]) -> bool:
         return False
 
 
+def state_counts(state: FolderState) -> dict[str, int]:
+    """What ``status`` counts in one folder: photos, visible faces, and how they are named."""
+    visible = [f for _, f in state.faces() if f.visible]
+    return {
+        "photos": len(state.photos),
+        "faces": len(visible),
+        "confirmed": sum(1 for f in visible if f.confirmed),
+        "ignored": sum(1 for f in visible if f.name == IGNORE),
+        "guessed": sum(1 for f in visible if not f.name and f.guess),
+        "errors": sum(1 for p in state.photos.values() if p.error),
+    }
+
+
 def collect_status(paths: list[Path], exclude: list[str], extensions: list[str] | None = None) -> dict:
     totals: Counter = Counter()
     confirmed: Counter = Counter()
@@ -39,6 +54,7 @@ def collect_status(paths: list[Path], exclude: list[str], extensions: list[str] 
     errors = []
     csv_problems = []
     unwritable = []
+    decisions = []
     folders = 0
     for folder in walk_folders(paths, exclude):
         problem = unwritable_reason(folder)
@@ -58,6 +74,7 @@ def collect_status(paths: list[Path], exclude: list[str], extensions: list[str] 
             elif not face.name and face.guess:
                 guessed[face.guess] += 1
         errors.extend({"file": str(folder / p.file), "error": p.error} for p in state.photos.values() if p.error)
+        decisions.extend(_decisions(folder, state))
         csv_problems.extend({"file": str(store.csv_path), "problem": m} for m in state.csv_problems)
     people = sorted(set(confirmed) | set(guessed), key=str.casefold)
     return {
@@ -67,7 +84,19 @@ def collect_status(paths: list[Path], exclude: list[str], extensions: list[str] 
         "error_list": errors,
         "csv_problems": csv_problems,
         "unwritable_folders": unwritable,
+        "decisions": decisions,
     }
+
+
+def _decisions(folder: Path, state) -> list[dict]:
+    """Why each unnamed face got its guess or none, as the last guessing weighed it (``Face.why``)."""
+    found = []
+    for photo in state.photos.values():
+        for number, face in enumerate(photo.visible_faces, start=1):
+            if not face.name and face.why:
+                found.append({"file": str(folder / photo.file), "face_nr": number, **face.why,
+                              "why": describe(face.why)})
+    return found
 
 
 def collect_model_agreement(paths: list[Path], settings) -> list[dict]:
@@ -110,7 +139,7 @@ def print_status(status: dict) -> None:
     if status["unwritable_folders"]:
         print("\nfolders whose sidecars cannot be written (their photos are not scanned):")
         for item in status["unwritable_folders"]:
-            print(f"  {item['error']}")
+            print(f"  {shown(item['error'])}")
     if status["csv_problems"]:
         print("\nfaces.csv saves that could not be read whole (fix the file and save it again):")
         for item in status["csv_problems"]:
@@ -118,7 +147,7 @@ def print_status(status: dict) -> None:
     if status["error_list"]:
         print("\nphotos that could not be read (retried when they change):")
         for item in status["error_list"]:
-            print(f"  {item['error'] if item['file'] in item['error'] else item['file'] + ': ' + item['error']}")
+            print(f"  {shown(item['error'] if item['file'] in item['error'] else item['file'] + ': ' + item['error'])}")
 
 
 def collect_daemons(state_dirs: list[Path], paths: list[Path]) -> list[dict]:
@@ -146,7 +175,7 @@ def print_daemons(daemons: list[dict]) -> None:
         elif catchup:
             print(f"  start-up {catchup['line']}")
         if daemon.get("folder"):
-            print(f"  now in: {daemon['folder']}")
+            print(f"  now in: {shown(daemon['folder'])}")
         print(f"  queue: {daemon.get('queued', 0)} folders waiting, {daemon.get('pending', 0)} settling; "
               f"{daemon.get('errors', 0)} errors since start")
         recent = daemon.get("recent_errors") or []
@@ -154,7 +183,7 @@ def print_daemons(daemons: list[dict]) -> None:
             print("  last errors:")
             for item in recent[-10:]:
                 stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(item.get("time", 0))))
-                print(f"    {stamp} {item.get('message', '')}")
+                print(f"    {stamp} {shown(item.get('message', ''))}")
         if daemon.get("age", 0) > 60:
             print(f"  (its status is {duration(daemon['age'])} old: the daemon may be stuck; see its log)")
     if daemons:
@@ -179,7 +208,15 @@ def run(args: argparse.Namespace) -> int:
         print_status(status)
         if args.models:
             print_models(status["models"])
+        if args.why:
+            print_decisions(status["decisions"])
     return 0
+
+
+def print_decisions(decisions: list[dict]) -> None:
+    print("\nwhy each unnamed face got its guess or none:")
+    for item in decisions:
+        print(f"  {item['file']} #{item['face_nr']}: {item['why']}")
 
 
 def register(subparsers, parent: argparse.ArgumentParser) -> None:
@@ -192,6 +229,9 @@ def register(subparsers, parent: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("paths", nargs="*", metavar="PATH")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--why", action="store_true",
+                        help="why each unnamed face got its guess or none (distance, its bar, the next person, "
+                             "look-alikes); --json always has them under \"decisions\"")
     parser.add_argument("--models", action="store_true",
                         help="how each configured model (engine.model + engine.extra_models) names the confirmed faces")
     parser.set_defaults(func=run)

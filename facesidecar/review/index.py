@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ..folders import walk_folders
-from ..gallery import is_named_cluster
+from ..gallery import describe, is_named_cluster
 from ..model import IGNORE, Box, FolderState
+from ..store import confined
 from ..store.folder import FolderStore
 
 
@@ -41,6 +42,8 @@ class FaceView:
     """What the page showed for the face (``name`` or ``guess:<guess>``), sent back with an action."""
     where: str = ""
     """The folder as people know it: the root's name and the path below it (``photos/2019/summer``)."""
+    why: str = ""
+    """Why an unnamed face got its guess or none (``gallery.describe`` of ``Face.why``)."""
 
     @property
     def confirmed(self) -> bool:
@@ -133,15 +136,14 @@ class LibraryView:
     def folders(self) -> list[Path]:
         found = []
         for folder in walk_folders(self.roots, self.exclude):
-            if (folder / "faces.pkl").is_file():
+            if confined.is_regular(folder / "faces.pkl"):
                 found.append(folder.resolve())
         return found
 
     def state(self, folder: Path) -> FolderState:
         store = FolderStore(folder)
-        try:
-            info = store.pkl_path.stat()
-        except OSError:
+        info = confined.lstat(store.pkl_path)
+        if info is None:
             return FolderState()
         stamp = (info.st_mtime_ns, info.st_size)
         cached = self._cache.get(folder)
@@ -164,7 +166,7 @@ class LibraryView:
             for number, face in enumerate(photo.visible_faces, start=1):
                 faces.append(FaceView(key, folder, file_name, face.face_id, number, face.box, face.name,
                                       face.guess, face.distance, face.cluster, face.name or f"guess:{face.guess}",
-                                      where))
+                                      where, "" if face.name else describe(face.why)))
         return faces
 
     def all_faces(self) -> list[FaceView]:

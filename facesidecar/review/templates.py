@@ -42,17 +42,18 @@ MACROS = """
 {% macro who(face) %}
 {%- if face.name == '-ignore-' %}<span class="chip ignored">ignored</span>
 {%- elif face.name %}<span class="chip name" title="confirmed">&#10003; {{ face.name }}</span>
-{%- elif face.guess %}<span class="chip guess" title="{{ 'guess at distance %.3f (smaller is closer)'|format(face.distance) if face.distance is not none else 'guess from a named cluster' }}">{{ face.guess }}?</span> <span class="dist">{{ '%.2f'|format(face.distance) if face.distance is not none else 'cluster' }}</span>
-{%- else %}<span class="chip unknown">unknown</span>{% endif %}
+{%- elif face.guess %}<span class="chip guess" title="{{ face.why or ('guess at distance %.3f (smaller is closer)'|format(face.distance) if face.distance is not none else 'guess from a named cluster') }}">{{ face.guess }}?</span> <span class="dist">{{ '%.2f'|format(face.distance) if face.distance is not none else 'cluster' }}</span>
+{%- else %}<span class="chip unknown"{% if face.why %} title="{{ face.why }}"{% endif %}>unknown</span>{% endif %}
 {%- endmacro %}
 
-{% macro face_card(face, next_url) %}
+{% macro face_card(face, next_url, why=false) %}
 <article class="face{% if face.confirmed %} confirmed{% elif face.guess and not face.name %} guessed{% endif %}" tabindex="0"
      data-face="{{ face.face_id }}">
   <a class="thumb-link" href="{{ url_for('photo', folder=face.key, file=face.file) }}" title="open {{ face.label }}">
     <img class="thumb" src="{{ url_for('thumb', folder=face.key, face=face.face_id) }}" alt="face {{ face.face_nr }} in {{ face.label }}" width="160" height="160" loading="lazy">
   </a>
   <div class="who">{{ who(face) }}</div>
+  {% if why and face.why %}<p class="why">{{ face.why }}</p>{% endif %}
   <div class="where" title="{{ face.label }}"><a href="{{ url_for('photo', folder=face.key, file=face.file) }}"><span class="file">{{ face.file }}</span> <span class="nr">#{{ face.face_nr }}</span></a><span class="folder">{{ face.where }}</span></div>
   {% if not read_only %}
   <div class="actions">
@@ -251,7 +252,7 @@ PHOTO = """{% extends "base.html" %}{% from "macros.html" import face_card with 
     </div>
     {% endfor %}
   </div>
-  <div class="faces side">{% for face in faces %}{{ face_card(face, request.full_path) }}{% endfor %}</div>
+  <div class="faces side">{% for face in faces %}{{ face_card(face, request.full_path, why=true) }}{% endfor %}</div>
 </div>
 {% endblock %}
 """
@@ -328,6 +329,7 @@ input[type=text]:focus, button:focus-visible { outline: 2px solid var(--brand); 
 .chip.guess { background: var(--guess-bg); color: var(--guess); font-style: italic; }
 .chip.unknown, .chip.ignored { background: #eef0f2; color: var(--muted); font-weight: 500; }
 .dist { color: var(--muted); font-size: .8rem; font-variant-numeric: tabular-nums; }
+.why { color: var(--muted); font-size: .75rem; margin: .2rem 0; }
 .badge { background: var(--guess-bg); color: var(--guess); padding: 0 .45em; border-radius: 999px; font-weight: 600; }
 
 /* people */

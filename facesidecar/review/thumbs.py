@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import io
 import os
+import stat
 import tempfile
 import threading
 from collections import OrderedDict
@@ -18,8 +19,10 @@ from pathlib import Path
 
 from PIL import Image
 
+from ..errors import ImageError
 from ..imaging import decode_photo
 from ..model import Box
+from ..store import confined
 
 CACHE_VERSION = "1"
 THUMB_SIZE = 160
@@ -59,7 +62,9 @@ class ThumbnailCache:
         return removed
 
     def _key(self, path: Path, *parts) -> tuple[str, tuple]:
-        info = path.stat()
+        info = confined.lstat(path)
+        if info is None or not stat.S_ISREG(info.st_mode):
+            raise ImageError(f"{path}: " + (confined.not_regular(info.st_mode) if info else "file not found"))
         ident = (str(path), info.st_size, info.st_mtime_ns)
         digest = hashlib.sha256(repr((CACHE_VERSION, ident, parts)).encode()).hexdigest()
         return digest, ident

@@ -20,10 +20,7 @@ import contextlib
 import fnmatch
 import hashlib
 import math
-import os
 import re
-import secrets
-import stat
 import threading
 import time
 import unicodedata
@@ -34,16 +31,16 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..config import Settings
-from ..errors import ConfigError
+from ..errors import ConfigError, SidecarError
 from ..folders import list_photos
 from ..gallery import Gallery
 from ..imaging import DecodedPhoto
 from ..librarysync import LibrarySync
-from ..model import IGNORE
+from ..model import IGNORE, FoundFace
 from ..names import NameRuleError, clean_name, is_control
-from ..pipeline.detect import FoundFace, box_to_pixels, find_faces
+from ..pipeline.detect import box_to_pixels, find_faces
 from ..scan import Scanner
-from ..store import SIDECAR_NAMES
+from ..store import SIDECAR_NAMES, confined
 from ..store.folder import FolderStore, Transaction
 from ..store.merge import set_name
 from .errors import ServeError
@@ -167,8 +164,8 @@ class Learning:
             report = self.scanner.update_folder(folder, lambda txn: _confirm(txn, file, person, problems))
             problems += [message for _, message in report.errors]
             if problems and fresh:
-                with contextlib.suppress(OSError):
-                    (folder / file).unlink()
+                with contextlib.suppress(OSError, SidecarError), confined.opened(folder) as opened:
+                    opened.unlink(file)
                 self.scanner.process_folders([folder])
         if problems:
             raise ServeError(500, f"{upload.filename or 'the photo'} could not be learned: {problems[0]}")
@@ -292,18 +289,19 @@ def delete_learned(scanner: Scanner, photos: list[Path]) -> None:
     """Delete the kept photos, bring their folders' sidecars (and the mirror) up to date, and remove
     the folders that hold nothing else any more."""
     for path in photos:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+        with contextlib.suppress(OSError, SidecarError), confined.opened(path.parent) as folder:
+            folder.unlink(path.name)
     folders = sorted({p.parent for p in photos})
     scanner.process_folders(folders)
     for folder in folders:
-        if list_photos(folder, scanner.settings.extensions):
-            continue
-        for name in SIDECAR_NAMES:
-            with contextlib.suppress(FileNotFoundError):
-                (folder / name).unlink()
-        with contextlib.suppress(OSError):
-            folder.rmdir()
+        with contextlib.suppress(OSError, SidecarError):
+            if list_photos(folder, scanner.settings.extensions):
+                continue
+            with confined.opened(folder) as opened:
+                for name in SIDECAR_NAMES:
+                    opened.remove(name)
+            with confined.opened(folder.parent) as parent:
+                parent.rmdir(folder.name)
 
 
 # -- files below the learn folder, never following a link out of it ----------------------------
@@ -314,49 +312,34 @@ def _keep_learned(root: Path, parts: list[str], source: Path, extension: str) ->
     written into the root can send the learned photos elsewhere. The same photo learned again for
     the same person is found by its hash and kept once.
     """
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    shown = root.joinpath(*parts)
     try:
-        mode = stat.S_IMODE(os.fstat(fd).st_mode)
+        folder = confined.Folder.open(root)
+    except (OSError, SidecarError) as exc:
+        raise ServeError(500, f"learn folder {root}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
         for part in parts:
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(part, mode, dir_fd=fd)
-            try:
-                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-            except OSError as exc:
-                raise ServeError(500, f"learn folder {root.joinpath(*parts)}: {part!r} is not a plain folder "
-                                      f"({exc.strerror}); remove or rename it") from None
-            os.close(fd)
-            fd = child
-        file, fresh = _write_once(fd, source.read_bytes(), extension)
+            below = folder.subfolder(part, create=True)
+            folder.close()
+            folder = below
+        file, fresh = _write_once(folder, source.read_bytes(), extension)
+    except (OSError, SidecarError) as exc:
+        raise ServeError(500, f"cannot keep the learned photo: learn folder {shown} is not a plain folder "
+                              f"we can write ({getattr(exc, 'strerror', None) or exc}); remove or rename what is "
+                              "in the way") from None
     finally:
-        os.close(fd)
-    return root.joinpath(*parts), file, fresh
+        folder.close()
+    return shown, file, fresh
 
 
-def _write_once(fd: int, data: bytes, extension: str) -> tuple[str, bool]:
-    """Write ``data`` into the folder ``fd`` atomically under a name made of the time and its hash."""
+def _write_once(folder: confined.Folder, data: bytes, extension: str) -> tuple[str, bool]:
+    """Write ``data`` into ``folder`` atomically under a name made of the time and its hash."""
     digest = hashlib.sha256(data).hexdigest()[:16]
-    existing = sorted(n for n in os.listdir(fd) if f"-{digest}." in n and not n.startswith("."))
+    existing = sorted(n for n in folder.names() if f"-{digest}." in n and not n.startswith("."))
     if existing:
         return existing[0], False
     name = f"{time.strftime('%Y%m%d-%H%M%S')}-{digest}{extension}"
-    temp = f".{name}.tmp-{secrets.token_hex(4)}"
-    try:
-        out = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=fd)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(out, view):]
-            os.fchmod(out, stat.S_IMODE(os.fstat(fd).st_mode) & 0o666)
-            os.fsync(out)
-        finally:
-            os.close(out)
-        os.rename(temp, name, src_dir_fd=fd, dst_dir_fd=fd)
-        os.fsync(fd)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temp, dir_fd=fd)
-        raise ServeError(500, f"cannot keep the learned photo: {exc.strerror}") from None
+    folder.write_atomic(name, data)
     return name, True
 
 

@@ -27,13 +27,16 @@ def _write_error(path: Path, exc: OSError, kept: bool) -> SidecarError:
     )
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically; on any failure the old file stays as it was."""
+def write_atomic(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Replace ``path`` with ``data`` atomically; on any failure the old file stays as it was.
+
+    ``mode`` defaults to the folder's mode without execute bits (see :meth:`.confined.Folder.write_atomic`).
+    """
     path = Path(path)
     try:
         with opened(path.parent) as folder:
             try:
-                folder.write_atomic(path.name, data)
+                folder.write_atomic(path.name, data, mode)
             except OSError as exc:
                 raise _write_error(path, exc, folder.exists(path.name)) from None
     except OSError as exc:

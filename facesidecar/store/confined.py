@@ -190,9 +190,18 @@ class Folder:
         info = os.fstat(self.fd)
         return info.st_dev, info.st_ino
 
-    def subfolder(self, name: str) -> Folder:
+    def subfolder(self, name: str, create: bool = False) -> Folder:
+        """The folder ``name`` in this one (made first, with this folder's mode, when ``create``)."""
         _check_name(self.path, name)
+        if create:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, stat.S_IMODE(os.fstat(self.fd).st_mode), dir_fd=self.fd)
         return Folder(_open_dir(name, self.fd, follow=False, shown=self.path / name), self.path / name)
+
+    def rmdir(self, name: str) -> None:
+        """Remove the empty folder ``name`` (a link of that name is not followed: the call fails)."""
+        _check_name(self.path, name)
+        os.rmdir(name, dir_fd=self.fd)
 
     # -- looking --------------------------------------------------------------------------------
     def scandir(self) -> Iterator[os.DirEntry]:

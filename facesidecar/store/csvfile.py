@@ -197,9 +197,7 @@ def _read_row(cells: list[str], positions: list[int | None], line: int, source: 
         file = _file_name(values[0])
         read.rows.append(_parse_row(values, line, source, file))
     except (RowError, NameRuleError) as exc:
-        message = f"{source} line {line}: {exc}; the row was left out, fix it and save again"
-        log.warning("%s", message)
-        read.problems.append(RowProblem(line, file, message))
+        read.problems.append(RowProblem(line, file, f"{source} line {line}: {exc}; the row was left out, fix it and save again"))
 
 
 def _parse_row(values: list[str], line: int, source: str, file: str) -> CsvRow:

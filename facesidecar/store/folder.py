@@ -256,7 +256,6 @@ class FolderStore:
         except confined.RefusedFile as exc:
             if confined.is_regular(self.csv_path):
                 raise  # too large to read: nothing may replace the edits in it
-            txn.csv_problems = [f"{exc}; it is replaced by facesidecar's faces.csv"]
             confined.report_once(self.csv_path, f"{exc.reason}; it is replaced by facesidecar's faces.csv")
             return ""
         if data is None:
@@ -292,7 +291,7 @@ class FolderStore:
 
     def _report_bad_save(self, txn: Transaction, data: bytes, problems: list[str], outcome: str) -> None:
         bad = self._set_aside(CSV_NAME, data)
-        kept = f"your file was kept as {bad} and {outcome}"
+        kept = f"{self.csv_path}: your save was kept as {bad} and {outcome}"
         txn.csv_problems = [*problems, kept]
         txn.state.csv_problems = list(txn.csv_problems)
         for problem in txn.csv_problems:

@@ -24,11 +24,10 @@ import math
 import pickle
 
 from ..model import FolderState
+from . import confined
 
 PROTOCOL = 4
 
-MAX_PKL_BYTES = 256 << 20
-"""Larger files are refused unread: a folder of 100 000 photos takes about 70 MB."""
 LOAD_MEMORY_BUDGET = 512 << 20
 """The most memory a faces.pkl may make the loader build, however the file is made."""
 BYTES_PER_FILE_BYTE = 16
@@ -185,9 +184,10 @@ def loads_state(data: bytes) -> FolderState:
     digest = hashlib.sha256(data).digest()
     known = digest in _checked
     if not known:
-        if len(data) > MAX_PKL_BYTES:
-            raise pickle.UnpicklingError(f"{len(data):,} bytes is more than the {MAX_PKL_BYTES >> 20} MB"
-                                         " faces.pkl may have")
+        cap = confined.limits().pkl
+        if len(data) > cap:
+            raise pickle.UnpicklingError(f"{len(data):,} bytes is more than the {cap >> 20} MB faces.pkl may have"
+                                         " (limits.max_pkl_mb)")
         check_opcodes(data)
     try:
         plain = PlainDataUnpickler(io.BytesIO(data)).load()

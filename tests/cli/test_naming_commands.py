@@ -199,9 +199,9 @@ class TestEnroll:
         status, out, _ = cli("enroll", "Alice", str(blank), str(person / "1.png"))
         assert status == 1 and "3.png: not enrolled: no face found" in out and "1 already" in out
 
-    def test_enroll_outside_the_roots_warns(self, cli, scanned, tmp_path):
+    def test_enroll_outside_the_roots_is_refused(self, cli, scanned, tmp_path):
+        """Names outside the roots would be out of reach of forget and export (issue 13 rule 8)."""
         elsewhere = make_photo(tmp_path / "elsewhere" / "x.png", (ALICE, 50))
-        status, out, err = cli("enroll", "Alice", str(elsewhere))
-        assert status == 0 and "1 photos enrolled" in out
-        assert "outside the configured roots" in err
-        assert rows(elsewhere.parent)[("x.png", 1)]["name"] == "Alice"
+        status, _, err = cli("enroll", "Alice", str(elsewhere))
+        assert status != 0 and "outside the configured roots" in err and "forget" in err
+        assert sorted(p.name for p in elsewhere.parent.iterdir()) == ["x.png"]

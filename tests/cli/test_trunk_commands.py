@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import sys
 import pytest
 
 from facesidecar.cli.main import COMMAND_MODULES, build_parser, main
+from facesidecar.store.csvfile import parse_csv
 
 from ..conftest import FACES
 
@@ -101,8 +103,10 @@ def test_scan_status_reset(tmp_path, shared_faces):
     status = json.loads(run_cli("status", "--config", str(config), "--json", str(root)).stdout)
     assert status["photos"] == 3 and status["faces"] >= 2 and status["errors"] == 1
     assert status["error_list"][0]["file"].endswith("broken.jpg")
-    text = run_cli("status", "--config", str(config), str(root)).stdout
-    assert "broken.jpg" in text
+    assert {d["reason"] for d in status["decisions"]} == {"nobody named"}, "why no face got a name"
+    assert status["decisions"][0]["why"] == "no guess: nobody is named yet"
+    text = run_cli("status", "--config", str(config), "--why", str(root)).stdout
+    assert "broken.jpg" in text and "1.jpg #1: no guess: nobody is named yet" in text
     run_cli("reset", "--config", str(config), "--errors", str(root))
     again = run_cli("scan", "--config", str(config), str(root))
     assert "1 scanned" in again.stdout
@@ -158,3 +162,50 @@ def test_a_read_only_folder_is_one_clear_error_listed_by_status_and_not_decoded_
 
     with pytest.raises(SidecarError, match="Read-only file system; nothing was written"):
         write_atomic(read_only_folder / "faces.csv", b"x")
+
+
+def test_a_bad_cell_costs_its_row_and_status_shows_it_until_a_clean_save(tmp_path, shared_faces):
+    """Issue 13, rule 4: an `inf` typed into one row is reported naming file and line, the name typed
+    into the other row of the same save lands, and `facesidecar status` lists the problem."""
+    root = tmp_path / "photos"
+    shutil.copytree(shared_faces / "joe_biden", root / "biden")
+    config = tmp_path / "c.toml"
+    config.write_text("[metadata]\nenabled = false\n")
+    run_cli("scan", "--config", str(config), str(root))
+    csv_path = root / "biden" / "faces.csv"
+    lines = csv_path.read_text().splitlines()
+    good, bad = lines[1].split(","), lines[2].split(",")
+    good[6], bad[2], bad[6] = "Joe", "inf", "Eve\x1b[2J"
+    csv_path.write_text("\n".join([lines[0], ",".join(good), ",".join(bad), *lines[3:]]) + "\n")
+    scan = run_cli("scan", "--config", str(config), str(root))
+    assert f"{csv_path} line 3: column x must be a number, got 'inf'" in scan.stderr
+    assert "\x1b" not in scan.stderr + scan.stdout
+    names = {(r.file, r.face_nr): r.name for r in parse_csv(csv_path.read_bytes())}
+    assert names[(good[0], 1)] == "Joe" and len(names) == len(lines) - 1, "the good edit landed, no face was lost"
+    status = json.loads(run_cli("status", "--config", str(config), "--json", str(root)).stdout)
+    assert status["csv_problems"][0]["problem"].startswith(f"{csv_path} line 3: column x")
+    assert "line 3: column x must be a number" in run_cli("status", "--config", str(config), str(root)).stdout
+    csv_path.write_text(csv_path.read_text().replace(",Joe,", ",Joe Biden,"))
+    run_cli("scan", "--config", str(config), str(root))
+    assert json.loads(run_cli("status", "--config", str(config), "--json", str(root)).stdout)["csv_problems"] == []
+
+
+def test_file_names_of_any_bytes_never_end_a_command_or_reach_the_terminal_raw(tmp_path):
+    """A photo named with bytes that are not UTF-8 and an escape sequence, under a strict UTF-8
+    stdout: scan and status list it, escaped, without a traceback (issue 13, rules 4 and 6)."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    (root / os.fsdecode(b"bad\xff\x1b[2J.jpg")).write_bytes(b"not a photo")
+    photo = root / os.fsdecode(b"caf\xe9.jpg")
+    shutil.copy(FACES / "joe_biden" / "1.jpg", photo)
+    config = tmp_path / "c.toml"
+    config.write_text("[metadata]\nenabled = false\n")
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
+    for command in (["scan", str(root)], ["status", str(root)], ["name", str(photo), "1", "Joe"]):
+        result = subprocess.run([*CLI, command[0], "--config", str(config), *command[1:]], capture_output=True,
+                                text=True, errors="surrogateescape", env=env, timeout=300)
+        output = result.stdout + result.stderr
+        assert result.returncode == 0 and "Traceback" not in output, output
+        assert "\x1b" not in output, output
+    assert "bad\\udcff\\x1b[2J.jpg" in run_cli("status", "--config", str(config), str(root)).stdout
+    assert [(r.file, r.name) for r in parse_csv((root / "faces.csv").read_bytes())] == [(photo.name, "Joe")]

@@ -42,7 +42,7 @@ def pkl_link_out(folder: Path, corpus: Corpus) -> None:
     (folder / "faces.pkl").symlink_to(corpus.sentinel / "script.sh")
 
 
-@register("temporary files linked out of the root", reported=r"\.faces\.csv\.tmp-.*ignored")
+@register("temporary files linked out of the root", reported=r"\.faces\.csv\.tmp-.*symbolic link")
 def temp_links_out(folder: Path, corpus: Corpus) -> None:
     """A writer's leftovers are ours to remove, never to read or write through."""
     (folder / f".faces.csv.tmp-{os.getpid()}-deadbeef").symlink_to(corpus.sentinel / "secret.key")
@@ -139,3 +139,25 @@ def _swap_for_link(folder: Path, corpus: Corpus) -> None:
           during_daemon=_swap_for_link)
 def swapped_folder(folder: Path, corpus: Corpus) -> None:
     """Nothing at build time: the swap happens while the daemon runs."""
+
+
+def _drop_fifo(folder: Path, corpus: Corpus) -> None:
+    """The watcher looks at a new photo's last bytes before queuing it: a FIFO must not block it."""
+    os.mkfifo(folder / "late.jpg")
+
+
+@register("fifo dropped in while watched", reported=r"late\.jpg: is a FIFO", during_daemon=_drop_fifo)
+def fifo_while_watched(folder: Path, corpus: Corpus) -> None:
+    """Nothing at build time: the FIFO appears while the daemon watches."""
+
+
+def _csv_to_dev_zero(folder: Path, corpus: Corpus) -> None:
+    """The watcher compares an edited faces.csv with the one it wrote: it must not read /dev/zero."""
+    (folder / "faces.csv").unlink()
+    (folder / "faces.csv").symlink_to("/dev/zero")
+
+
+@register("faces.csv linked to /dev/zero while watched", reported=r"faces\.csv: is a symbolic link",
+          during_daemon=_csv_to_dev_zero)
+def csv_dev_zero_while_watched(folder: Path, corpus: Corpus) -> None:
+    """Nothing at build time: faces.csv is replaced while the daemon watches."""

@@ -2,8 +2,8 @@
 
 Through the real command: a person named in faces.csv (and so guessed elsewhere, written into
 the photos' keywords), marked "not this person" on another face, typed into set-aside copies of
-faces.csv by editors in UTF-16, Windows-1252, decomposed Unicode, odd spacing and case, in a
-refused faces.pkl, a writer's leftover save, the review page's thumbnails. Afterwards every file
+faces.csv by editors in UTF-16, Windows-1252, decomposed Unicode, odd spacing and case, in the
+Hubzilla add-on's file kept on import, in a refused faces.pkl, a writer's leftover save, the review page's thumbnails. Afterwards every file
 below the root and the state folder is searched for the name in every such form.
 """
 
@@ -70,6 +70,7 @@ def test_forget_leaves_no_trace_of_the_person_in_any_file_facesidecar_owns(tmp_p
     (folder / "faces.csv.bad-20261130-111111").write_bytes(
         csv_copy(f"2.jpg,1,0.1,0.1,0.2,0.2,{NAME.upper().replace(' ', '  ')}",
                  f"other.jpg,1,0.1,0.1,0.2,0.2,{KEPT}").encode("cp1252"))
+    (folder / "faces.hubzilla.csv").write_text(f"id,name\n1,{NAME.lower()}\n2,{KEPT}\n")  # kept on import
     (folder / "faces.pkl.bad-20261130-121212").write_bytes(b"\x80\x04\x95" + NAME.encode() + b"broken")
     (folder / ".faces.csv.tmp-leftover").write_text(csv_copy(f"1.jpg,1,0.1,0.1,0.2,0.2,{NAME.replace(' ', chr(0xA0))}"))
     (state / "thumbs").mkdir(parents=True, exist_ok=True)

@@ -293,7 +293,9 @@ def dlib_engine():
 @pytest.mark.parametrize("in_place", [False, True], ids=["renamed-over", "rewritten-in-place"])
 def test_photo_replaced_while_it_is_scanned_is_scanned_again(tmp_path, shared_faces, dlib_engine, in_place):
     from facesidecar.config import Settings, with_roots
-    from facesidecar.scan import Scanner, file_sha256
+    from facesidecar.folders import file_sha256
+    from facesidecar.pipeline.detect import detect_photo
+    from facesidecar.scan import Scanner
 
     root = tmp_path / "photos"
     put_photo(root / "a" / "1.jpg", 0)
@@ -313,7 +315,8 @@ def test_photo_replaced_while_it_is_scanned_is_scanned_again(tmp_path, shared_fa
     Scanner(settings, engine=dlib_engine).scan_paths([root])  # the next run
     photo = FolderStore(root / "a").load().photos["1.jpg"]
     assert photo.sha256 == file_sha256(root / "a" / "1.jpg") and not photo.error
-    direct = Scanner(settings, engine=dlib_engine)._detect(root / "a", "1.jpg", (root / "a" / "1.jpg").stat())
+    path = root / "a" / "1.jpg"
+    direct = detect_photo(path, path.stat(), dlib_engine, {}, settings.engine)
     assert [f.box.rounded() for f in photo.faces] == [f.box.rounded() for f in direct.faces]
 
 

@@ -84,7 +84,7 @@ def run_daemon(outcome: Outcome, config: Path) -> None:
         for case in live:
             case.during_daemon(corpus.folder(case), corpus)
         for case in live:
-            wait_for(log, case.reported, 60)
+            wait_for(log, re.escape(str(corpus.folder(case))) + "[/:].*" + case.reported, 60)
         time.sleep(2)  # let the daemon work through what the changes queued
     finally:
         runner.stop()

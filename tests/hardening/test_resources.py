@@ -18,3 +18,5 @@ def test_daemon_memory_stays_bounded_under_a_stream_of_changes(tmp_path, shared_
     assert result.events == 300
     assert result.peak < result.limit_mb, "RSS passed daemon.memory_limit_mb"
     assert result.growth < 40, f"RSS grew by {result.growth:.0f} MB over the stream"
+    assert result.stop_seconds < daemon_soak.STOP_LIMIT, f"SIGTERM took {result.stop_seconds:.1f} s"
+    assert len(result.job_seconds) == 300

@@ -11,15 +11,8 @@ from PIL import Image
 from facesidecar.config import EngineSettings
 from facesidecar.engines.base import FaceEngine, PixelBox
 from facesidecar.imaging import DecodedPhoto, decode_photo
-from facesidecar.model import Box
-from facesidecar.pipeline.detect import (
-    FoundFace,
-    box_to_pixels,
-    detection_scale,
-    encode_boxes,
-    find_faces,
-    pixels_to_box,
-)
+from facesidecar.model import Box, FoundFace
+from facesidecar.pipeline.detect import box_to_pixels, detection_scale, encode_boxes, find_faces, pixels_to_box
 
 from ..conftest import TEST_DATA
 from ..test_imaging import save_oriented

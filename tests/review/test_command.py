@@ -34,6 +34,7 @@ def stop(proc: subprocess.Popen) -> int:
         if proc.poll() is None:
             proc.kill()
         proc.stdout.close()
+        proc.stderr_text = proc.stderr.read()
         proc.stderr.close()
 
 
@@ -60,3 +61,17 @@ def test_review_with_a_token_prints_it_and_wants_it(lib, tmp_path):
         assert "read-only" in page
     finally:
         assert stop(proc) == 0
+
+
+def test_the_log_holds_no_person_name_and_no_token(named, tmp_path):
+    """Issue 13 rule 8: request lines keep method, path and status, never the query string."""
+    proc, url = start(named, tmp_path, config='[review]\ntoken = "tok-never-logged-456"\n')
+    try:
+        base = url.split("?")[0]
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())  # the token becomes a cookie
+        browser.open(f"{base}person?name=Rita&token=tok-never-logged-456", timeout=20).read()
+    finally:
+        assert stop(proc) == 0
+    log = proc.stderr_text
+    assert '"GET /person" 200' in log
+    assert "Rita" not in log and "tok-never-logged-456" not in log
