@@ -39,6 +39,8 @@ BENCHES = (
           (r"^facesidecar.*img/s.*|^facesidecar\b.*", r"^generated tree:.*"), "scan speed, rescan of a tree"),
     Bench("metadata_bench", ("--photos", "10"), (r"^speed-up.*",), "persistent exiftool vs one per photo"),
     Bench("accuracy", ("--skip-verification",), (r"precision.*", r"recall.*", r"^.*no-face.*"), "guess precision/recall"),
+    Bench("open_set", (), (r"^  average:.*", r"^what the new rule said.*"),
+          "open-set naming: strangers, half the people named (old rule and new side by side)"),
     Bench("guess_scale", ("--sizes", "20000", "--probes", "200"), (r"probes vs.*", r"same decision.*"),
           "guessing against many faces"),
     Bench("engines_bench", ("--pairs", "40"), (r"^\| dlib.*",), "engines: speed and accuracy"),
@@ -47,6 +49,9 @@ BENCHES = (
     Bench("edit_survival", ("--rounds", "20"), (r"^RESULT .*",), "edits saved while the daemon is killed"),
     Bench("daemon_soak", ("--files", "2000", "--events", "200", "--hot", "5", "--batch", "20"),
           (r"^RESULT .*",), "daemon memory under a stream of changes"),
+    Bench("hostile", (), (r"^RESULT .*",), "hostile-folder corpus: files written outside the roots, peak RSS"),
+    Bench("bomb_bench", (), (r"^worst facesidecar peak.*", r"^faces\.pkl shared-faces.*"),
+          "peak RSS on decompression bombs and amplifying faces.pkl files vs Pillow/pickle without bounds"),
     Bench("serve_bench", ("--photos", "6", "--rounds", "1"), (r"^serve vs reference.*",),
           "serve's /detect over HTTP vs the reference external model"),
 )

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -257,16 +257,17 @@ class Gallery:
         return result
 
     def guess(self, probes: np.ndarray, clusters: Sequence[str] | None = None, photos: Sequence[str] | None = None,
-              unnamed: Unnamed | None = None) -> list[Guess | None]:
+              unnamed: Unnamed | Callable[[], Unnamed] | None = None) -> list[Guess | None]:
         """A guess per probe, or None: :meth:`decide` without the reasons."""
         return [d.guess() for d in self.decide(probes, clusters, photos, unnamed)]
 
     def decide(self, probes: np.ndarray, clusters: Sequence[str] | None = None, photos: Sequence[str] | None = None,
-               unnamed: Unnamed | None = None) -> list[Decision]:
+               unnamed: Unnamed | Callable[[], Unnamed] | None = None) -> list[Decision]:
         """The open-set decision for every probe (see the module's docstring), with its reasons.
 
         ``photos`` says which photo each probe is in (None: each its own): one name per photo,
-        and a probe's look-alikes are sought in ``unnamed`` outside its own photo. ``clusters``
+        and a probe's look-alikes are sought in ``unnamed`` outside its own photo (a function
+        giving them is called only when some probe is near enough to be asked about). ``clusters``
         (the probes' cluster labels) adds the name a person gave a cluster as the guess of its
         faces where the confirmed faces make no guess of their own.
         """
@@ -277,8 +278,10 @@ class Gallery:
         if self.people:
             nearest = self._nearest(probes)
             decisions = self._by_distance(*nearest)
-            if unnamed is not None and len(unnamed.vectors):
-                decisions = self._ask_lookalikes(probes, photos, decisions, unnamed, nearest)
+            if unnamed is not None and any(d.name for d in decisions):
+                pool = unnamed() if callable(unnamed) else unnamed
+                if len(pool.vectors):
+                    decisions = self._ask_lookalikes(probes, photos, decisions, pool, nearest)
             decisions = _one_face_per_name(decisions, photos)
         else:
             decisions = [Decision(NO_GALLERY)] * len(probes)

@@ -20,8 +20,8 @@ what is missing. ``dry_run`` detects faces in memory and writes nothing at all.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import os
-import secrets
 import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -35,7 +35,7 @@ from .model import Box, FolderState
 from .names import NameRuleError, clean_name
 from .pipeline.detect import find_faces
 from .scan import Scanner
-from .store import CSV_NAME, PKL_NAME
+from .store import CSV_NAME, PKL_NAME, confined
 from .store.folder import FolderStore, Transaction
 from .store.merge import set_name
 from .store.pklfile import loads_state
@@ -45,7 +45,6 @@ KEPT = {CSV_NAME: "faces.hubzilla.csv", PKL_NAME: "faces.hubzilla.pkl"}
 MATCH_IOU = 0.3
 """Boxes of different detectors (the add-on's retinaface/mtcnn, dlib's HOG) around the same face
 overlap less than boxes of one detector; a pair also counts when each centre lies in the other box."""
-MAX_SIDECAR_BYTES = 64 * 1024 * 1024
 
 IMPORTED, ALREADY, CONFLICT, UNMATCHED, REFUSED, NO_PHOTO = (
     "imported", "already", "conflict", "unmatched", "refused", "no photo")
@@ -136,8 +135,8 @@ def addon_source(folder: Path) -> tuple[str, bytes] | None:
     """(file name, bytes) of the add-on's faces.csv in ``folder``: the live one, else the kept copy,
     else the newest copy an earlier scan set aside; None when the folder has none."""
     candidates = [CSV_NAME, KEPT[CSV_NAME]]
-    with contextlib.suppress(OSError):
-        candidates += sorted((p.name for p in folder.glob(f"{CSV_NAME}.bad-*")), reverse=True)
+    with contextlib.suppress(OSError, FacesidecarError), confined.opened(folder) as opened:
+        candidates += sorted(fnmatch.filter(opened.names(), f"{CSV_NAME}.bad-*"), reverse=True)
     for name in candidates:
         data = read_regular(folder / name)
         if data is not None and is_addon_csv(data):
@@ -145,20 +144,13 @@ def addon_source(folder: Path) -> tuple[str, bytes] | None:
     return None
 
 
-def read_regular(path: Path, limit: int = MAX_SIDECAR_BYTES) -> bytes | None:
-    """The bytes of a regular file (never through a link), None if absent or not a plain file."""
+def read_regular(path: Path) -> bytes | None:
+    """The bytes of a regular file reached without links (store/confined.py), None if absent, not a
+    plain file or larger than the sidecar caps (``[limits]``)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
+        return confined.read_file(path, max(confined.limits().csv, confined.limits().pkl))
+    except (OSError, FacesidecarError):
         return None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
-            return None
-        with os.fdopen(os.dup(fd), "rb") as handle:
-            return handle.read(limit + 1)[:limit]
-    finally:
-        os.close(fd)
 
 
 # -- keeping the add-on's files ------------------------------------------------------------------
@@ -174,8 +166,9 @@ def keep_addon_files(folder: Path, csv_data: bytes) -> list[str]:
         if read_regular(folder / name) != data:
             raise FacesidecarError(f"{folder / name} changed while it was being kept; nothing imported here, "
                                    "run import-hubzilla again")
-    for name in shared:
-        os.unlink(folder / name)
+    with confined.opened(folder) as opened:
+        for name in shared:
+            opened.unlink(name)
     return kept
 
 
@@ -191,11 +184,13 @@ def _is_own_pkl(data: bytes) -> bool:
 def _keep_copy(folder: Path, shared: str, data: bytes) -> str:
     """A copy of ``folder/shared`` (same bytes, mode and modification time) under a free kept name."""
     stem, suffix = KEPT[shared].rsplit(".", 1)
-    info = os.stat(folder / shared, follow_symlinks=False)
+    info = confined.lstat(folder / shared)
+    if info is None:
+        raise FacesidecarError(f"{folder / shared} disappeared while it was being kept; run import-hubzilla again")
     for number in range(1000):
         name = KEPT[shared] if number == 0 else f"{stem}-{number}.{suffix}"
         target = folder / name
-        if os.path.lexists(target):
+        if confined.lstat(target) is not None:
             if read_regular(target) == data:
                 return name
             continue
@@ -205,34 +200,28 @@ def _keep_copy(folder: Path, shared: str, data: bytes) -> str:
 
 
 def _write_copy(target: Path, data: bytes, info: os.stat_result) -> bool:
-    """Write ``data`` to ``target`` unless it appeared meanwhile (False then)."""
-    temp = target.with_name(f".{target.name}.tmp-{secrets.token_hex(4)}")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
+    """Write ``data`` to ``target`` unless it appeared meanwhile (False then), inside the folder opened
+    through the confined layer (a link swapped in anywhere sends nothing elsewhere)."""
+    with confined.opened(target.parent) as folder:
+        temp = confined.temp_name(target.name)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fchmod(fd, stat.S_IMODE(info.st_mode))
+            written = folder.write_new(temp, data, stat.S_IMODE(info.st_mode))
             if os.geteuid() == 0:
                 with contextlib.suppress(OSError):
-                    os.fchown(fd, info.st_uid, info.st_gid)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.utime(temp, ns=(info.st_atime_ns, info.st_mtime_ns))
-        try:
-            os.link(temp, target)
-        except FileExistsError:
-            return False
-        except OSError:  # a file system without hard links (some network mounts)
-            if os.path.lexists(target):
+                    os.chown(temp, info.st_uid, info.st_gid, dir_fd=folder.fd, follow_symlinks=False)
+            os.utime(temp, ns=(info.st_atime_ns, info.st_mtime_ns), dir_fd=folder.fd, follow_symlinks=False)
+            folder.check_same(temp, written)
+            try:
+                os.link(temp, target.name, src_dir_fd=folder.fd, dst_dir_fd=folder.fd, follow_symlinks=False)
+            except FileExistsError:
                 return False
-            os.rename(temp, target)
-        return True
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
+            except OSError:  # a file system without hard links (some network mounts)
+                if folder.exists(target.name):
+                    return False
+                folder.rename(temp, target.name, expected=written)
+            return True
+        finally:
+            folder.remove(temp)
 
 
 # -- placing names on faces ----------------------------------------------------------------------
@@ -356,10 +345,7 @@ def _plan_folder(scanner: Scanner, item: FolderImport, names: list[AddonName], o
 
 
 def _is_file(path: Path) -> bool:
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        return False
+    return confined.is_regular(path)
 
 
 __all__ = ["import_hubzilla", "ImportReport", "FolderImport", "Outcome", "addon_source", "keep_addon_files",

@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -45,6 +45,13 @@ MARKER = "clusters.json"
 """In the state folder: what the stored clusters were computed with (model, metric, settings)."""
 SLICE_DISTANCES = 8_000_000
 """Distances one slice of a full recomputation computes (about 0.2 s on one core)."""
+
+
+class ConfirmedElsewhere(NamedTuple):
+    """A confirmed face this library does not hold (another server's, from the shared gallery)."""
+
+    name: str
+    vector: np.ndarray
 
 
 def clusters_marker(settings: Settings) -> Path:
@@ -123,7 +130,7 @@ class Refresher:
             return set()
         return set().union(*self.keeper.index.within(np.stack(vectors), radius))
 
-    def _near(self, confirmed: list[IndexedFace]) -> set[str]:
+    def _near(self, confirmed: list[IndexedFace] | list[ConfirmedElsewhere]) -> set[str]:
         """Unnamed faces whose guess these confirmed faces (added, removed, renamed) may change.
 
         The rule (gallery.Gallery.decide) weighs the nearest and the second-nearest person, both
@@ -142,6 +149,12 @@ class Refresher:
         for name in {f.name for f in confirmed}:
             near |= self.keeper.members.get(name, set())
         return near
+
+    def note_confirmed(self, confirmed: list[ConfirmedElsewhere]) -> None:
+        """Confirmed faces that changed outside the library (another server's names in the shared
+        gallery) make the faces near them stale too."""
+        if self.keeper is not None and confirmed:
+            self.stale |= self._near(confirmed)
 
     def label_folder(self, state: FolderState) -> None:
         """Give the faces of a folder being written their current clusters (named faces none)."""

@@ -33,12 +33,12 @@ from .photojob import DetectExecutor, Engines, InlineExecutor
 from .pipeline import plan as planning
 from .pipeline.apply import apply_detection, remove_missing, take_moves
 from .pipeline.detect import changed_meanwhile
-from .pipeline.guess import allowed_guess, guess_folder, why_of
+from .pipeline.guess import allowed_guess, guess_folder, photo_key, why_of
 from .pipeline.inflight import DecodeMarks
 from .pipeline.publish import metadata_pending, write_metadata
 from .ports import MetadataWriter, Mirror
 from .progress import Progress
-from .refresh import Refresher
+from .refresh import ConfirmedElsewhere, Refresher
 from .store import confined
 from .store.confined import RefusedFile
 from .store.folder import FolderStore, Transaction
@@ -68,6 +68,9 @@ class Scanner:
         self._roots_indexed = False
         self._removed_photos: dict[tuple[Path, str], PhotoState] = {}
         self._gallery_cache: tuple[int, Gallery] | None = None
+        self._shared_seen: dict[tuple[str, bytes], np.ndarray] = {}
+        """The database's shared gallery as this process last saw it (at start: nothing, so that
+        the guesses an earlier run wrote are checked against every entry once)."""
         self.decode_marks = DecodeMarks(settings.state_path())
         """Photos being decoded, so that one that kills the process is not retried at every start."""
         self.refresher = Refresher(self)
@@ -314,10 +317,24 @@ class Scanner:
         entries = [(f.name, f.vector) for f in self.library.confirmed()]
         if shared:
             local = {f.face_id for f in self.library.all_faces()}
-            entries += self.mirror.confirmed_faces(self.model, exclude=local)
+            remote = self.mirror.confirmed_faces(self.model, exclude=local)
+            self._note_shared_gallery(remote)
+            entries += remote
         gallery = self.gallery_of(entries)
         self._gallery_cache = (key, gallery)
         return gallery
+
+    def _note_shared_gallery(self, remote: list[tuple[str, np.ndarray]]) -> None:
+        """Names confirmed on another server (the database's shared gallery) change guesses here
+        as a local edit would: the faces near an entry that came or went since the last look are
+        refreshed, although no folder of this library changed."""
+        seen = {(name, vector.tobytes()): vector for name, vector in remote}
+        if self.refresher.keeper is None:
+            return  # not started: the first look after the start compares
+        changed = seen.keys() ^ self._shared_seen.keys()
+        vectors = {**self._shared_seen, **seen}
+        self.refresher.note_confirmed([ConfirmedElsewhere(key[0], vectors[key]) for key in changed])
+        self._shared_seen = seen
 
     def unnamed_faces(self) -> Unnamed:
         """The library's unnamed faces, which the open-set rule asks: the clusters' index of them,
@@ -330,12 +347,14 @@ class Scanner:
         """The open-set decision for faces (``photos``: the photo each is in) that every guess of the
         scan, ``match`` and ``serve``'s /recognize go through (see gallery.Gallery.decide)."""
         gallery = self._gallery() if gallery is None else gallery
-        return gallery.decide(vectors, clusters, photos, self.unnamed_faces())
+        return gallery.decide(vectors, clusters, photos, self.unnamed_faces)
 
     def _refresh_guesses(self, report: ScanReport) -> None:
         """Write the folders whose clusters or guesses this pass's changes touched; a command
         recomputes every cluster first where that is needed (see facesidecar/refresh.py)."""
         refresher = self.refresher
+        if self.mirror is not None and self.settings.mysql.shared_gallery:
+            self._gallery()  # another server's new names refresh the faces they are near
         if self.publish_seconds is not None:
             refresher.publish(report, self.should_stop, self.publish_seconds)
         elif refresher.full_running or refresher.full_needed():
@@ -373,7 +392,7 @@ class Scanner:
         labels = [self.refresher.label(f.face_id) for f in faces]
         if any(f.cluster != label for f, label in zip(faces, labels, strict=True)):
             return True
-        decisions = self.decide(np.stack([f.vector for f in faces]), [str(f.folder / f.file) for f in faces], labels)
+        decisions = self.decide(np.stack([f.vector for f in faces]), [photo_key(f.folder, f.file) for f in faces], labels)
         for face, decision in zip(faces, decisions, strict=True):
             name, distance = allowed_guess(decision.guess(), face.not_names)
             if (face.guess, face.distance, face.why) != (name, distance, why_of(decision, face.not_names)):

@@ -96,6 +96,15 @@ class TestOpenSet:
         [decision] = g.decide(vec(0.2, 0)[None, :], photos=["p"], unnamed=others)
         assert decision.name == "Alice" and decision.lookalikes == 0
 
+    def test_the_unnamed_faces_are_gathered_only_when_a_face_is_near_enough(self):
+        def never() -> Unnamed:
+            raise AssertionError("no face is near enough to ask its look-alikes")
+
+        g = gallery([("Alice", vec(0, 0))])
+        assert g.decide(vec(3, 0)[None, :], unnamed=never)[0].reason == gallery_module.TOO_FAR
+        asked = Unnamed(np.stack([vec(0.7, 0.2)]), ["q"])
+        assert g.decide(vec(0.5, 0)[None, :], unnamed=lambda: asked)[0].lookalikes == 1
+
     def test_one_name_per_photo_the_nearest_face_keeps_it(self):
         g = gallery([("Alice", vec(0, 0)), ("Bob", vec(5, 5))])
         probes = np.stack([vec(0.4, 0), vec(0, 0.2), vec(0.3, 0)])

@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     mention_similar(match, "export")
     text = json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"
+    # a file name that is not UTF-8 (surrogate escapes) becomes a \udcXX escape: valid JSON, read back the same
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     if args.output and args.output != "-":
         fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

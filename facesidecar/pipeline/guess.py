@@ -32,6 +32,11 @@ def why_of(decision: Decision, not_names: list[str]) -> dict:
     return why
 
 
+def photo_key(folder: Path, file: str) -> str:
+    """Which photo a face is in, as the open-set decision compares photos (one name per photo)."""
+    return f"{folder}/{file}"
+
+
 Decide = Callable[[np.ndarray, list[str], list[str]], list[Decision]]
 """The open-set decision for faces: (encodings, the photo each is in, their clusters) -> decisions."""
 
@@ -48,7 +53,7 @@ def guess_folder(folder: Path, state: FolderState, model: str, decide: Decide) -
     for lo in range(0, len(probes), GUESS_CHUNK):
         chunk = probes[lo:lo + GUESS_CHUNK]
         decisions = decide(np.stack([f.encodings[model] for _, f in chunk]),
-                           [str(folder / p.file) for p, _ in chunk], [f.cluster for _, f in chunk])
+                           [photo_key(folder, p.file) for p, _ in chunk], [f.cluster for _, f in chunk])
         for (_, face), decision in zip(chunk, decisions, strict=True):
             name, distance = allowed_guess(decision.guess(), face.not_names)
             why = why_of(decision, face.not_names)
@@ -58,4 +63,4 @@ def guess_folder(folder: Path, state: FolderState, model: str, decide: Decide) -
     return changed
 
 
-__all__ = ["GUESS_CHUNK", "Decide", "allowed_guess", "guess_folder", "why_of"]
+__all__ = ["GUESS_CHUNK", "Decide", "allowed_guess", "guess_folder", "photo_key", "why_of"]

@@ -24,11 +24,14 @@ from urllib.parse import urlencode
 
 from flask import Flask, Response, abort, flash, g, redirect, render_template, request, session, url_for
 from jinja2 import DictLoader
+from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from ..config import Settings
 from ..errors import FacesidecarError
+from ..names import shown
 from ..scan import Scanner
+from ..store.cells import file_from_cell, file_to_cell
 from .actions import ActionError, Actions, Outcome
 from .index import FaceView, LibraryView, NotFound
 from .templates import CSS, JS, TEMPLATES
@@ -90,6 +93,34 @@ def confirm_range(guessed: list[FaceView], asked: str | None) -> ConfirmRange | 
     return ConfirmRange(distances, low, high, min(max(value, low), high))
 
 
+PATH_ARGS = ("folder", "file")
+"""Request and form fields that carry a folder key or a file name (see :func:`_carry_any_file_name`)."""
+
+
+def _carry_any_file_name(app: Flask) -> None:
+    """Pages that work for any file name the file system allows (issue 13, rules 4 and 6).
+
+    A file or folder name that is not UTF-8 (surrogate escapes) cannot be put into a URL or an HTML
+    page as it is (one such photo made every page that listed it fail), and one holding control
+    characters must not reach the page raw. Links and forms carry such names in faces.csv's ``file``
+    cell form (``caf%E9.jpg``, read back by :func:`path_arg`); text shows them escaped.
+    """
+    plain_url_for = app.jinja_env.globals["url_for"]
+
+    def url_for_any_name(endpoint: str, **values) -> str:
+        return plain_url_for(endpoint, **{k: file_to_cell(v) if k in PATH_ARGS and isinstance(v, str) else v
+                                          for k, v in values.items()})
+
+    app.jinja_env.globals["url_for"] = url_for_any_name
+    app.jinja_env.filters["as_arg"] = file_to_cell
+    app.jinja_env.finalize = lambda value: shown(value) if isinstance(value, str) and not isinstance(value, Markup) else value
+
+
+def path_arg(values, field: str) -> str:
+    """A folder key or file name as a link or form carried it (see :func:`_carry_any_file_name`)."""
+    return file_from_cell(values.get(field, ""))
+
+
 def create_app(settings: Settings, roots: list[Path], scanner: Scanner) -> Flask:
     """The review app for the photo folders below ``roots``.
 
@@ -106,6 +137,7 @@ def create_app(settings: Settings, roots: list[Path], scanner: Scanner) -> Flask
 
     app = Flask(__name__, static_folder=None)
     app.jinja_loader = DictLoader(TEMPLATES)
+    _carry_any_file_name(app)
     app.config.update(
         SECRET_KEY=secrets.token_bytes(32),
         SESSION_COOKIE_HTTPONLY=True,
@@ -118,7 +150,8 @@ def create_app(settings: Settings, roots: list[Path], scanner: Scanner) -> Flask
     )
     view = LibraryView(roots, settings.exclude)
     actions = Actions(scanner)
-    thumbs = ThumbnailCache(state / "thumbs", settings.engine.pixel_limit)
+    thumbs = ThumbnailCache(state / "thumbs", settings.engine.pixel_limit,
+                            decode_memory_mb=settings.engine.decode_memory_mb)
     thumbs.prune()
     app.extensions["facesidecar"] = {"view": view, "actions": actions, "thumbs": thumbs, "scanner": scanner}
 
@@ -209,7 +242,7 @@ def create_app(settings: Settings, roots: list[Path], scanner: Scanner) -> Flask
 
     def form_face() -> tuple[Path, str]:
         try:
-            folder = view.resolve_folder(request.form.get("folder", ""))
+            folder = view.resolve_folder(path_arg(request.form, "folder"))
         except NotFound:
             abort(400, "no such folder")
         face_id = request.form.get("face", "")
@@ -255,7 +288,7 @@ def create_app(settings: Settings, roots: list[Path], scanner: Scanner) -> Flask
 
     @app.get("/photo")
     def photo():
-        key, file = request.args.get("folder", ""), request.args.get("file", "")
+        key, file = path_arg(request.args, "folder"), path_arg(request.args, "file")
         folder, _path = view.resolve_photo(key, file)
         faces()
         mine = view.photo_faces(folder, file)
@@ -269,7 +302,7 @@ def create_app(settings: Settings, roots: list[Path], scanner: Scanner) -> Flask
 
     @app.get("/image")
     def image():
-        _folder, path = view.resolve_photo(request.args.get("folder", ""), request.args.get("file", ""))
+        _folder, path = view.resolve_photo(path_arg(request.args, "folder"), path_arg(request.args, "file"))
         try:
             return jpeg(thumbs.display(path))
         except FacesidecarError as exc:
@@ -277,7 +310,7 @@ def create_app(settings: Settings, roots: list[Path], scanner: Scanner) -> Flask
 
     @app.get("/thumb")
     def thumb():
-        face = view.find_face(request.args.get("folder", ""), request.args.get("face", ""))
+        face = view.find_face(path_arg(request.args, "folder"), request.args.get("face", ""))
         _folder, path = view.resolve_photo(face.key, face.file)
         try:
             return jpeg(thumbs.thumbnail(path, face.box))

@@ -107,7 +107,7 @@ class LibraryView:
             raise NotFound("no such root")
         root = self.roots[int(head)]
         rel = PurePosixPath(rest)
-        if rel.is_absolute() or "\\" in rest or "\x00" in rest or any(p in ("..", ".") for p in rel.parts):
+        if rel.is_absolute() or "\x00" in rest or any(p in ("..", ".") for p in rel.parts):
             raise NotFound("not a folder below the root")
         candidate = (root / rel).resolve()
         if candidate != root and root not in candidate.parents:
@@ -119,7 +119,7 @@ class LibraryView:
     def resolve_photo(self, key: str, file: str) -> tuple[Path, Path]:
         """(folder, photo path) for a photo the store knows; a regular file, never a symlink."""
         folder = self.resolve_folder(key)
-        if not file or file != PurePosixPath(file).name or file.startswith(".") or "\\" in file or "\x00" in file:
+        if not file or file != PurePosixPath(file).name or file.startswith(".") or "\x00" in file:
             raise NotFound("not a file name")
         if file not in self.state(folder).photos:
             raise NotFound("not a known photo")

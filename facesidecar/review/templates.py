@@ -59,26 +59,26 @@ MACROS = """
   <div class="actions">
   {% if face.guess and not face.name %}
   <form method="post" action="{{ url_for('confirm_guess') }}">{{ hidden(next_url) }}
-    <input type="hidden" name="folder" value="{{ face.key }}"><input type="hidden" name="face" value="{{ face.face_id }}">
+    <input type="hidden" name="folder" value="{{ face.key|as_arg }}"><input type="hidden" name="face" value="{{ face.face_id }}">
     <input type="hidden" name="guess" value="{{ face.guess }}">
     <button type="submit" class="confirm" data-key="y" title="yes, this is {{ face.guess }} (y)">&#10003; yes</button>
   </form>
   <form method="post" action="{{ url_for('reject_guess') }}">{{ hidden(next_url) }}
-    <input type="hidden" name="folder" value="{{ face.key }}"><input type="hidden" name="face" value="{{ face.face_id }}">
+    <input type="hidden" name="folder" value="{{ face.key|as_arg }}"><input type="hidden" name="face" value="{{ face.face_id }}">
     <input type="hidden" name="guess" value="{{ face.guess }}">
     <button type="submit" class="reject" data-key="n" title="not {{ face.guess }} (n)">&#10007; not</button>
   </form>
   {% endif %}
   {% if face.name != '-ignore-' %}
   <form method="post" action="{{ url_for('ignore_face') }}">{{ hidden(next_url) }}
-    <input type="hidden" name="folder" value="{{ face.key }}"><input type="hidden" name="face" value="{{ face.face_id }}">
+    <input type="hidden" name="folder" value="{{ face.key|as_arg }}"><input type="hidden" name="face" value="{{ face.face_id }}">
     <input type="hidden" name="expected" value="{{ face.token }}">
     <button type="submit" class="ignore" data-key="i" title="not a face, or nobody to name (i)">ignore</button>
   </form>
   {% endif %}
   </div>
   <form method="post" action="{{ url_for('name_face') }}" class="name-form">{{ hidden(next_url) }}
-    <input type="hidden" name="folder" value="{{ face.key }}"><input type="hidden" name="face" value="{{ face.face_id }}">
+    <input type="hidden" name="folder" value="{{ face.key|as_arg }}"><input type="hidden" name="face" value="{{ face.face_id }}">
     <input type="hidden" name="expected" value="{{ face.token }}">
     <input type="text" name="name" list="people" placeholder="{{ 'rename' if face.confirmed else 'who is it?' }}" aria-label="name for face {{ face.face_nr }} in {{ face.label }}" value="{{ face.name if face.confirmed else '' }}" data-key="e">
     <button type="submit" class="set-name" title="save this name">save</button>

@@ -20,7 +20,7 @@ from pathlib import Path
 from PIL import Image
 
 from ..errors import ImageError
-from ..imaging import decode_photo
+from ..imaging import DECODE_MEMORY_MB, decode_photo
 from ..model import Box
 from ..store import confined
 
@@ -34,9 +34,11 @@ MARGIN = 0.3
 
 
 class ThumbnailCache:
-    def __init__(self, cache_dir: Path, pixel_limit: int, display_pixels: int = DISPLAY_PIXELS):
+    def __init__(self, cache_dir: Path, pixel_limit: int, display_pixels: int = DISPLAY_PIXELS,
+                 decode_memory_mb: int = DECODE_MEMORY_MB):
         self.cache_dir = Path(cache_dir)
         self.pixel_limit = pixel_limit
+        self.decode_memory_mb = decode_memory_mb
         self.display_pixels = display_pixels
         self._decoded: OrderedDict[tuple, Image.Image] = OrderedDict()
         self._lock = threading.Lock()
@@ -95,7 +97,7 @@ class ThumbnailCache:
             if image is not None:
                 self._decoded.move_to_end(ident)
                 return image
-        decoded = decode_photo(path, self.display_pixels, self.pixel_limit)
+        decoded = decode_photo(path, self.display_pixels, self.pixel_limit, decode_memory_mb=self.decode_memory_mb)
         image = Image.fromarray(decoded.rgb)
         with self._lock:
             self._decoded[ident] = image

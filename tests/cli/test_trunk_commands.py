@@ -209,3 +209,6 @@ def test_file_names_of_any_bytes_never_end_a_command_or_reach_the_terminal_raw(t
         assert "\x1b" not in output, output
     assert "bad\\udcff\\x1b[2J.jpg" in run_cli("status", "--config", str(config), str(root)).stdout
     assert [(r.file, r.name) for r in parse_csv((root / "faces.csv").read_bytes())] == [(photo.name, "Joe")]
+    exported = tmp_path / "joe.json"
+    run_cli("export", "--config", str(config), "Joe", "-o", str(exported), "--root", str(root))
+    assert photo.name in json.dumps(json.loads(exported.read_text(encoding="utf-8")), ensure_ascii=False)

@@ -51,14 +51,21 @@ def csv_copy(*rows: str) -> str:
     return "file,face_nr,x,y,w,h,name\n" + "".join(f"{row}\n" for row in rows)
 
 
+DATABASE_DOWN = '[mysql]\nenabled = true\nhost = "127.0.0.1"\nport = 9\nconnect_timeout = 1.0\n'
+"""A mirror whose database cannot be reached: the erasure waits in the outbox in the state folder."""
+
+
 @pytest.mark.slow
-def test_forget_leaves_no_trace_of_the_person_in_any_file_facesidecar_owns(tmp_path, shared_faces):
+@pytest.mark.parametrize("database", ["none", "down"])
+def test_forget_leaves_no_trace_of_the_person_in_any_file_facesidecar_owns(tmp_path, shared_faces, database):
     root, state = tmp_path / "photos", tmp_path / "state"
     folder = root / "family"
     for n in range(3):
         put_photo(folder / f"{n}.jpg", n)  # two of the same person, then someone else
     put_photo(folder / "other.jpg", 5)
     config = write_config(tmp_path / "config.toml", root, metadata=True, state=state)
+    if database == "down":
+        config.write_text(config.read_text() + DATABASE_DOWN)
     assert cli("scan", root, config=config).returncode == 0
     type_name(folder, "0.jpg", 1, NAME)
     type_name(folder, "other.jpg", 1, KEPT)
@@ -79,7 +86,11 @@ def test_forget_leaves_no_trace_of_the_person_in_any_file_facesidecar_owns(tmp_p
 
     done = cli("forget", NAME, "--yes", config=config)
 
-    assert done.returncode == 0, done.stdout + done.stderr
+    if database == "down":
+        assert done.returncode == 1 and "queued in the outbox" in done.stdout, done.stdout + done.stderr
+        assert (state / "mirror-outbox.sqlite3").is_file()
+    else:
+        assert done.returncode == 0, done.stdout + done.stderr
     assert traces(root, state) == []
     kept = (folder / "faces.csv.bad-20261130-111111").read_bytes().decode("cp1252")
     assert KEPT in kept, "the other lines of a set-aside copy stay"

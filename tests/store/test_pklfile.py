@@ -102,7 +102,7 @@ def mutate(data: bytes, changes: list[tuple]) -> bytes:
     return data
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=max(400, settings().max_examples), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(mutation, min_size=1, max_size=6))
 def test_a_mutated_faces_pkl_is_refused_or_loaded_never_a_crash(changes):
     data = mutate(VALID, changes)
