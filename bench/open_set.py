@@ -180,6 +180,7 @@ class Score:
     false_list: list[str] = field(default_factory=list)
     false_faces: list[str] = field(default_factory=list)
     """Face ids of the false names (every face of a name given twice in one photo)."""
+    right_faces: list[str] = field(default_factory=list)
 
     @property
     def false(self) -> int:
@@ -202,6 +203,8 @@ class Seen:
     photo: str
     face_id: str
     largest: bool
+    width: float
+    """Width of the face in pixels of the photo as displayed (a measure of its quality)."""
 
 
 def library_faces(root: Path, photos: Iterable[str], model: str) -> tuple[list[Seen], Library]:
@@ -217,7 +220,8 @@ def library_faces(root: Path, photos: Iterable[str], model: str) -> tuple[list[S
         state = states[folder].photos.get(Path(photo).name)
         faces = [f for f in state.visible_faces if model in f.encodings] if state else []
         top = max(faces, key=lambda f: f.box.area, default=None)
-        seen += [Seen(photo, f.face_id, f is top) for f in faces]
+        across = state.height if state and state.orientation >= 5 else state.width if state else 0
+        seen += [Seen(photo, f.face_id, f is top, f.box.w * across) for f in faces]
     return seen, library
 
 
@@ -234,6 +238,8 @@ def judge(labels: Labels, category: dict[str, str], identity: dict[str, str], fo
         if face.largest and kind == "identity" and who in fold.named:
             if _judge_named(score, face.photo, who, name):
                 score.false_faces.append(face.face_id)
+            elif name:
+                score.right_faces.append(face.face_id)
         elif name and _is_false(face, name, who, kind, labels.groups.get(face.photo)):
             score.strangers += 1
             score.false_faces.append(face.face_id)
@@ -347,6 +353,10 @@ class Result:
     curves: dict[str, dict[float, Score]]
     caught: Counter
     """Why the scan gave no name (or another) to the faces the old rule named falsely at its default."""
+    false_widths: list[float]
+    """Face widths (pixels) of the old default's false names."""
+    right_widths: list[float]
+    """Face widths (pixels) of the scan's right names."""
 
 
 def run(faces: Path, work: Path, cache: Path, folds: int = FOLDS, confirmed: Iterable[int] = CONFIRMED,
@@ -377,7 +387,9 @@ def run(faces: Path, work: Path, cache: Path, folds: int = FOLDS, confirmed: Ite
                   for name, rule in RULES.items()}
         why = {f.face_id: f.why.get("reason", "") for f in library.all_faces()}
         old = curves[OLD_RULE][DEFAULT_THRESHOLD].false_faces if DEFAULT_THRESHOLD in sweep else []
-        results.append(Result(fold, root, scanned, curves, Counter(why.get(f, "") or "named" for f in old)))
+        width = {f.face_id: f.width for f in seen}
+        results.append(Result(fold, root, scanned, curves, Counter(why.get(f, "") or "named" for f in old),
+                              [width[f] for f in old], [width[f] for f in scanned.right_faces]))
     return results
 
 
@@ -421,9 +433,22 @@ def report(results: list[Result]) -> str:
         caught = sum((r.caught for r in group), Counter())
         lines.append(f"what the new rule said to the old default's {sum(caught.values())} false names: "
                      + ", ".join(f"{reason} {n}" for reason, n in caught.most_common()))
+        lines.append(quality_line([w for r in group for w in r.false_widths], [w for r in group for w in r.right_widths]))
         for r in group:
             lines += [f"  fold {r.fold.number}: {f}" for f in r.scanned.false_list]
     return "\n".join(lines)
+
+
+def quality_line(false: list[float], right: list[float]) -> str:
+    """Would a bar on small (poor) faces help? Face widths of false and of right names side by side."""
+    if not false or not right:
+        return "face width: nothing to compare"
+    narrowest = min(false)
+    return (f"face width in pixels: old default's false names {min(false):.0f}-{max(false):.0f} "
+            f"(median {np.median(false):.0f}), new rule's right names {min(right):.0f}-{max(right):.0f} "
+            f"(median {np.median(right):.0f}); a bar on faces narrower than the narrowest false name "
+            f"({narrowest:.0f} px) would remove no false name and cost {sum(w < narrowest for w in right)} "
+            f"of {len(right)} right names")
 
 
 def main(argv: list[str] | None = None) -> int:

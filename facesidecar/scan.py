@@ -1,14 +1,14 @@
 """The runner: composes the scan stages over folders, as beets' importer composes its stages.
 
     plan (pipeline/plan) > detect (pipeline/detect) > apply (pipeline/apply) > guess (pipeline/guess)
-    > publish (pipeline/publish: photos' metadata, then the sidecars, then the mirror) ; cluster
-    (pipeline/cluster) over the whole library once the folders are done.
+    > publish (pipeline/publish: the photos' metadata, then the sidecars, then the mirror)
 
-For each folder: compare the photos on disk with faces.pkl (a stat per photo), find photos that
-moved (content hash), decode and detect the new and changed ones outside the folder lock, then in
-one transaction merge a person's CSV edits, apply the results, guess names and write the photos'
-metadata. After all folders, guesses and clusters are refreshed wherever names changed.
-The stages reach exiftool and the database only through :mod:`facesidecar.ports`.
+For each folder: compare the photos on disk with faces.pkl (a stat per photo, faces.pkl read once),
+find photos that moved (content hash), decode and detect the new and changed ones outside the
+folder lock, then in one transaction merge a person's CSV edits, apply the results, label new faces'
+clusters, guess names and write the photos' metadata. After all folders, the folders whose guesses
+or clusters the pass's changes touched are written (refresh.py). The stages reach exiftool and the
+database only through :mod:`facesidecar.ports`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from .errors import EngineError, SidecarError
 from .faceindex import Library
 from .folders import walk_folders
 from .gallery import Decision, Gallery, Unnamed
+from .identity import record_identities
 from .model import Detection, FolderPlan, PhotoState, ScanReport
 from .photojob import DetectExecutor, Engines, InlineExecutor
 from .pipeline import plan as planning
@@ -41,7 +42,7 @@ from .progress import Progress
 from .refresh import ConfirmedElsewhere, Refresher
 from .store import confined
 from .store.confined import RefusedFile
-from .store.folder import FolderStore, Transaction
+from .store.folder import FolderStore, Snapshot, Transaction
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -64,6 +65,8 @@ class Scanner:
         self.progress = progress if progress is not None else Progress("scan")
         self._library: Library | None = None
         self._plan_states: dict[Path, dict[str, PhotoState]] = {}
+        self._snapshots: dict[Path, Snapshot] = {}
+        """Each planned folder's faces.pkl as planned: its transaction starts from it (one read per pass)."""
         """Each planned folder's photos as planned: where a photo that moved out is found."""
         self._roots_indexed = False
         self._removed_photos: dict[tuple[Path, str], PhotoState] = {}
@@ -122,7 +125,7 @@ class Scanner:
     def process_folders(self, folders: list[Path], csv_only: bool = False) -> ScanReport:
         """Bring the given folders up to date; moves between them keep their faces."""
         report = ScanReport()
-        self._plan_states = {}
+        self._plan_states, self._snapshots = {}, {}
         self._removed_photos = {}
         progress = self.progress
         progress.checking(len(folders))
@@ -184,9 +187,10 @@ class Scanner:
                                        csv_only=csv_only, recover=recover, report=report)
         if planned is None:
             return None
-        plan, state = planned
+        plan, snapshot = planned
         self._plan_states[folder] = plan.known
-        self.library.set_folder(folder, state)
+        self._snapshots[folder] = snapshot
+        self.library.set_folder(folder, snapshot.state)
         return plan
 
     @property
@@ -238,6 +242,7 @@ class Scanner:
                 if change is not None:
                     change(txn)
                 self._finish_transaction(txn, report)
+            self._mirror_changed(txn)
         except SidecarError as exc:
             report.errors.append((str(folder), str(exc)))
             log.error("%s", exc)
@@ -251,7 +256,8 @@ class Scanner:
         return report
 
     def _finish_transaction(self, txn: Transaction, report: ScanReport) -> None:
-        """The common tail of every transaction: guess, publish into the photos, index, mirror."""
+        """The common tail of every transaction: guess, publish into the photos, index (the mirror
+        follows once the sidecars are written: :meth:`_mirror_changed`)."""
         report.names_changed += len(txn.changes)
         report.errors.extend((str(txn.folder / "faces.csv"), problem) for problem in txn.csv_problems)
         self.library.set_folder(txn.folder, txn.state)
@@ -262,6 +268,10 @@ class Scanner:
         if self._writes_metadata():
             write_metadata(txn.folder, txn.state, self.metadata, self.settings.metadata.write_guesses, report)
         self.library.set_folder(txn.folder, txn.state)
+
+    def _mirror_changed(self, txn: Transaction) -> None:
+        """Queue the folder for the mirror, after its sidecars are written, with the state written
+        (the mirror then need not read faces.pkl again)."""
         if self.mirror is not None:
             self.mirror.folder_changed(txn.folder, txn.state)
 
@@ -272,17 +282,21 @@ class Scanner:
             return report
         detections = self._detect_plan(plan)
         try:
-            with FolderStore(plan.folder).transaction() as txn:
+            with FolderStore(plan.folder).transaction(snapshot=self._snapshots.pop(plan.folder, None)) as txn:
+                self._removed_photos.update({(txn.folder, name): txn.state.photos[name]
+                                             for name in plan.replaced if name in txn.state.photos})
                 missing = take_moves(txn.state, plan, self._moved_photo)
                 for detection in detections:
                     txn.changes.extend(apply_detection(txn.state, detection, self.model, txn.now))
                     report.scanned += 1
                     report.faces += len(detection.faces)
+                record_identities(txn.state, plan.on_disk, [*plan.restat, *(d.file for d in detections)])
                 removed = remove_missing(txn.state, txn.folder, missing)
                 self._removed_photos.update({(txn.folder, name): photo for name, photo in removed.items()})
                 report.removed += len(removed)
                 self._finish_transaction(txn, report)
                 report.errors.extend((str(plan.folder / p.file), p.error) for p in txn.state.photos.values() if p.error)
+            self._mirror_changed(txn)
         except SidecarError as exc:
             report.errors.append((str(plan.folder), str(exc)))
             log.error("%s", exc)

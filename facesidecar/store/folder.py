@@ -18,6 +18,7 @@ import fcntl
 import fnmatch
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,7 +30,15 @@ from . import CSV_NAME, PKL_NAME, confined
 from .atomic import exchange_atomic, write_atomic
 from .csvfile import CsvRead, CsvRow, format_csv, read_csv
 from .leftovers import CSV_LEFTOVER_PREFIX
-from .merge import MergeResult, NameChange, adopt_unmatched, keep_pending, merge_rows, render_rows
+from .merge import (
+    MergeResult,
+    NameChange,
+    adopt_unmatched,
+    answer_saves,
+    keep_pending,
+    merge_rows,
+    render_rows,
+)
 from .pklfile import dumps_state, loads_state
 
 log = logging.getLogger(__name__)
@@ -103,6 +112,21 @@ class Leftover:
     data: bytes
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """faces.pkl as one unlocked read found it: a transaction that finds the file unchanged (same
+    device, inode, size and mtime: every writer replaces it by rename) starts from ``state``
+    instead of reading and decoding the file again."""
+
+    state: FolderState
+    data: bytes | None
+    stamp: tuple[int, int, int, int] | None
+
+
+def _stamp(info: os.stat_result | None) -> tuple[int, int, int, int] | None:
+    return None if info is None else (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+
 @dataclass
 class Transaction:
     """The state of one folder while it is locked, with what the merge found."""
@@ -152,10 +176,27 @@ class FolderStore:
         state, _ = self._load_pkl(set_aside=False)
         return state
 
+    def snapshot(self) -> Snapshot:
+        """The state without the lock (as :meth:`load`), kept so that a transaction can start from
+        it while faces.pkl stays unchanged: the scan reads each faces.pkl once per pass."""
+        before = _stamp(confined.lstat(self.pkl_path))
+        state, data = self._load_pkl(set_aside=False)
+        stamp = before if data is not None and _stamp(confined.lstat(self.pkl_path)) == before else None
+        return Snapshot(state, data, stamp)
+
     @contextlib.contextmanager
-    def transaction(self, write: bool = True) -> Iterator[Transaction]:
+    def transaction(self, write: bool = True, snapshot: Snapshot | None = None) -> Iterator[Transaction]:
+        """Lock the folder, merge a person's edits, let the caller change the state, write it.
+
+        ``snapshot``: the state as :meth:`snapshot` read it; used (and changed) when faces.pkl is
+        still the file it was read from, else faces.pkl is read again.
+        """
         with folder_lock(self.folder) as locked:
-            state, pkl_bytes = self._load_pkl(set_aside=True)
+            if snapshot is not None and snapshot.stamp is not None and \
+                    _stamp(locked.lstat(PKL_NAME)) == snapshot.stamp:
+                state, pkl_bytes = snapshot.state, snapshot.data
+            else:
+                state, pkl_bytes = self._load_pkl(set_aside=True)
             txn = Transaction(self.folder, state, pkl_error="" if pkl_bytes is not None or not self.exists() else "rebuilt")
             leftovers = self._read_leftovers(txn, locked)
             csv_time = _mtime(locked, CSV_NAME)
@@ -321,6 +362,7 @@ class FolderStore:
             log.info("%s was saved while facesidecar wrote it; merging that save too", self.csv_path)
             self._merge_bytes(txn, swapped_out)
             csv_seen = state.csv_sha256
+        answer_saves(state)
         self._write_pkl(state, pkl_bytes)
 
     def _write_pkl(self, state: FolderState, old: bytes | None) -> bytes:

@@ -30,7 +30,7 @@ from ...config import MysqlSettings
 from ...errors import FacesidecarError, MirrorError
 from ...model import IGNORE, FolderState, encoding_from_plain
 from ...ports import FlushResult
-from ...store import PKL_NAME
+from ...store import PKL_NAME, confined
 from ...store.folder import FolderStore
 from .credentials import connect_options, connector, default_connect, read_password
 from .outbox import OUTBOX_NAME, Outbox
@@ -53,6 +53,14 @@ log = logging.getLogger(__name__)
 BACKOFF_FIRST = 5.0
 BACKOFF_MAX = 300.0
 GALLERY_TTL = 60.0
+WRITTEN_KEPT = 64
+"""Queued folders whose written state the mirror keeps in memory (bounded: a long outage queues many)."""
+
+
+def _pkl_stamp(folder: Path) -> tuple[int, int, int, int] | None:
+    """faces.pkl's identity (device, inode, size, mtime): every writer replaces it by rename."""
+    info = confined.lstat(folder / PKL_NAME)
+    return None if info is None else (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
 
 
 @contextlib.contextmanager
@@ -95,6 +103,9 @@ class Mirror:
         self._backoff = BACKOFF_FIRST
         self._folder_errors: dict[str, str] = {}
         self._gallery_cache: dict[str, tuple[float, list]] = {}
+        self._written: dict[str, tuple[tuple[int, int, int, int], FolderState]] = {}
+        """The state a writer handed over with each queued folder, with its faces.pkl's identity then:
+        pushed as it is while faces.pkl is still that file (no second read of it)."""
         self._lock = threading.RLock()  # one connection: one thread at a time uses it
         read_password(settings, environ)  # a misconfigured password file is an error now, not at 3 am
 
@@ -189,9 +200,20 @@ class Mirror:
 
     # -- the scanner's interface ---------------------------------------------------------------
     def folder_changed(self, folder: Path, state: FolderState | None = None) -> None:
-        """Queue ``folder`` for the next flush. Never raises, never touches the network."""
+        """Queue ``folder`` for the next flush. Never raises, never touches the network.
+
+        ``state``: what the sidecars were just written with; kept (for the last WRITTEN_KEPT
+        folders) and pushed instead of reading faces.pkl again while that file is unchanged.
+        """
         try:
-            self.outbox.add(folder_text(folder))
+            text = folder_text(folder)
+            self.outbox.add(text)
+            stamp = _pkl_stamp(Path(folder)) if state is not None else None
+            self._written.pop(text, None)
+            if stamp is not None:
+                self._written[text] = (stamp, state)
+                while len(self._written) > WRITTEN_KEPT:
+                    self._written.pop(next(iter(self._written)))
         except Exception:  # noqa: BLE001 - the mirror must never break a scan
             log.exception("database mirror: cannot queue %s", folder)
 
@@ -241,7 +263,8 @@ class Mirror:
         with shared_folder_lock(path) as locked:
             if not locked:
                 return False  # a writer is at work; it queues the folder again, the next flush sends it
-            state = self._load(path)
+            written = self._written.pop(folder, None)
+            state = written[1] if written is not None and written[0] == _pkl_stamp(path) else self._load(path)
         if state is None:
             result.failed += 1
             return False
