@@ -30,7 +30,15 @@ from . import CSV_NAME, PKL_NAME, confined
 from .atomic import exchange_atomic, write_atomic
 from .csvfile import CsvRead, CsvRow, format_csv, read_csv
 from .leftovers import CSV_LEFTOVER_PREFIX
-from .merge import MergeResult, NameChange, adopt_unmatched, keep_pending, merge_rows, render_rows
+from .merge import (
+    MergeResult,
+    NameChange,
+    adopt_unmatched,
+    answer_saves,
+    keep_pending,
+    merge_rows,
+    render_rows,
+)
 from .pklfile import dumps_state, loads_state
 
 log = logging.getLogger(__name__)
@@ -354,6 +362,7 @@ class FolderStore:
             log.info("%s was saved while facesidecar wrote it; merging that save too", self.csv_path)
             self._merge_bytes(txn, swapped_out)
             csv_seen = state.csv_sha256
+        answer_saves(state)
         self._write_pkl(state, pkl_bytes)
 
     def _write_pkl(self, state: FolderState, old: bytes | None) -> bytes:
