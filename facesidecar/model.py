@@ -99,6 +99,9 @@ class Face:
     it so that a stale copy saved by an editor can be told from a real edit (store/merge.py).
     ``name_history`` maps every rev written for this face to the name written with it.
     ``not_names`` are guesses a person rejected for this face ("not this person"): never guessed again.
+    ``saved_rev``/``saved_name`` are this face's row as a person's save changed it, until a faces.csv
+    of ours answers that save: a follow-up save made from the person's own file still carries that
+    rev, and is compared with what the person saved there, not with what facesidecar wrote.
     ``why`` is what the last guess of an unnamed face weighed (``gallery.Decision.explain``): shown by
     ``status --json`` and the review page, so that a person can see why a face got a name or none.
     """
@@ -117,6 +120,8 @@ class Face:
     forgotten: bool = False
     named_at: float | None = None
     not_names: list[str] = field(default_factory=list)
+    saved_rev: int | None = None
+    saved_name: str = ""
     why: dict = field(default_factory=dict)
 
     @property
@@ -144,6 +149,8 @@ class Face:
             "forgotten": self.forgotten,
             "named_at": self.named_at,
             "not_names": list(self.not_names),
+            "saved_rev": self.saved_rev,
+            "saved_name": self.saved_name,
             "why": dict(self.why),
         }
 
@@ -164,6 +171,8 @@ class Face:
             forgotten=bool(data.get("forgotten", False)),
             named_at=data.get("named_at"),
             not_names=[str(n) for n in data.get("not_names", [])],
+            saved_rev=None if data.get("saved_rev") is None else int(data["saved_rev"]),
+            saved_name=str(data.get("saved_name", "")),
             why=dict(data.get("why") or {}),
         )
 
@@ -192,6 +201,10 @@ class PhotoState:
     faces: list[Face] = field(default_factory=list)
     metadata_written: dict = field(default_factory=dict)
     imported: bool = False
+    inode: int = 0
+    ctime_ns: int = 0
+    """Which file on disk this state was made from (0: not recorded yet): a file replaced by another of
+    the same size and mtime (restored from a backup, ``touch -r``) has another inode or a newer ctime."""
 
     @property
     def visible_faces(self) -> list[Face]:
@@ -200,6 +213,15 @@ class PhotoState:
 
     def same_file_as(self, size: int, mtime_ns: int) -> bool:
         return self.size == size and self.mtime_ns == mtime_ns
+
+    def same_inode_as(self, info: os.stat_result) -> bool:
+        """Whether ``info`` is still the very file this state was made from (True when not recorded)."""
+        return not self.inode or (self.inode, self.ctime_ns) == (info.st_ino, info.st_ctime_ns)
+
+    def take_stat(self, info: os.stat_result) -> None:
+        """Remember the file on disk this state now describes: size, mtime and identity."""
+        self.size, self.mtime_ns = info.st_size, info.st_mtime_ns
+        self.inode, self.ctime_ns = info.st_ino, info.st_ctime_ns
 
     def to_plain(self) -> dict:
         return {
@@ -216,6 +238,8 @@ class PhotoState:
             "faces": [f.to_plain() for f in self.faces],
             "metadata_written": self.metadata_written,
             "imported": self.imported,
+            "inode": self.inode,
+            "ctime_ns": self.ctime_ns,
         }
 
     @classmethod
@@ -234,6 +258,8 @@ class PhotoState:
             faces=[Face.from_plain(f) for f in data.get("faces", [])],
             metadata_written=dict(data.get("metadata_written", {})),
             imported=bool(data.get("imported", False)),
+            inode=int(data.get("inode", 0)),
+            ctime_ns=int(data.get("ctime_ns", 0)),
         )
 
 
@@ -308,6 +334,10 @@ class FolderPlan:
     csv_sha256: str = ""
     leftovers: bool = False
     """A killed writer's temporary faces.csv is in the folder: it may hold a save to merge."""
+    restat: Mapping[str, os.stat_result] = field(default_factory=dict)
+    """Photos whose new inode/ctime is recorded without a rescan (identity.py)."""
+    replaced: tuple[str, ...] = ()
+    """Photos replaced by other content of the same size and mtime: scanned as new ones (identity.py)."""
 
 
 @dataclass(frozen=True)

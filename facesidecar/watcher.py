@@ -42,9 +42,10 @@ from watchdog.events import (
 
 from .errors import SidecarError
 from .folders import NOFACES_MARKER, is_photo_name
+from .model import PhotoState
 from .store import CSV_NAME, PKL_NAME, confined
 from .store.folder import FolderStore
-from .store.leftovers import is_csv_leftover, writer_alive
+from .store.leftovers import is_csv_leftover, own_temp_prefix, writer_alive
 
 log = logging.getLogger(__name__)
 
@@ -143,11 +144,6 @@ def is_ignored_name(name: str) -> bool:
         or name == PKL_NAME
         or name.lower().endswith(IGNORED_SUFFIXES)
     )
-
-
-def own_temp_prefix(pid: int | None = None) -> str:
-    """The prefix of the temp file this process renames over faces.csv (see store/atomic.py)."""
-    return f".{CSV_NAME}.tmp-{os.getpid() if pid is None else pid}-"
 
 
 def is_own_csv_swap(src_name: str, dest_name: str) -> bool:
@@ -577,7 +573,7 @@ class Debouncer:
 
 def stored_echoes(folder: Path, paths: list[Path]) -> set[Path]:
     """Those of ``paths`` whose current content is what the folder's faces.pkl recorded:
-    a photo with the recorded size and mtime, a faces.csv with the recorded hash."""
+    a photo with the recorded size, mtime and identity (identity.py), a faces.csv with the recorded hash."""
     try:
         state = FolderStore(folder).load()
     except SidecarError:
@@ -596,9 +592,17 @@ def stored_echoes(folder: Path, paths: list[Path]) -> set[Path]:
                 same.add(path)
             continue
         photo = state.photos.get(path.name)
-        if photo is not None and signature(path) == (photo.size, photo.mtime_ns):
+        if photo is not None and _recorded_file(path, photo):
             same.add(path)
     return same
+
+
+def _recorded_file(path: Path, photo: PhotoState) -> bool:
+    try:
+        info = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    return photo.same_file_as(info.st_size, info.st_mtime_ns) and photo.same_inode_as(info)
 
 
 def skip_folder(folder: Path, roots: Iterable[Path]) -> bool:

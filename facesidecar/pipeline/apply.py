@@ -89,22 +89,28 @@ def take_moves(state: FolderState, plan: FolderPlan,
     """Photos that moved into the folder take their faces and names along; the photos still missing.
 
     ``moved_photo`` gives the freshest state of the photo at its old place. Names keep their
-    history only within a folder: faces.csv revisions are per folder.
+    history only within a folder: faces.csv revisions are per folder. A replaced photo's old state
+    leaves its name (identity.py); same-folder sources all leave before any arrives, so that two
+    photos that swapped contents each get the other's state, never their own back.
     """
+    before = dict(state.photos)
     missing = plan.missing
+    for name in plan.replaced:
+        state.photos.pop(name, None)
+    for source_folder, source_name in plan.moved_in.values():
+        if source_folder == plan.folder:
+            state.photos.pop(source_name, None)
+            missing = tuple(m for m in missing if m != source_name)
     for name, (source_folder, source_name) in plan.moved_in.items():
-        photo = state.photos.get(source_name) if source_folder == plan.folder else moved_photo(source_folder, source_name)
+        photo = before.get(source_name) if source_folder == plan.folder else moved_photo(source_folder, source_name)
         if photo is None:
             continue
-        info = plan.on_disk[name]
-        photo.file, photo.size, photo.mtime_ns = name, info.st_size, info.st_mtime_ns
+        photo.file = name
+        photo.take_stat(plan.on_disk[name])
         for face in photo.faces:
             if source_folder != plan.folder:
                 face.name_history, face.rev = {}, 0
         state.photos[name] = photo
-        if source_folder == plan.folder:
-            state.photos.pop(source_name, None)
-            missing = tuple(m for m in missing if m != source_name)
         log.info("%s moved to %s: its faces and names follow", source_folder / source_name, plan.folder / name)
     return missing
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..errors import SidecarError
 from ..folders import file_sha256, list_folder
+from ..identity import check_identities
 from ..model import FolderPlan, PhotoState, ScanReport
 from ..store import confined
 from ..store.folder import FolderStore, Snapshot
@@ -62,14 +63,26 @@ def plan_folder(folder: Path, *, extensions: Iterable[str], model: str, csv_only
         report.errors.append((str(folder), problem))
         log.error("%s", problem)
         return None
-    return FolderPlan(folder, on_disk, known, to_scan, missing, csv_sha256=state.csv_sha256,
-                      leftovers=listing.leftovers), snapshot
+    plan = FolderPlan(folder, on_disk, known, to_scan, missing, csv_sha256=state.csv_sha256,
+                      leftovers=listing.leftovers)
+    return (plan if csv_only else with_identities_checked(plan)), snapshot
+
+
+def with_identities_checked(plan: FolderPlan) -> FolderPlan:
+    """Photos that look unchanged but are other files (identity.py): replaced ones are scanned as new
+    photos; a new inode or ctime of the same bytes is recorded (where the folder can be written)."""
+    check = check_identities(plan.folder, plan.known, plan.on_disk, plan.to_scan, file_sha256)
+    restat = check.restat if check.restat and not unwritable_reason(plan.folder) else {}
+    if not check.replaced and not restat:
+        return plan
+    return dataclasses.replace(plan, to_scan=tuple(sorted(plan.to_scan + tuple(check.replaced))),
+                               replaced=tuple(check.replaced), restat=restat)
 
 
 def unchanged(plan: FolderPlan) -> bool:
     """Nothing to do here: no photo to scan, none gone or moved in, no leftover save to merge,
     faces.csv as we wrote it."""
-    if plan.to_scan or plan.missing or plan.moved_in or plan.leftovers:
+    if plan.to_scan or plan.missing or plan.moved_in or plan.leftovers or plan.restat:
         return False
     try:
         data = confined.read_file(plan.folder / "faces.csv", confined.limits().csv)
@@ -83,14 +96,15 @@ def unchanged(plan: FolderPlan) -> bool:
 def match_moves(plans: list[FolderPlan]) -> tuple[list[FolderPlan], int]:
     """The plans with new photos whose content equals a vanished photo's taking over its faces and
     names (``moved_in``, no longer to scan); and how many moved."""
-    gone = {p.known[name].sha256: (p.folder, name) for p in plans for name in p.missing if p.known[name].sha256}
+    gone = {p.known[name].sha256: (p.folder, name) for p in plans for name in p.missing + p.replaced
+            if p.known[name].sha256}
     if not gone:
         return plans, 0
     matched, moved = [], 0
     for plan in plans:
         moved_in = {}
         for name in plan.to_scan:
-            if name in plan.known:
+            if name in plan.known and name not in plan.replaced:
                 continue
             try:
                 digest = file_sha256(plan.folder / name)

@@ -65,7 +65,8 @@ def restat(path: Path, photo: PhotoState) -> None:
     try:
         with confined.open_file(path) as handle:
             info = os.fstat(handle.fileno())
-        photo.size, photo.mtime_ns, photo.sha256 = info.st_size, info.st_mtime_ns, file_sha256(path)
+        photo.take_stat(info)
+        photo.sha256 = file_sha256(path)
     except (OSError, SidecarError) as exc:
         log.warning("%s: cannot stat after writing metadata: %s", path, exc)
 

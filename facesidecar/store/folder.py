@@ -29,8 +29,16 @@ from ..model import FolderState
 from . import CSV_NAME, PKL_NAME, confined
 from .atomic import exchange_atomic, write_atomic
 from .csvfile import CsvRead, CsvRow, format_csv, read_csv
-from .leftovers import CSV_LEFTOVER_PREFIX
-from .merge import MergeResult, NameChange, adopt_unmatched, keep_pending, merge_rows, render_rows
+from .leftovers import CSV_LEFTOVER_PREFIX, own_temp_prefix
+from .merge import (
+    MergeResult,
+    NameChange,
+    adopt_unmatched,
+    answer_saves,
+    keep_pending,
+    merge_rows,
+    render_rows,
+)
 from .pklfile import dumps_state, loads_state
 
 log = logging.getLogger(__name__)
@@ -354,7 +362,16 @@ class FolderStore:
             log.info("%s was saved while facesidecar wrote it; merging that save too", self.csv_path)
             self._merge_bytes(txn, swapped_out)
             csv_seen = state.csv_sha256
+        answer_saves(state)
         self._write_pkl(state, pkl_bytes)
+        self._remove_own_swaps()
+
+    def _remove_own_swaps(self) -> None:
+        """The saves our swaps moved aside in this transaction (exchange_atomic keeps them until
+        what was merged from them is committed, which it now is)."""
+        with confined.opened(self.folder) as folder:
+            for name in fnmatch.filter(folder.names(), f"{own_temp_prefix()}*"):
+                folder.remove(name)
 
     def _write_pkl(self, state: FolderState, old: bytes | None) -> bytes:
         new_pkl = dumps_state(state)

@@ -77,7 +77,13 @@ def photo_of(state: FolderState, file: str) -> PhotoState | None:
 
 
 def is_edit(face: Face, row: CsvRow) -> bool:
-    """Whether the row's name is a person's edit rather than what facesidecar wrote (or a stale copy)."""
+    """Whether the row's name is a person's edit rather than what facesidecar wrote (or a stale copy).
+
+    A row of the person's own file that no faces.csv of ours has answered yet is compared with what
+    they saved there: saving a name and then taking it back in the same file is two edits.
+    """
+    if row.rev is not None and row.rev == face.saved_rev:
+        return row.name != face.saved_name
     base = face.name_history.get(row.rev) if row.rev is not None else None
     if base is not None:
         return row.name != base
@@ -124,6 +130,8 @@ def merge_rows(state: FolderState, rows: list[CsvRow], now: float, source: str =
             change = set_name(photo, face, row.name, source, now)
             if change:
                 result.changes.append(change)
+            if row.rev is not None:
+                face.saved_rev, face.saved_name = row.rev, row.name
     if reject_missing:
         _reject_deleted_rows(state, seen, newest_rev, result, spared)
     return result
@@ -137,6 +145,12 @@ def _reject_deleted_rows(state: FolderState, seen: dict[str, CsvRow], newest_rev
         if min(face.name_history) <= newest_rev:
             face.rejected = True
             result.rejected.append((photo.file, face.face_id))
+
+
+def answer_saves(state: FolderState) -> None:
+    """faces.csv on disk is ours again: a person's next save starts from its revs."""
+    for _, face in state.faces():
+        face.saved_rev, face.saved_name = None, ""
 
 
 def keep_pending(state: FolderState, rows: list[CsvRow], photo_exists: Callable[[str], bool]) -> None:

@@ -91,6 +91,69 @@ def test_writer_killed_between_its_two_sidecars_never_publishes_an_unrecorded_re
     assert [f.name for _, f in store.load().faces()] == ["Nora", ""]
 
 
+def test_a_name_taken_back_in_the_same_unanswered_file_is_taken_back(tmp_path, monkeypatch):
+    """Found by bench/edit_survival.py: a person saved a name, the writer merged it and was killed
+    before its faces.csv replaced theirs; the person cleared the name again in that same file (the
+    row still carries the old rev, whose written name is empty) and the clear was taken for an
+    untouched row. A follow-up of the person's own unanswered save is now compared with that save."""
+    store = FolderStore(tmp_path)
+    with store.transaction() as txn:
+        txn.state.photos.update(state_with(a_jpg=[face(0.1)], b_jpg=[face(0.5)]).photos)
+    ours = store.csv_path.read_bytes()
+    store.csv_path.write_bytes(set_name_in(ours, 1, "Second Thoughts"))
+    real_exchange = folder_module.exchange_atomic
+
+    def killed(path, data, **options):
+        raise Killed
+
+    monkeypatch.setattr(folder_module, "exchange_atomic", killed)
+    with pytest.raises(Killed):
+        with store.transaction():
+            pass
+    monkeypatch.setattr(folder_module, "exchange_atomic", real_exchange)
+    assert [f.name for _, f in store.load().faces()] == ["Second Thoughts", ""], "merged and recorded"
+    store.csv_path.write_bytes(set_name_in(store.csv_path.read_bytes(), 1, ""))  # the person takes it back
+    with store.transaction():
+        pass
+    assert names(store) == ["", ""] and [f.name for _, f in store.load().faces()] == ["", ""]
+    stale = set_name_in(ours, 2, "Bea Later")  # a copy of the file facesidecar wrote first, saved now
+    store.csv_path.write_bytes(set_name_in(store.csv_path.read_bytes(), 1, "Final Name"))
+    with store.transaction():
+        pass
+    store.csv_path.write_bytes(stale)
+    with store.transaction():
+        pass
+    assert names(store) == ["Final Name", "Bea Later"], "once answered, an old copy undoes nothing"
+
+
+def test_a_save_our_swap_moved_aside_stays_on_disk_until_its_merge_is_committed(tmp_path, monkeypatch):
+    """A person saved faces.csv just before our swap; the swap handed their bytes back and the writer
+    died before it had written what it merged from them: the save must still be on disk (as the
+    swapped-out file), for the next transaction to merge (issue 20)."""
+    store = FolderStore(tmp_path)
+    with store.transaction() as txn:
+        txn.state.photos.update(state_with(a_jpg=[face(0.1)], b_jpg=[face(0.5)]).photos)
+    real_exchange = folder_module.exchange_atomic
+
+    def save_then_die(path, data, **options):
+        path.write_bytes(set_name_in(path.read_bytes(), 2, "Just In Time"))  # lands before the swap
+        swapped_out = real_exchange(path, data, **options)
+        assert b"Just In Time" in swapped_out
+        raise Killed  # before the merged state is written
+
+    monkeypatch.setattr(folder_module, "exchange_atomic", save_then_die)
+    with pytest.raises(Killed):
+        with store.transaction() as txn:
+            txn.state.photos["a.jpg"].faces[0].name = "Named Here"
+    monkeypatch.setattr(folder_module, "exchange_atomic", real_exchange)
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith(".faces.csv.tmp-")]
+    assert len(aside) == 1 and b"Just In Time" in aside[0].read_bytes()
+    with store.transaction():  # the next run
+        pass
+    assert names(store) == ["Named Here", "Just In Time"]
+    assert not [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name]
+
+
 def test_a_rebuilt_pkl_does_not_hand_out_revs_already_on_disk(tmp_path):
     """faces.pkl set aside and rebuilt: the generations of faces.csv on disk stay used up."""
     store = FolderStore(tmp_path)

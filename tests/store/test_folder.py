@@ -147,3 +147,18 @@ def test_kill_9_of_a_writer_leaves_parseable_sidecars_and_no_stuck_lock(tmp_path
     with FolderStore(tmp_path).transaction():
         pass
     assert time.monotonic() - started < 5, "the lock of the killed writer was left behind"
+
+
+def test_transaction_starts_from_an_unchanged_snapshot_and_rereads_a_changed_one(tmp_path):
+    """The scan reads faces.pkl once per pass: its transaction starts from the plan's read while the
+    file is the same, and reads it again once another writer replaced it."""
+    store = make_folder(tmp_path, a_jpg=[face(0.1, "Anna")])
+    snapshot = store.snapshot()
+    with store.transaction(snapshot=snapshot) as txn:
+        assert txn.state is snapshot.state
+    stale = store.snapshot()
+    with store.transaction() as txn:
+        txn.state.photos["a.jpg"].faces[0].name = "Bea"
+    with store.transaction(snapshot=stale) as txn:
+        assert txn.state is not stale.state
+        assert txn.state.photos["a.jpg"].faces[0].name == "Bea"
