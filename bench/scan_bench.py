@@ -1,21 +1,38 @@
-"""Scan benchmark: facesidecar scan vs the original system's per-photo deepface path, same photos.
+"""Scan benchmark (issue 18): facesidecar vs the original system's per-photo deepface path vs plain dlib.
 
-Prints images/s, ms/face, peak RSS and verification accuracy on pairs.csv for both, then the time
-of a rescan of an unchanged tree of generated photos (default 20 000), extrapolated to 100 000.
+All figures come from one run on the same photos:
 
-    .venv/bin/python bench/scan_bench.py [--photos DIR] [--tree 20000] [--skip-deepface]
+- camera-size photos: the shared set's photos of 1 MP and more, plus re-encoded large copies (24 MP)
+  stored under EXIF orientations 3, 6 and 8, made here in code;
+- small portraits: the shared set's identity photos under 1 MP;
+- facesidecar with 1 and 2 local worker processes, and through a Dask cluster of one scheduler and
+  two workers on this machine (real ``dask scheduler`` / ``facesidecar worker`` processes);
+- images/s, ms/face, faces found, peak RSS of the whole process tree, verification accuracy on
+  pairs.csv where the set has pairs, and the projected first scan of 100 000 camera photos;
+- then the time of a rescan of an unchanged tree of generated photos, extrapolated to 100 000.
+
+Every path runs in its own process, its model loaded before the clock starts (the seed path's
+warm-up photo, facesidecar's worker start on one photo); ``facesidecar scan`` is also timed cold,
+start-up included, as a user runs it.
+
+    .venv/bin/python bench/scan_bench.py [--tree 20000] [--large 12] [--portraits 40] [--camera N] [--skip-deepface]
+                                         [--skip-dask]
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,64 +41,134 @@ PROJECT = Path(__file__).resolve().parents[1]
 SHARED = PROJECT / "tests" / "data" / "faces"
 sys.path.insert(0, str(PROJECT))
 
+CAMERA_PIXELS = 1_000_000
+LARGE_SIZE = 24_000_000
+ORIENTATIONS = (3, 6, 8)
 
-def run_measured(args: list[str], env: dict | None = None) -> tuple[float, float, str]:
-    """Run a command; return wall seconds, peak RSS in MB and stdout."""
+
+# -- measuring ------------------------------------------------------------------------------------
+def tree_rss(pids: list[int]) -> int:
+    """Resident memory of these processes and all their descendants, in bytes."""
+    import psutil
+
+    total = 0
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            for proc in [root, *root.children(recursive=True)]:
+                total += proc.memory_info().rss
+        except psutil.Error:
+            continue
+    return total
+
+
+class PeakSampler:
+    """Samples the summed RSS of process trees every 50 ms; ``peak`` in MB."""
+
+    def __init__(self, pids: list[int]):
+        self.pids, self.peak = list(pids), 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak = max(self.peak, tree_rss(self.pids) / 2**20)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+def run_measured(args: list[str], also: list[int] = ()) -> tuple[float, float]:
+    """Run a command; wall seconds and the peak RSS (MB) of its process tree plus ``also``'s trees."""
     started = time.perf_counter()
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    sampler = PeakSampler([proc.pid, *also])
+    _, err = proc.communicate()
+    peak = sampler.stop()
     if proc.returncode:
-        raise SystemExit(f"{args} failed with {proc.returncode}")
-    return time.perf_counter() - started, usage.ru_maxrss / 1024, out
+        raise SystemExit(f"{args} failed with {proc.returncode}:\n{err[-3000:]}")
+    return time.perf_counter() - started, peak
 
 
-def copy_photos(source: Path, target: Path) -> list[Path]:
-    with open(source / "labels.csv", newline="") as handle:
-        labels = [r for r in csv.DictReader(handle) if r["category"] != "corrupt"]
-    for row in labels:
-        dest = target / row["file"]
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(source / row["file"], dest)
-    return [target / r["file"] for r in labels]
+@dataclass
+class Row:
+    name: str
+    photos: int
+    faces: int
+    seconds: float
+    peak_mb: float
+    vectors: dict[str, np.ndarray]
+
+    @property
+    def rate(self) -> float:
+        return self.photos / self.seconds
 
 
-def largest_face_vectors_facesidecar(root: Path) -> dict[str, np.ndarray]:
-    from facesidecar.folders import walk_folders
-    from facesidecar.store.folder import FolderStore
-
-    vectors = {}
-    for folder in walk_folders([root], []):
-        state = FolderStore(folder).load()
-        for photo in state.photos.values():
-            faces = [f for f in photo.faces if f.encodings]
-            if faces:
-                best = max(faces, key=lambda f: f.box.area)
-                vectors[str((folder / photo.file).relative_to(root))] = next(iter(best.encodings.values()))
-    return vectors
-
-
-def deepface_worker(root: Path, out: Path) -> None:
-    """Child process: the deepface path over every photo below ``root``; results into ``out``."""
-    photos = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-    seconds, faces, vectors = deepface_path(photos, root)
-    np.savez(out, seconds=seconds, faces=faces, names=np.array(list(vectors)), vectors=np.array(list(vectors.values())))
-
-
-def run_deepface(root: Path, work: Path) -> tuple[float, int, dict[str, np.ndarray], float]:
-    """The deepface path in its own process, so its peak RSS is its own."""
-    out = work / "deepface.npz"
-    _, rss, _ = run_measured([sys.executable, __file__, "--deepface-worker", str(root), str(out)])
+def run_path(kind: str, root: Path, work: Path, *options: str, also: list[int] = ()) -> Row:
+    """One path in a child process (this file with ``--path``); it reports its timed part in an npz."""
+    out = work / f"{kind}-{time.monotonic_ns()}.npz"
+    _, peak = run_measured([sys.executable, __file__, "--path", kind, str(root), str(out), *options], also)
     data = np.load(out)
     vectors = dict(zip((str(n) for n in data["names"]), data["vectors"], strict=True))
-    return float(data["seconds"]), int(data["faces"]), vectors, rss
+    return Row(kind, int(data["photos"]), int(data["faces"]), float(data["seconds"]), peak, vectors)
 
 
-def deepface_path(photos: list[Path], root: Path) -> tuple[float, int, dict[str, np.ndarray]]:
+def save_result(out: Path, photos: int, seconds: float, faces: int, vectors: dict[str, np.ndarray]) -> None:
+    np.savez(out, photos=photos, seconds=seconds, faces=faces, names=np.array(list(vectors)),
+             vectors=np.array(list(vectors.values())).reshape(len(vectors), -1))
+
+
+# -- the photo sets --------------------------------------------------------------------------------
+def labels() -> list[dict]:
+    with open(SHARED / "labels.csv", newline="") as handle:
+        return [r for r in csv.DictReader(handle) if r["category"] != "corrupt"]
+
+
+def copy_set(rows: list[dict], target: Path) -> int:
+    for row in rows:
+        dest = target / row["file"]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(SHARED / row["file"], dest)
+    return len(rows)
+
+
+def camera_set(target: Path, large: int, limit: int = 0) -> int:
+    """The ≥ 1 MP photos, plus ``large`` of them re-encoded at 24 MP under EXIF orientations 3/6/8
+    (pixels stored turned, as cameras store them), in a folder of their own."""
+    from PIL import Image
+
+    from tests.photos import save_oriented
+
+    rows = [r for r in labels() if int(r["width"]) * int(r["height"]) >= CAMERA_PIXELS][: limit or None]
+    count = copy_set(rows, target)
+    (target / "large").mkdir()
+    for n, row in enumerate(rows[:large]):
+        with Image.open(SHARED / row["file"]) as image:
+            picture = image.convert("RGB")
+        factor = (LARGE_SIZE / (picture.width * picture.height)) ** 0.5
+        picture = picture.resize((round(picture.width * factor), round(picture.height * factor)), Image.Resampling.BICUBIC)
+        save_oriented(picture, ORIENTATIONS[n % len(ORIENTATIONS)], target / "large" / f"{n:02d}.jpg", quality=90)
+    return count + min(large, len(rows))
+
+
+def portrait_set(target: Path, count: int) -> int:
+    rows = [r for r in labels() if r["category"] == "identity" and int(r["width"]) * int(r["height"]) < CAMERA_PIXELS]
+    return copy_set(rows[:count], target)
+
+
+def photo_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+
+
+# -- the paths (each runs in its own process) ------------------------------------------------------
+def deepface_path(root: Path, out: Path) -> None:
     """The original system: DeepFace.represent(model_name="Dlib", detector_backend="dlib") per photo."""
     import face_recognition_models
 
+    photos = photo_files(root)
     home = Path(tempfile.mkdtemp(prefix="deepface-home-"))
     weights = home / ".deepface" / "weights"
     weights.mkdir(parents=True)
@@ -92,7 +179,8 @@ def deepface_path(photos: list[Path], root: Path) -> tuple[float, int, dict[str,
     from deepface import DeepFace
 
     vectors, faces = {}, 0
-    DeepFace.represent(str(photos[0]), model_name="Dlib", detector_backend="dlib", enforce_detection=False)
+    DeepFace.represent(str(SHARED / "barack_obama" / "2.jpg"), model_name="Dlib", detector_backend="dlib",
+                       enforce_detection=False)
     started = time.perf_counter()
     for photo in photos:
         results = DeepFace.represent(str(photo), model_name="Dlib", detector_backend="dlib", enforce_detection=False)
@@ -101,78 +189,225 @@ def deepface_path(photos: list[Path], root: Path) -> tuple[float, int, dict[str,
         if found:
             best = max(found, key=lambda r: r["facial_area"]["w"] * r["facial_area"]["h"])
             vectors[str(photo.relative_to(root))] = np.asarray(best["embedding"], dtype=np.float32)
-    return time.perf_counter() - started, faces, vectors
+    save_result(out, len(photos), time.perf_counter() - started, faces, vectors)
+    shutil.rmtree(home, ignore_errors=True)
 
 
-def verification_accuracy(vectors: dict[str, np.ndarray], threshold: float) -> tuple[float, int]:
+def plain_dlib_path(root: Path, out: Path) -> None:
+    """dlib used directly: the full photo turned upright, HOG at its own size (with face_recognition's
+    one upsampling a 36 MP photo takes minutes), 5-point landmarks, the ResNet encoder."""
+    import dlib
+    from PIL import Image, ImageOps
+
+    from facesidecar.engines.dlib_engine import RECOGNITION_MODEL, SHAPE_PREDICTOR, models_dir
+
+    detector = dlib.get_frontal_face_detector()
+    predictor = dlib.shape_predictor(str(models_dir() / SHAPE_PREDICTOR))
+    encoder = dlib.face_recognition_model_v1(str(models_dir() / RECOGNITION_MODEL))
+    detector(np.zeros((64, 64, 3), np.uint8), 0)
+    vectors, faces = {}, 0
+    photos = photo_files(root)
+    started = time.perf_counter()
+    for photo in photos:
+        with Image.open(photo) as image:
+            rgb = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+        rects = list(detector(rgb, 0))
+        faces += len(rects)
+        if rects:
+            best = max(rects, key=lambda r: r.width() * r.height())
+            vector = encoder.compute_face_descriptor(rgb, predictor(rgb, best))
+            vectors[str(photo.relative_to(root))] = np.asarray(vector, dtype=np.float32)
+    save_result(out, len(photos), time.perf_counter() - started, faces, vectors)
+
+
+def facesidecar_path(root: Path, out: Path, workers: str, scheduler: str) -> None:
+    """The scanner the ``scan`` command builds (default config but metadata off), its workers started
+    and model loaded on one photo first; then the timed scan of ``root``."""
+    from facesidecar.compose import build_scanner
+    from facesidecar.config import Settings, with_roots
+    from facesidecar.folders import walk_folders
+    from facesidecar.store.folder import FolderStore
+
+    warm = Path(tempfile.mkdtemp(prefix="warm-"))
+    shutil.copy(SHARED / "barack_obama" / "2.jpg", warm / "warm.jpg")
+    settings = with_roots(Settings(), [str(root), str(warm)])
+    settings.metadata.enabled = False
+    settings.engine.workers = int(workers)
+    settings.cluster.scheduler = scheduler
+    scanner = build_scanner(settings)
+    try:
+        scanner.scan_paths([warm])
+        started = time.perf_counter()
+        report = scanner.scan_paths([root])
+        seconds = time.perf_counter() - started
+        if scheduler and scanner.executor.fell_back:
+            raise SystemExit(f"the Dask cluster at {scheduler} was not used")
+    finally:
+        scanner.close()
+    shutil.rmtree(warm, ignore_errors=True)
+    vectors = {}
+    for folder in walk_folders([root], []):
+        for photo in FolderStore(folder).load().photos.values():
+            faces = [f for f in photo.faces if f.encodings]
+            if faces:
+                best = max(faces, key=lambda f: f.box.area)
+                vectors[str((folder / photo.file).relative_to(root))] = next(iter(best.encodings.values()))
+    save_result(out, report.scanned, seconds, report.faces, vectors)
+
+
+PATHS = {"deepface": deepface_path, "dlib": plain_dlib_path, "facesidecar": facesidecar_path}
+
+
+# -- a Dask cluster on this machine ----------------------------------------------------------------
+class LocalCluster:
+    """``dask scheduler`` plus ``facesidecar worker --nworkers 2`` on 127.0.0.1, as a user starts them."""
+
+    def __init__(self, work: Path, workers: int):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.address = f"tcp://127.0.0.1:{port}"
+        log = (work / "cluster.log").open("wb")
+        dask = str(Path(sys.executable).parent / "dask")
+        self.procs = [
+            subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                             stdout=log, stderr=log),
+            subprocess.Popen([sys.executable, "-m", "facesidecar", "worker", self.address, "--nworkers", str(workers),
+                              "--host", "127.0.0.1"], stdout=log, stderr=log),
+        ]
+        from distributed import Client
+
+        with Client(self.address, timeout=60, set_as_default=False) as client:
+            client.wait_for_workers(workers, timeout=300)
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
+
+    def close(self) -> None:
+        for proc in reversed(self.procs):
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+# -- reporting -------------------------------------------------------------------------------------
+def verification_accuracy(vectors: dict[str, np.ndarray], threshold: float = 0.6) -> tuple[float, int]:
     with open(SHARED / "pairs.csv", newline="") as handle:
-        pairs = list(csv.DictReader(handle))
-    right = total = 0
-    for pair in pairs:
-        a, b = vectors.get(pair["file_a"]), vectors.get(pair["file_b"])
-        total += 1
-        if a is None or b is None:
-            continue
-        same = float(np.linalg.norm(a - b)) <= threshold
-        right += same == (pair["same"] == "1")
-    return right / total, total
+        pairs = [p for p in csv.DictReader(handle) if p["file_a"] in vectors or p["file_b"] in vectors]
+    right = sum((float(np.linalg.norm(vectors[p["file_a"]] - vectors[p["file_b"]])) <= threshold) == (p["same"] == "1")
+                for p in pairs if p["file_a"] in vectors and p["file_b"] in vectors)
+    return (right / len(pairs) if pairs else float("nan")), len(pairs)
+
+
+def print_table(title: str, rows: list[Row], seed: Row | None) -> None:
+    print(f"\n{title}")
+    print(f"{'path':<44} {'photos':>6} {'faces':>6} {'img/s':>7} {'ms/face':>8} {'peak RSS MB':>11} "
+          f"{'pairs acc':>9} {'vs seed':>8}")
+    for row in rows:
+        accuracy, pairs = verification_accuracy(row.vectors)
+        ratio = f"{row.rate / seed.rate:7.2f}x" if seed is not None else "       -"
+        print(f"{row.name:<44} {row.photos:>6} {row.faces:>6} {row.rate:>7.2f} {1000 * row.seconds / max(row.faces, 1):>8.1f}"
+              f" {row.peak_mb:>11.0f} {accuracy:>9.3f} {ratio}")
+    if rows:
+        print(f"(pairs acc: verification accuracy at 0.6 on the {verification_accuracy(rows[0].vectors)[1]} pairs.csv "
+              "pairs with a photo in this set)")
 
 
 def make_tree(root: Path, count: int) -> None:
     from PIL import Image
 
     image = Image.new("RGB", (16, 16), (120, 120, 120))
+    data = io.BytesIO()
+    image.save(data, "JPEG", quality=50)
     per_folder = 100
     for i in range(count):
         folder = root / f"album{i // per_folder:04d}"
         if i % per_folder == 0:
             folder.mkdir(parents=True)
-        image.save(folder / f"img{i:06d}.jpg", quality=50)
+        (folder / f"img{i:06d}.jpg").write_bytes(data.getvalue())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--photos", type=Path, default=SHARED)
-    parser.add_argument("--tree", type=int, default=20_000, help="photos in the generated rescan tree")
+    parser.add_argument("--tree", type=int, default=20_000, help="photos in the generated rescan tree (0: skip)")
+    parser.add_argument("--camera", type=int, default=0, help="only this many of the >= 1 MP photos (0: all; quick runs)")
+    parser.add_argument("--large", type=int, default=12, help="24 MP copies with EXIF orientations in the camera set")
+    parser.add_argument("--portraits", type=int, default=40, help="small portraits")
     parser.add_argument("--skip-deepface", action="store_true")
-    parser.add_argument("--deepface-worker", nargs=2, type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--skip-dask", action="store_true")
+    parser.add_argument("--path", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.deepface_worker:
-        deepface_worker(*args.deepface_worker)
+    if args.path:
+        kind, root, out, *options = args.path
+        PATHS[kind](Path(root), Path(out), *options)
         return
 
     work = Path(tempfile.mkdtemp(prefix="scan-bench-"))
+    camera, portraits = work / "camera", work / "portraits"
+    cameras = camera_set(camera, args.large, args.camera)
+    portrait_set(portraits, args.portraits)
+    cores = len(os.sched_getaffinity(0))
+    print(f"{cores} cores; camera set: {cameras} photos ({args.large} of them 24 MP copies under EXIF orientations "
+          f"{'/'.join(map(str, ORIENTATIONS))}); portraits: {args.portraits} photos under 1 MP")
+
+    def fresh(root: Path) -> Path:
+        for sidecar in [*root.rglob("faces.csv"), *root.rglob("faces.pkl")]:
+            sidecar.unlink()
+        return root
+
+    results: dict[str, list[Row]] = {"camera": [], "portraits": []}
+    seeds: dict[str, Row | None] = {"camera": None, "portraits": None}
+    for label, root in (("camera", camera), ("portraits", portraits)):
+        if not args.skip_deepface:
+            seeds[label] = run_path("deepface", root, work)
+            seeds[label].name = "seed: deepface represent(Dlib, dlib) per photo"
+        plain = run_path("dlib", root, work)
+        plain.name = "plain dlib (full photo, HOG, 1 process)"
+        default = run_path("facesidecar", fresh(root), work, "0", "")
+        default.name = f"facesidecar, default ({cores} local workers)"
+        results[label] += [r for r in (seeds[label], plain, default) if r is not None]
+    one = run_path("facesidecar", fresh(camera), work, "1", "")
+    one.name = "facesidecar, 1 local worker"
+    two = run_path("facesidecar", fresh(camera), work, "2", "")
+    two.name = "facesidecar, 2 local workers"
+    results["camera"] += [one, two]
+    if not args.skip_dask:
+        cluster = LocalCluster(work, 2)
+        try:
+            dask_row = run_path("facesidecar", fresh(camera), work, "2", cluster.address, also=cluster.pids)
+        finally:
+            cluster.close()
+        dask_row.name = "facesidecar, Dask: 1 scheduler + 2 workers"
+        results["camera"].append(dask_row)
     config = work / "config.toml"
     config.write_text("[metadata]\nenabled = false\n")
     cli = [sys.executable, "-m", "facesidecar", "scan", "-q", "--config", str(config)]
-    photos = copy_photos(args.photos, work / "photos")
+    cold, cold_peak = run_measured([*cli, str(fresh(camera))])
 
-    seconds, rss, _ = run_measured([*cli, str(work / "photos")])
-    vectors = largest_face_vectors_facesidecar(work / "photos")
-    from facesidecar.cli.status import collect_status
+    print_table("camera-size photos (timed after each path loaded its model)", results["camera"], seeds["camera"])
+    print_table("small portraits", results["portraits"], seeds["portraits"])
+    default = results["camera"][2 if seeds["camera"] else 1]
+    print(f"\nscaling on camera photos: 1 -> 2 local workers {two.rate / one.rate:.2f}x")
+    if not args.skip_dask:
+        print(f"Dask cluster (2 workers) vs local pool (2 workers): {dask_row.rate / two.rate:.2f}x the local rate")
+    print(f"'facesidecar scan' cold, start-up included: {cameras} camera photos in {cold:.1f} s "
+          f"({cameras / cold:.2f} img/s), peak RSS of the process tree {cold_peak:.0f} MB")
+    hours = 100_000 / default.rate / 3600
+    print(f"projected first scan of 100 000 camera photos with the default config: {hours:.1f} h "
+          f"({default.rate:.2f} img/s)")
 
-    faces = collect_status([work / "photos"], [])["faces"]
-    ours_accuracy, pairs = verification_accuracy(vectors, 0.6)
-    rows = [("facesidecar scan (dlib HOG + ResNet)", len(photos), faces, seconds, rss, ours_accuracy)]
-
-    tree = work / "tree"
-    make_tree(tree, args.tree)
-    first, first_rss, _ = run_measured([*cli, str(tree)])
-    again, again_rss, _ = run_measured([*cli, str(tree)])
-
-    if not args.skip_deepface:
-        df_seconds, df_faces, df_vectors, df_rss = run_deepface(work / "photos", work)
-        df_accuracy, _ = verification_accuracy(df_vectors, 0.6)
-        rows.append(("deepface represent(Dlib, dlib) per photo", len(photos), df_faces, df_seconds, df_rss, df_accuracy))
-
-    print(f"\n{'path':<42} {'photos':>6} {'faces':>6} {'img/s':>7} {'ms/face':>8} {'peak RSS MB':>11} {'pairs acc':>9}")
-    for name, count, found, secs, peak, accuracy in rows:
-        print(f"{name:<42} {count:>6} {found:>6} {count / secs:>7.2f} {1000 * secs / max(found, 1):>8.1f} {peak:>11.0f} {accuracy:>9.3f}")
-    if len(rows) == 2:
-        print(f"speed-up: {rows[0][3] and (rows[0][1] / rows[0][3]) / (rows[1][1] / rows[1][3]):.2f}x images/s ({pairs} pairs)")
-
-    print(f"\ngenerated tree: {args.tree} photos; first scan {first:.1f} s (peak {first_rss:.0f} MB); "
-          f"unchanged rescan {again:.2f} s (peak {again_rss:.0f} MB) -> 100 000 photos ≈ {again * 100_000 / args.tree:.1f} s")
+    if args.tree:
+        tree = work / "tree"
+        make_tree(tree, args.tree)
+        first, first_rss = run_measured([*cli, str(tree)])
+        again, again_rss = run_measured([*cli, str(tree)])
+        print(f"\ngenerated tree: {args.tree} photos; first scan {first:.1f} s (peak {first_rss:.0f} MB); "
+              f"unchanged rescan {again:.2f} s (peak {again_rss:.0f} MB) -> 100 000 photos ≈ "
+              f"{again * 100_000 / args.tree:.1f} s")
     shutil.rmtree(work, ignore_errors=True)
 
 

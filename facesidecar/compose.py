@@ -15,6 +15,8 @@ from collections.abc import Callable
 
 from .config import Settings
 from .engines import FaceEngine
+from .extras import require
+from .photojob import DetectExecutor
 from .ports import MetadataWriter, Mirror
 from .progress import Progress
 from .scan import Scanner
@@ -45,18 +47,38 @@ def mirror_adapter(settings: Settings) -> Mirror | None:
     return MysqlMirror(settings.mysql, outbox_dir=settings.state_path())
 
 
+def detect_executor(settings: Settings) -> DetectExecutor:
+    """Where photos are analysed: the Dask cluster of ``[cluster] scheduler`` (with this machine's
+    pool when it cannot be reached), else worker processes here (``engine.workers``, within
+    ``daemon.memory_limit_mb``)."""
+    from .workers import LocalPool
+
+    def local() -> LocalPool:
+        return LocalPool(settings.engine, workers=settings.engine.workers,
+                         memory_limit_mb=settings.daemon.memory_limit_mb, state_dir=settings.state_path())
+
+    if not settings.cluster.scheduler:
+        return local()
+    require("distributed", "cluster", "[cluster] scheduler")
+    from .adapters.dask_cluster import ClusterExecutor
+
+    return ClusterExecutor(settings.cluster, settings.engine, local)
+
+
 def build_scanner(settings: Settings, *, sidecars_only: bool = False, engine: FaceEngine | None = None,
                   should_stop: Callable[[], bool] = lambda: False,
                   progress: Progress | None = None) -> Scanner:
     """The scanner with its metadata writer and mirror (as configured); the caller closes it.
 
     ``sidecars_only``: without metadata writer and mirror, for work that writes nothing into the
-    photos or the database (``match``). ``engine`` replaces the configured engine (tests, tools).
+    photos or the database (``match``). ``engine`` replaces the configured engine (tests, tools) and
+    then photos are analysed in this process; otherwise by worker processes (:func:`detect_executor`).
     """
     metadata = None if sidecars_only else metadata_adapter(settings)
     mirror = None if sidecars_only else mirror_adapter(settings)
+    executor = detect_executor(settings) if engine is None else None
     return Scanner(settings, engine=engine, metadata=metadata, mirror=mirror, should_stop=should_stop,
-                   progress=progress)
+                   progress=progress, executor=executor)
 
 
-__all__ = ["build_scanner", "metadata_adapter", "mirror_adapter"]
+__all__ = ["build_scanner", "detect_executor", "metadata_adapter", "mirror_adapter"]

@@ -47,6 +47,9 @@ class EngineSettings:
     decode_memory_mb: int = 768
     """Photos whose decoding would take more memory (bands, bit depth, decoder buffers) are refused."""
     min_face_size: int = 20
+    workers: int = 0
+    """Worker processes that decode and analyse photos (0: one per core; fewer if daemon.memory_limit_mb
+    cannot hold them)."""
     smallest_face: float = 0.05
     """The smallest face to find, as a share of the photo's shorter side: the detector runs at the
     resolution where such a face fills its window (0: at the decoded size, enlarged per ``upsample``)."""
@@ -85,6 +88,19 @@ class MysqlSettings:
     ssl_verify_cert: bool = False
     connect_timeout: float = 5.0
     shared_gallery: bool = False
+
+
+@dataclass
+class ClusterSettings:
+    """A Dask cluster that analyses photos (issue 18); empty ``scheduler``: this machine's worker processes."""
+
+    scheduler: str = ""
+    """The Dask scheduler's address, e.g. "tls://homeserver:8786" (or "tcp://…" on a trusted network)."""
+    tls_ca_file: str = ""
+    tls_client_cert: str = ""
+    tls_client_key: str = ""
+    require_encryption: bool = False
+    connect_timeout: float = 10.0
 
 
 @dataclass
@@ -152,6 +168,7 @@ class Settings:
     metadata: MetadataSettings = field(default_factory=MetadataSettings)
     mysql: MysqlSettings = field(default_factory=MysqlSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
     review: ReviewSettings = field(default_factory=ReviewSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
@@ -274,6 +291,12 @@ def _check_choices(settings: Settings) -> None:
     if engine.max_image_pixels <= 0 or engine.pixel_limit <= 0 or engine.decode_memory_mb <= 0:
         raise ConfigError(f"{source}: engine.max_image_pixels, engine.pixel_limit and engine.decode_memory_mb"
                           " must be positive")
+    cluster = settings.cluster
+    if cluster.scheduler and "://" not in cluster.scheduler:
+        raise ConfigError(f"{source}: cluster.scheduler must be an address like 'tls://host:8786' or "
+                          f"'tcp://host:8786', got {cluster.scheduler!r}")
+    if engine.workers < 0:
+        raise ConfigError(f"{source}: engine.workers must be 0 (one per core) or more, got {engine.workers}")
     if not 0 <= engine.smallest_face < 1:
         raise ConfigError(f"{source}: engine.smallest_face is a share of the photo's shorter side, from 0 (off) "
                           f"to below 1 (0.05: a face a twentieth of it), got {engine.smallest_face}")
@@ -318,6 +341,6 @@ def settings_to_dict(settings: Settings) -> dict:
 
 __all__ = [
     "Settings", "RootSettings", "EngineSettings", "MetadataSettings", "MysqlSettings",
-    "DaemonSettings", "LimitSettings", "ReviewSettings", "ServeSettings", "load_settings", "parse_settings", "with_roots",
+    "ClusterSettings", "DaemonSettings", "LimitSettings", "ReviewSettings", "ServeSettings", "load_settings", "parse_settings", "with_roots",
     "settings_to_dict", "CONFIG_ENV", "STATE_ENV",
 ]

@@ -205,9 +205,15 @@ class JobQueue:
 
 # -- helpers the worker uses -----------------------------------------------------------------------
 def process_rss() -> int:
+    """Resident memory of the daemon and its children (the worker processes that analyse photos, exiftool)."""
     import psutil
 
-    return psutil.Process().memory_info().rss
+    me = psutil.Process()
+    total = me.memory_info().rss
+    for child in me.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            total += child.memory_info().rss
+    return total
 
 
 def release_free_memory() -> None:

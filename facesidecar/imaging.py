@@ -98,6 +98,45 @@ class DecodedPhoto:
         return self.displayed_width / self.rgb.shape[1]
 
 
+@dataclass(frozen=True)
+class PhotoBytes:
+    """A photo's bytes, read in the scanning process (through the confined layer) so that decoding
+    can happen anywhere: in this process, a worker process or another machine (issue 18)."""
+
+    path: Path
+    """Where the photo is, for messages only: decoding never opens it."""
+    data: bytes
+    """The file's bytes, or a RAW file's embedded JPEG preview."""
+    raw_orientation: int = 1
+    """A RAW file's orientation from its own header (its preview usually has none)."""
+
+
+def read_photo(
+    path: Path, preview_loader: Callable[[Path], bytes] | None = None, decode_memory_mb: int = DECODE_MEMORY_MB
+) -> PhotoBytes:
+    """The bytes :func:`decode_bytes` needs; a file larger than ``decode_memory_mb`` is not read.
+
+    No photo file worth decoding is larger than the memory its decoding may take (uncompressed
+    TIFF is the largest, at about its decoded size), so that cap keeps a huge hostile file out of
+    memory. RAW files give their embedded preview (exiftool extracts it) and their orientation.
+    """
+    path = Path(path)
+    if path.suffix.lower() in RAW_EXTENSIONS:
+        return PhotoBytes(path, _raw_preview(path, preview_loader), _raw_orientation(path))
+    limit = decode_memory_mb * 2**20
+    with _open_source(path) as source:
+        try:
+            data = source.read(limit + 1)
+        except OSError as exc:
+            raise ImageError(f"{path}: cannot be read ({_reason(exc)}); check the disk or network mount") from None
+    if len(data) > limit:
+        raise ImageError(
+            f"{path}: the file is larger than engine.decode_memory_mb ({decode_memory_mb} MB); not read. Raise"
+            " engine.decode_memory_mb in the config if this photo is genuine"
+        )
+    return PhotoBytes(path, data)
+
+
 def decode_photo(
     path: Path,
     max_image_pixels: int,
@@ -111,10 +150,16 @@ def decode_photo(
     ``decode_memory_mb``, are refused from their header. RAW files are decoded from the embedded
     preview that ``preview_loader`` extracts.
     """
-    path = Path(path)
+    photo = read_photo(path, preview_loader, decode_memory_mb)
+    return decode_bytes(photo, max_image_pixels, pixel_limit, decode_memory_mb)
+
+
+def decode_bytes(photo: PhotoBytes, max_image_pixels: int, pixel_limit: int,
+                 decode_memory_mb: int = DECODE_MEMORY_MB) -> DecodedPhoto:
+    """:func:`decode_photo` of bytes already read: touches no file, so it runs in worker processes."""
+    path = photo.path
     _register_heif()
-    is_raw = path.suffix.lower() in RAW_EXTENSIONS
-    with _open_source(path, preview_loader, is_raw) as source:
+    with io.BytesIO(photo.data) as source:
         try:
             with _open(path, source, pixel_limit) as image:
                 layout = _tiff_layout(image, source)
@@ -126,8 +171,8 @@ def decode_photo(
                     # pass for a broken EXIF block and leave a half-black image ("no faces")
                     image.load()
                 orientation, pre_rotated = _orientation(image, layout)
-                if is_raw and orientation == 1:
-                    orientation = _raw_orientation(path)
+                if orientation == 1:
+                    orientation = photo.raw_orientation
                 image.load()
                 rgb = _displayed_rgb(image, orientation, pre_rotated, max_image_pixels)
         except ImageError:
@@ -172,14 +217,12 @@ def _register_heif() -> None:
         _heif_available = True
 
 
-def _open_source(path: Path, preview_loader: Callable[[Path], bytes] | None, is_raw: bool) -> BinaryIO:
-    """The bytes to decode: the file itself, or a RAW file's embedded preview.
+def _open_source(path: Path) -> BinaryIO:
+    """The photo file opened through the confined layer.
 
     OS failures become advice, and a 0-byte file (an unfinished upload) is recognised before
     Pillow would call it "not an image".
     """
-    if is_raw:
-        return io.BytesIO(_raw_preview(path, preview_loader))
     try:
         handle = confined.open_file(path)
         empty = os.fstat(handle.fileno()).st_size == 0
@@ -440,4 +483,4 @@ def _reason(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-__all__ = ["DecodedPhoto", "decode_photo", "RAW_EXTENSIONS", "HEIF_EXTENSIONS"]
+__all__ = ["DecodedPhoto", "PhotoBytes", "decode_bytes", "decode_photo", "read_photo", "RAW_EXTENSIONS", "HEIF_EXTENSIONS"]

@@ -14,6 +14,7 @@ database only through :mod:`facesidecar.ports`.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
@@ -21,6 +22,7 @@ from typing import TypeVar
 import numpy as np
 
 from .config import Settings
+from .detection import DetectionStream, PhotoReader
 from .engines import FaceEngine, get_engine
 from .errors import EngineError, SidecarError
 from .faceindex import Library
@@ -28,9 +30,10 @@ from .folders import walk_folders
 from .gallery import Decision, Gallery, Unnamed
 from .identity import record_identities
 from .model import Detection, FolderPlan, PhotoState, ScanReport
+from .photojob import DetectExecutor, Engines, InlineExecutor
 from .pipeline import plan as planning
 from .pipeline.apply import apply_detection, remove_missing, take_moves
-from .pipeline.detect import changed_meanwhile, detect_photo
+from .pipeline.detect import changed_meanwhile
 from .pipeline.guess import allowed_guess, guess_folder, photo_key, why_of
 from .pipeline.inflight import DecodeMarks
 from .pipeline.publish import metadata_pending, write_metadata
@@ -50,9 +53,11 @@ class Scanner:
 
     def __init__(self, settings: Settings, *, engine: FaceEngine | None = None, metadata: MetadataWriter | None = None,
                  mirror: Mirror | None = None, should_stop: Callable[[], bool] = lambda: False,
-                 progress: Progress | None = None):
+                 progress: Progress | None = None, executor: DetectExecutor | None = None):
         self.settings = settings
         self._engine = engine
+        self._executor = executor
+        self._pass_stream: DetectionStream | None = None
         self._extra_engines: dict[str, FaceEngine] | None = None
         self.metadata = metadata
         self.mirror = mirror
@@ -108,7 +113,7 @@ class Scanner:
             self.refresher.start()
 
     def close(self) -> None:
-        for adapter in (self.metadata, self.mirror):
+        for adapter in (self._executor, self.metadata, self.mirror):
             if adapter is not None:
                 adapter.close()
 
@@ -135,12 +140,16 @@ class Scanner:
         self._index_roots()
         plans, report.moved = planning.match_moves(plans)
         progress.planned(len(plans), sum(len(p.to_scan) for p in plans))
-        for plan in plans:
-            if self.should_stop():
-                break
-            progress.folder(plan.folder)
-            report.add(self._isolated(plan.folder, report, lambda p=plan: self._run_plan(p)) or ScanReport())
-            progress.folder_done()
+        self._pass_stream = self._stream((p.folder / n, p.on_disk[n]) for p in plans for n in p.to_scan)
+        try:
+            for plan in plans:
+                if self.should_stop():
+                    break
+                progress.folder(plan.folder)
+                report.add(self._isolated(plan.folder, report, lambda p=plan: self._run_plan(p)) or ScanReport())
+                progress.folder_done()
+        finally:
+            self._pass_stream = None
         if not self.should_stop():
             self._refresh_guesses(report)
             progress.done()
@@ -184,19 +193,33 @@ class Scanner:
         self.library.set_folder(folder, snapshot.state)
         return plan
 
+    @property
+    def executor(self) -> DetectExecutor:
+        """Where photos are decoded and analysed: the injected executor (worker processes, a Dask
+        cluster: see compose.py), else this process with the scanner's own engines."""
+        if self._executor is None:
+            self._executor = InlineExecutor(self.settings.engine, lambda: Engines(self.engine, self.extra_engines()))
+        return self._executor
+
+    def _stream(self, photos: Iterable[tuple[Path, os.stat_result]]) -> DetectionStream:
+        metadata = self.metadata
+        read = PhotoReader(self.settings.engine, metadata.raw_preview if metadata is not None else None,
+                           self.decode_marks)
+        return DetectionStream(self.executor, photos, read, self.should_stop)
+
     def _detect_plan(self, plan: FolderPlan) -> list[Detection]:
-        """The detect stage over the folder's new and changed photos (stale results dropped)."""
-        engine_settings, metadata = self.settings.engine, self.metadata
-        preview = metadata.raw_preview if metadata is not None else None
+        """The detect stage over the folder's new and changed photos (stale results dropped); the
+        photos flow through the executor ahead of this folder (see process_folders)."""
+        metadata = self.metadata
         importing = metadata is not None and self.settings.metadata.import_existing
         results = []
         for name in plan.to_scan:
-            if self.should_stop():
-                break
             path, known = plan.folder / name, plan.known.get(name)
+            outcome = None if self.should_stop() else self._pass_stream.outcome(path)
+            if outcome is None:
+                break
             read_people = metadata.read_people if importing and not (known is not None and known.imported) else None
-            detection = detect_photo(path, plan.on_disk[name], self.engine, self.extra_engines(), engine_settings,
-                                     preview, read_people, self.decode_marks)
+            detection = outcome.detection(path, plan.on_disk[name], self.engine, read_people, self.settings.engine)
             if changed_meanwhile(path, detection):
                 log.info("%s changed while it was scanned; it will be scanned again", path)
             else:
@@ -378,17 +401,22 @@ class Scanner:
             log.error("%s", message if path in message else f"{path}: {message}")
         return more
 
-    def folder_outdated(self, faces: list) -> bool:
-        """Whether these unnamed faces of one folder carry another cluster or guess than they should."""
+    def outdated_folders(self, faces: list) -> set[Path]:
+        """The folders of these unnamed faces whose faces carry another cluster or guess than they
+        should (one decision for all of them: the look-alike search runs once)."""
         labels = [self.refresher.label(f.face_id) for f in faces]
-        if any(f.cluster != label for f, label in zip(faces, labels, strict=True)):
-            return True
-        decisions = self.decide(np.stack([f.vector for f in faces]), [photo_key(f.folder, f.file) for f in faces], labels)
-        for face, decision in zip(faces, decisions, strict=True):
+        outdated = {f.folder for f, label in zip(faces, labels, strict=True) if f.cluster != label}
+        rest = [i for i, f in enumerate(faces) if f.folder not in outdated]
+        if not rest:
+            return outdated
+        decisions = self.decide(np.stack([faces[i].vector for i in rest]),
+                                [photo_key(faces[i].folder, faces[i].file) for i in rest], [labels[i] for i in rest])
+        for i, decision in zip(rest, decisions, strict=True):
+            face = faces[i]
             name, distance = allowed_guess(decision.guess(), face.not_names)
             if (face.guess, face.distance, face.why) != (name, distance, why_of(decision, face.not_names)):
-                return True
-        return False
+                outdated.add(face.folder)
+        return outdated
 
     # -- publishing -----------------------------------------------------------------------------
     def _writes_metadata(self) -> bool:

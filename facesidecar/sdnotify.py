@@ -8,9 +8,12 @@ python-systemd (which needs libsystemd headers to build). Outside systemd every 
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import socket
+import struct
+import termios
 import time
 from collections.abc import Mapping
 
@@ -35,6 +38,7 @@ class Notifier:
         self.address = address
         self.watchdog_usec = watchdog_usec
         self._last_status: str | None = None
+        self._ping_socket: socket.socket | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Notifier:
@@ -59,10 +63,18 @@ class Notifier:
         """Send one datagram; failure is logged, never raised (the daemon must not die of it)."""
         if self.address is None:
             return False
-        payload = "\n".join(lines).encode("utf-8")
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-                sock.sendto(payload, self.address)
+                return self._send_on(sock, lines)
+        except OSError as exc:
+            log.debug("sd_notify to %r failed: %s", self.address, exc)
+            return False
+
+    def _send_on(self, sock: socket.socket, lines: tuple[str, ...]) -> bool:
+        """Never blocks: a full queue (the manager is not reading) drops the message instead of
+        hanging the daemon's main loop, which must go on seeing SIGTERM."""
+        try:
+            sock.sendto("\n".join(lines).encode("utf-8"), socket.MSG_DONTWAIT, self.address)
         except OSError as exc:
             log.debug("sd_notify to %r failed: %s", self.address, exc)
             return False
@@ -83,7 +95,16 @@ class Notifier:
         return self.send(f"STATUS={text}")
 
     def watchdog(self) -> bool:
-        return self.send("WATCHDOG=1") if self.watchdog_usec else False
+        """Ping, unless the previous ping is still unread: one queued ping keeps the service alive as
+        well as many, and pings must not fill the manager's queue (READY, STATUS and STOPPING need room)."""
+        if not self.watchdog_usec or self.address is None:
+            return False
+        if self._ping_socket is None:
+            self._ping_socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        unread = fcntl.ioctl(self._ping_socket, termios.TIOCOUTQ, struct.pack("i", 0))
+        if struct.unpack("i", unread)[0] > 0:
+            return False
+        return self._send_on(self._ping_socket, ("WATCHDOG=1",))
 
     def reloading(self) -> bool:
         return self.send("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")

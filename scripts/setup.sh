@@ -5,6 +5,7 @@
 #
 #   bash scripts/setup.sh               # the default dlib engine
 #   bash scripts/setup.sh --deepface    # also the deepface backend (TensorFlow/ONNX stack, large)
+#   bash scripts/setup.sh --cluster     # also Dask, to analyse photos on other machines too
 #   bash scripts/setup.sh --test        # also the test tools (scripts/test.sh adds --deepface too)
 #
 # Idempotent and offline once done: the venv records what it was built from (a hash of
@@ -23,6 +24,7 @@ for arg in "$@"; do
     case $arg in
         --deepface) requested+=(deepface) ;;
         --test) requested+=(test) ;;
+        --cluster) requested+=(cluster) ;;
         -h|--help) usage; exit 0 ;;
         *) echo "setup: unknown option $arg (see bash $0 --help)" >&2; exit 2 ;;
     esac

@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "name", "confirm", "rename", "people", "match", "enroll", "clusters", "name_cluster",
     "db", "forget", "export",
     "serve", "import_hubzilla",
+    "worker",
 )
 
 log = logging.getLogger("facesidecar")

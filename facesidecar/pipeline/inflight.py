@@ -53,13 +53,15 @@ class DecodeMarks:
         return self.folder / (hashlib.sha256(os.fsencode(photo)).hexdigest()[:40] + ".json")
 
     @contextlib.contextmanager
-    def decoding(self, photo: Path, info: os.stat_result, deaths: int = 0) -> Iterator[None]:
+    def decoding(self, photo: Path, info: os.stat_result, deaths: int = 0, owner: int | None = None) -> Iterator[None]:
         """Mark ``photo`` for as long as the block runs (an exception removes the mark too).
 
-        ``deaths``: how many processes died decoding it before, carried on in the mark.
+        ``deaths``: how many processes died decoding it before, carried on in the mark. ``owner``:
+        the scanning process, when a worker process of it decodes (a dead worker is the pool's
+        business; the mark counts deaths of the scanner).
         """
         mark = self._mark_path(photo)
-        written = self._write(mark, photo, info, deaths)
+        written = self._write(mark, photo, info, deaths, os.getpid() if owner is None else owner)
         try:
             yield
         finally:
@@ -67,9 +69,9 @@ class DecodeMarks:
                 with contextlib.suppress(FileNotFoundError):
                     mark.unlink()
 
-    def _write(self, mark: Path, photo: Path, info: os.stat_result, deaths: int) -> bool:
-        entry = {"photo": os.fsdecode(photo), "identity": _identity(info), "pid": os.getpid(),
-                 "started": _process_start(os.getpid()), "deaths": deaths}
+    def _write(self, mark: Path, photo: Path, info: os.stat_result, deaths: int, owner: int) -> bool:
+        entry = {"photo": os.fsdecode(photo), "identity": _identity(info), "pid": owner,
+                 "started": _process_start(owner), "deaths": deaths}
         try:
             self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)

@@ -1,0 +1,57 @@
+"""``facesidecar worker SCHEDULER``: lend this machine's cores to a scan (issue 18).
+
+A thin wrapper around ``dask worker``: one single-threaded process per core (dlib runs one photo at
+a time per process), the face model loaded before the first task (:mod:`facesidecar.adapters.dask_preload`),
+and the TLS files of the config's ``[cluster]`` section. The worker needs no access to the photos:
+they arrive as bytes and only boxes and vectors go back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..extras import require
+from ..workers import worker_count
+from .common import settings_from
+
+
+def dask_worker_command(args: argparse.Namespace, settings) -> list[str]:
+    cluster = settings.cluster
+    nworkers = worker_count(args.nworkers or settings.engine.workers)
+    command = [sys.executable, "-m", "distributed.cli.dask_worker", args.scheduler,
+               "--nworkers", str(nworkers), "--nthreads", "1",
+               "--preload", "facesidecar.adapters.dask_preload", "--no-dashboard"]
+    for option, value in (("--host", args.host), ("--name", args.name), ("--tls-ca-file", cluster.tls_ca_file),
+                          ("--tls-cert", cluster.tls_client_cert), ("--tls-key", cluster.tls_client_key)):
+        if value:
+            command += [option, value]
+    return command
+
+
+def run(args: argparse.Namespace) -> int:
+    require("distributed", "cluster", "facesidecar worker")
+    settings = settings_from(args)
+    if args.config:
+        os.environ["FACESIDECAR_CONFIG"] = os.path.abspath(args.config)
+    command = dask_worker_command(args, settings)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, command)  # the Dask worker takes over this process (and its signals)
+    return 1  # not reached
+
+
+def register(subparsers, parent: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "worker", parents=[parent], help="analyse photos for a scan on another machine (a Dask worker)",
+        description="Start a Dask worker that analyses photos for facesidecar scans whose config names this "
+        "scheduler in [cluster] scheduler. One process per core (engine.workers or --nworkers), the face model "
+        "loaded at start; TLS files come from this machine's [cluster] section. Needs the 'cluster' extra. "
+        "Stop it with Ctrl-C; scans go on without it.",
+    )
+    parser.add_argument("scheduler", metavar="SCHEDULER", help="the scheduler's address, e.g. tls://homeserver:8786")
+    parser.add_argument("--nworkers", type=int, default=0, help="worker processes (default: engine.workers, else one per core)")
+    parser.add_argument("--host", default="", help="address to listen on (default: Dask's choice)")
+    parser.add_argument("--name", default="", help="a name for this worker in the scheduler's list")
+    parser.set_defaults(func=run)

@@ -1,0 +1,136 @@
+"""The local worker pool (issue 18): real worker processes with the real dlib engine."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from facesidecar.compose import build_scanner
+from facesidecar.config import EngineSettings
+from facesidecar.engines.dlib_engine import DlibEngine
+from facesidecar.imaging import read_photo
+from facesidecar.photojob import PhotoJob
+from facesidecar.scan import Scanner
+from facesidecar.workers import LocalPool, worker_count
+
+from .conftest import PROJECT
+from .scanlibrary import PHOTOS, assert_same_sidecars, copy_library, jobs_of, settings_for, sidecars
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_settle")]
+
+@pytest.fixture
+def library(tmp_path, shared_faces) -> Path:
+    return copy_library(tmp_path / "photos", shared_faces)
+
+
+def test_pool_writes_the_same_sidecars_as_a_scan_in_one_process(tmp_path, library):
+    single = tmp_path / "single"
+    shutil.copytree(library, single)
+    Scanner(settings_for(single, 1), engine=DlibEngine(EngineSettings())).scan_paths([single])
+    scanner = build_scanner(settings_for(library, 2))
+    try:
+        report = scanner.scan_paths([library])
+    finally:
+        scanner.close()
+    assert report.scanned == len(PHOTOS) and len(report.errors) == 1
+    assert_same_sidecars(sidecars(single), sidecars(library))
+    assert sum(len(faces) for *_, faces in sidecars(library).values()) >= 13
+
+
+def test_a_worker_killed_mid_scan_loses_no_photo(library):
+    names = [n for n in PHOTOS if not n.startswith("corrupt")] * 2
+    pool = LocalPool(EngineSettings(), workers=2)
+    killed = []
+    try:
+        results = []
+        for result in pool.run(jobs_of(library, names), lambda: False):
+            results.append(result)
+            if len(results) == 2 and not killed:
+                victim = next(w for w in pool._workers if w.held)  # a worker holding photos
+                os.kill(victim.process.pid, signal.SIGKILL)
+                killed.append(victim.process.pid)
+        assert killed and killed[0] not in pool.worker_pids() and pool.size == 2
+    finally:
+        pool.close()
+    assert [r.key for r in results] == list(range(len(names)))
+    assert not [r.error for r in results if r.error]
+    counts = [len(r.faces) for r in results]
+    assert counts[: len(names) // 2] == counts[len(names) // 2:] and sum(counts) >= 26
+
+
+def test_a_photo_that_kills_its_worker_twice_is_an_error_and_the_pool_goes_on(library):
+    """A worker is killed whenever it holds the one photo: retried once alone, then recorded as an error."""
+    pool = LocalPool(EngineSettings(), workers=1)
+    stop = threading.Event()
+
+    def kill_holders():
+        while not stop.wait(0.05):
+            for worker in list(pool._workers):
+                if worker.ready and worker.held:
+                    os.kill(worker.process.pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_holders)
+    killer.start()
+    try:
+        [result] = list(pool.run(jobs_of(library, ["group/16.jpg"]), lambda: False))
+        stop.set()
+        killer.join()
+        assert "died twice" in result.error and "group/16.jpg" in result.error and "SIGKILL" in result.error
+        assert not result.faces
+        [after] = list(pool.run([PhotoJob(99, read_photo(library / "group/16.jpg"))], lambda: False))
+    finally:
+        stop.set()
+        killer.join()
+        pool.close()
+    assert not after.error and len(after.faces) == 3
+
+
+def test_pool_size_follows_the_cores_and_the_memory_limit(library):
+    assert worker_count(0) == len(os.sched_getaffinity(0)) and worker_count(3) == 3
+    pool = LocalPool(EngineSettings(), workers=3, memory_limit_mb=1, own_rss=lambda: 0)
+    try:
+        results = list(pool.run(jobs_of(library, ["group/13.jpg", "group/16.jpg", "barack_obama/1.jpg"]),
+                                lambda: False))
+        assert pool.size == 1, "three workers of ~100 MB do not fit in 1 MB: one runs, none more"
+    finally:
+        pool.close()
+    assert [len(r.faces) for r in results] == [7, 3, 1]
+    assert all(r.peak_rss > 50 * 2**20 for r in results)
+
+
+def test_ctrl_c_stops_a_scan_with_workers_within_10_seconds(tmp_path, shared_faces):
+    """The real ``facesidecar scan`` and a real SIGINT while workers analyse large photos; no worker stays."""
+    from PIL import Image
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    with Image.open(shared_faces / "group/5.jpg") as group:
+        large = group.convert("RGB").resize((6000, 4500))
+    for n in range(12):
+        large.save(root / f"{n}.jpg", quality=85)
+    config = tmp_path / "config.toml"
+    config.write_text("[metadata]\nenabled = false\n")
+    scan = subprocess.Popen([sys.executable, "-m", "facesidecar", "scan", "-q", "--config", str(config), str(root)],
+                            cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    me = psutil.Process(scan.pid)
+    deadline = time.monotonic() + 120
+    while len(me.children()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    workers = me.children()
+    assert len(workers) >= 2, "the scan started its worker processes"
+    time.sleep(3)  # well into the photos
+    started = time.monotonic()
+    scan.send_signal(signal.SIGINT)
+    scan.wait(10)
+    assert time.monotonic() - started < 10
+    gone, alive = psutil.wait_procs(workers, timeout=2)
+    assert not alive, "worker processes outlived the scan"
