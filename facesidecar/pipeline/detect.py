@@ -1,35 +1,27 @@
-"""The detect stage: decode one photo, detect and encode its faces (a pure function of the photo's
-bytes and the engine settings), and the engine-independent glue between pixels and stored boxes.
+"""The detect stage's engine glue: faces found and encoded in a decoded photo, as boxes stored in
+fractions of the displayed photo.
 
 Engines work in pixels of the (possibly reduced) image they are handed; faces.csv and faces.pkl
 store fractions of the photo as displayed. Converting here, in one place, keeps boxes identical
-whatever size the photo was decoded at.
-
-The stage touches nothing but the photo (and, through the callables it is given, the metadata
-reader): its :class:`~facesidecar.model.Detection` can be made in a worker process and applied to
-the folder's state later (:mod:`facesidecar.pipeline.apply`).
+whatever size the photo was decoded at. The stage itself (a pure function of the photo's bytes and
+the engine settings, run inline, in worker processes or on a Dask cluster) is
+:mod:`facesidecar.photojob`; :mod:`facesidecar.detection` streams a pass's photos through it and
+turns each result into a :class:`~facesidecar.model.Detection`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from ..config import EngineSettings
 from ..engines.base import FaceEngine, PixelBox
-from ..errors import EngineError, ImageError, MetadataError
-from ..folders import file_sha256
-from ..imaging import DecodedPhoto, decode_photo
-from ..model import Box, Detection, Face, FoundFace, ImportedRegion, PersonRegion, best_overlap
+from ..imaging import DecodedPhoto
+from ..model import Box, Detection, FoundFace, PersonRegion
 from ..store import confined
-from ..store.confined import RefusedFile
-from .inflight import DEATHS_ALLOWED, DecodeMarks, killed_error
 
 log = logging.getLogger(__name__)
 
@@ -38,73 +30,6 @@ IMPORT_IOU = 0.3
 
 PeopleReader = Callable[[Path, int, tuple[int, int]], list[PersonRegion]]
 """Reads the named regions other tools wrote into a photo (``MetadataWriter.read_people``)."""
-
-
-def detect_photo(path: Path, info: os.stat_result, engine: FaceEngine, extra_engines: Mapping[str, FaceEngine],
-                 settings: EngineSettings, preview: Callable[[Path], bytes] | None = None,
-                 read_people: PeopleReader | None = None, marks: DecodeMarks | None = None) -> Detection:
-    """Decode ``path``, find and encode its faces (with every engine), read the regions already in it.
-
-    ``preview`` gives a RAW file's embedded JPEG; ``read_people`` is given only for photos whose
-    regions were never imported. A photo that cannot be read or decoded is a Detection with an
-    ``error`` (never "no faces"); only an engine that cannot work at all raises (EngineError).
-    ``marks`` records the decoding in the state folder: a photo that killed the process while it
-    was decoded, twice, is recorded as an error instead of being decoded again (pipeline/inflight.py).
-    """
-    try:
-        digest = file_sha256(path)
-    except RefusedFile as exc:
-        return Detection(path.name, info.st_size, info.st_mtime_ns, "", error=str(exc))
-    except OSError as exc:
-        return Detection(path.name, info.st_size, info.st_mtime_ns, "",
-                         error=f"{path}: cannot read ({exc.strerror}); give the user facesidecar"
-                               " runs read access to the file and its folder")
-    deaths = marks.deaths(path, info) if marks is not None else 0
-    if deaths >= DEATHS_ALLOWED:
-        log.error("%s", killed_error(path))
-        return Detection(path.name, info.st_size, info.st_mtime_ns, digest, error=killed_error(path))
-    try:
-        with marks.decoding(path, info, deaths) if marks is not None else contextlib.nullcontext():
-            decoded = decode_photo(path, settings.max_image_pixels, settings.pixel_limit, preview,
-                                   settings.decode_memory_mb)
-            found = find_faces(engine, decoded, settings.min_face_size, settings.smallest_face)
-            extra = {m: encode_boxes(e, decoded, [f.box for f in found]) for m, e in extra_engines.items()}
-    except (ImageError, MetadataError) as exc:
-        return Detection(path.name, info.st_size, info.st_mtime_ns, digest, error=str(exc))
-    except EngineError:
-        raise
-    except (RuntimeError, ValueError, OSError, MemoryError) as exc:
-        return Detection(path.name, info.st_size, info.st_mtime_ns, digest, error=f"{path}: face detection failed: {exc}")
-    regions = read_regions(path, decoded, found, engine, read_people) if read_people is not None else ()
-    return Detection(path.name, info.st_size, info.st_mtime_ns, digest, faces=tuple(found), extra=extra,
-                     width=decoded.stored_width, height=decoded.stored_height, orientation=decoded.orientation,
-                     regions=regions)
-
-
-def read_regions(path: Path, decoded: DecodedPhoto, found: list[FoundFace], engine: FaceEngine,
-                 read_people: PeopleReader) -> tuple[ImportedRegion, ...]:
-    """Person regions already in the photo, each with an encoding where no detected face matches.
-
-    Done here, while the decoded pixels are at hand, so that nothing big is kept until the
-    folder transaction.
-    """
-    try:
-        people = read_people(path, decoded.orientation, (decoded.stored_width, decoded.stored_height))
-    except MetadataError as exc:
-        log.warning("%s", exc)
-        return ()
-    detected = [Face(face_id="", box=f.box) for f in found]
-    regions = []
-    for person in people:
-        vector = None
-        if best_overlap(person.box, detected, IMPORT_IOU) is None:
-            try:
-                vector = encode_boxes(engine, decoded, [person.box])[0]
-            except (RuntimeError, ValueError) as exc:
-                log.warning("%s: region of %s could not be encoded (%s)", path, person.name, exc)
-                continue
-        regions.append(ImportedRegion(person, vector))
-    return tuple(regions)
 
 
 def changed_meanwhile(path: Path, detection: Detection) -> bool:
@@ -186,5 +111,5 @@ def pixels_to_box(pb: PixelBox, width: int, height: int) -> Box:
     return Box(left, top, max(right - left, 0.0), max(bottom - top, 0.0))
 
 
-__all__ = ["box_to_pixels", "changed_meanwhile", "detect_photo", "detection_scale", "encode_boxes", "find_faces",
-           "pixels_to_box", "read_regions"]
+__all__ = ["IMPORT_IOU", "PeopleReader", "box_to_pixels", "changed_meanwhile", "detection_scale", "encode_boxes",
+           "find_faces", "pixels_to_box"]

@@ -357,7 +357,8 @@ def dlib_engine():
 def test_photo_replaced_while_it_is_scanned_is_scanned_again(tmp_path, shared_faces, dlib_engine, in_place):
     from facesidecar.config import Settings, with_roots
     from facesidecar.folders import file_sha256
-    from facesidecar.pipeline.detect import detect_photo
+    from facesidecar.imaging import decode_photo
+    from facesidecar.pipeline.detect import find_faces
     from facesidecar.scan import Scanner
 
     root = tmp_path / "photos"
@@ -379,8 +380,10 @@ def test_photo_replaced_while_it_is_scanned_is_scanned_again(tmp_path, shared_fa
     photo = FolderStore(root / "a").load().photos["1.jpg"]
     assert photo.sha256 == file_sha256(root / "a" / "1.jpg") and not photo.error
     path = root / "a" / "1.jpg"
-    direct = detect_photo(path, path.stat(), dlib_engine, {}, settings.engine)
-    assert [f.box.rounded() for f in photo.faces] == [f.box.rounded() for f in direct.faces]
+    engine_settings = settings.engine
+    decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit)
+    direct = find_faces(dlib_engine, decoded, engine_settings.min_face_size, engine_settings.smallest_face)
+    assert [f.box.rounded() for f in photo.faces] == [f.box.rounded() for f in direct]
 
 
 @pytest.mark.slow
