@@ -175,13 +175,15 @@ class VectorIndex:
         """The rows in use so far (faces that left: NaN), without a copy."""
         return self.rows[:len(self.ids)]
 
-    def within(self, probes: np.ndarray, radius: float) -> list[list[str]]:
-        """Per probe, the ids of the faces closer than ``radius`` (the probe itself included)."""
+    def within(self, probes: np.ndarray, radius: float | np.ndarray) -> list[list[str]]:
+        """Per probe, the ids of the faces closer than ``radius`` (one for all, or one per probe;
+        the probe itself included)."""
         probes = np.atleast_2d(np.asarray(probes, np.float32))
+        radius = np.broadcast_to(np.asarray(radius, np.float32), (len(probes),))
         if self.unit:
             probes = probes / np.maximum(np.linalg.norm(probes, axis=1, keepdims=True), 1e-12)
             radius = np.sqrt(2.0 * radius) if self.metric == "cosine" else radius  # 1 - cos -> chord
-        limit = np.float32(radius) ** 2
+        limit = (radius * radius)[:, None]
         probe_sq = np.einsum("ij,ij->i", probes, probes)
         found: list[list[str]] = [[] for _ in range(len(probes))]
         used = len(self.ids)
@@ -193,7 +195,7 @@ class VectorIndex:
                 squared *= -2.0
                 squared += self.sqnorm[start:end]
                 squared += chunk_sq[:, None]
-                for probe, row in zip(*np.nonzero(squared < limit), strict=True):
+                for probe, row in zip(*np.nonzero(squared < limit[lo:lo + ROWS]), strict=True):
                     found[lo + probe].append(self.ids[start + row])
         return found
 

@@ -467,10 +467,9 @@ def _scan_if_needed(scanner: Scanner, folder: Path, photos: list[Path]) -> None:
     known = FolderStore(folder).load().photos
     stale = []
     for photo in photos:
-        try:
-            stale.append(needs_scan(known.get(photo.name), photo.stat(), scanner.model))
-        except OSError:
-            continue
+        info = confined.lstat(photo)  # never through a link swapped in meanwhile
+        if info is not None:
+            stale.append(needs_scan(known.get(photo.name), info, scanner.model))
     if any(stale):
         log.info("scanning %s first", folder)
         scanner.process_folders([folder])

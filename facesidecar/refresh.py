@@ -34,6 +34,7 @@ from .config import Settings
 from .faceindex import IndexedFace, Library
 from .gallery import Unnamed
 from .model import FolderState
+from .pipeline.guess import photo_key
 
 if TYPE_CHECKING:
     from .model import ScanReport
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 
 MARKER = "clusters.json"
 """In the state folder: what the stored clusters were computed with (model, metric, settings)."""
+CHECK_FOLDERS = 64
+"""Folders whose stale faces are checked in one decision before the out-of-date ones are written."""
 SLICE_DISTANCES = 8_000_000
 """Distances one slice of a full recomputation computes (about 0.2 s on one core)."""
 
@@ -90,19 +93,20 @@ class Refresher:
         self._note_photos(self.library.unnamed_faces)
 
     def follow_changes(self) -> None:
-        """Regroup the clusters the library's latest changes touch; note whose sidecar is stale."""
+        """Regroup the clusters the library's latest changes touch; note whose sidecar is stale
+        (one neighbour search for all the changes, see :meth:`_reach`)."""
         if self.keeper is None:
             return
         changes, confirmed = self.library.take_changes()
+        if not changes and not confirmed:
+            return
+        index = self.keeper.index
+        moved = [index.vector(f).copy() for f in changes.left | changes.joined if f in index.row_of]
         if changes:
-            index = self.keeper.index
-            moved = [index.vector(f).copy() for f in changes.left | changes.joined if f in index.row_of]
-            self.stale |= self.keeper.update(changes, self._vector_of)
+            self.stale |= self.keeper.update(changes, self._vector_of) | changes.joined
             self._note_photos(changes.joined)
             moved += [index.vector(f) for f in changes.joined if f in index.row_of]
-            self.stale |= changes.joined | self._within(moved, self._threshold())
-        if confirmed:
-            self.stale |= self._near(confirmed)
+        self.stale |= self._reach(moved, confirmed)
 
     def _note_photos(self, face_ids: Iterable[str]) -> None:
         row_of, faces = self.keeper.index.row_of, self.library.unnamed_faces
@@ -110,13 +114,13 @@ class Refresher:
         for face_id in face_ids:
             face = faces.get(face_id)
             if face is not None and face_id in row_of:
-                self._photos[row_of[face_id]] = str(face.folder / face.file)
+                self._photos[row_of[face_id]] = photo_key(face.folder, face.file)
 
     def unnamed(self) -> Unnamed:
         """Every unnamed face and its photo, for the open-set rule's look-alikes: the index itself."""
         self.follow_changes()
         rows = self.keeper.index.used
-        return Unnamed(rows, self._photos[:len(rows)])
+        return Unnamed(rows, self._photos if len(self._photos) == len(rows) else self._photos[:len(rows)])
 
     def _vector_of(self, face_id: str) -> np.ndarray | None:
         face = self.library.unnamed_faces.get(face_id)
@@ -125,27 +129,31 @@ class Refresher:
     def _threshold(self) -> float:
         return self.scanner.settings.engine.threshold or self.scanner.engine.threshold
 
-    def _within(self, vectors: list[np.ndarray], radius: float) -> set[str]:
-        if not vectors:
-            return set()
-        return set().union(*self.keeper.index.within(np.stack(vectors), radius))
-
-    def _near(self, confirmed: list[IndexedFace] | list[ConfirmedElsewhere]) -> set[str]:
-        """Unnamed faces whose guess these confirmed faces (added, removed, renamed) may change.
+    def _reach(self, moved: list[np.ndarray], confirmed: list[IndexedFace] | list[ConfirmedElsewhere]) -> set[str]:
+        """Unnamed faces whose guess may change when unnamed faces at ``moved`` came or went and
+        the ``confirmed`` faces were added, removed or renamed.
 
         The rule (gallery.Gallery.decide) weighs the nearest and the second-nearest person, both
-        within threshold + margin of the face if they matter; and it asks the face's unnamed
-        look-alikes, which are nearer to it than its person (within the threshold), whether
-        they are that person too, which they can be only within the threshold. So: faces within
-        threshold + margin, faces within the threshold of an unnamed face within the threshold,
-        and the faces of a cluster named after the person (their guess carries the distance to
-        the person's nearest face).
+        within threshold + margin of a face if they matter, and asks the face's unnamed look-alikes,
+        which are nearer to it than its person (so within the threshold), whether they are that
+        person too, which they can be only within the threshold. So: faces within the threshold
+        of an unnamed face that came or went; faces within threshold + margin of a confirmed face
+        that changed, and those within the threshold of an unnamed face within the threshold of
+        it; and the faces of a cluster named after its person (their guess carries the distance
+        to the person's nearest face).
         """
         threshold = self._threshold()
-        vectors = [f.vector for f in confirmed]
-        near = self._within(vectors, threshold + max(self.scanner.settings.engine.margin, 0.0))
-        asked = self._within(vectors, threshold)
-        near |= self._within([self.keeper.index.vector(f) for f in asked], threshold)
+        wide = threshold + max(self.scanner.settings.engine.margin, 0.0)
+        vectors = moved + [f.vector for f in confirmed] * 2
+        radii = [threshold] * len(moved) + [wide] * len(confirmed) + [threshold] * len(confirmed)
+        if not vectors:
+            return set()
+        found = self.keeper.index.within(np.stack(vectors), np.array(radii, np.float32))
+        near = set().union(*found[:len(moved) + len(confirmed)])
+        asked = set().union(*found[len(moved) + len(confirmed):])
+        if asked:
+            near |= set().union(*self.keeper.index.within(np.stack([self.keeper.index.vector(f) for f in asked]),
+                                                        threshold))
         for name in {f.name for f in confirmed}:
             near |= self.keeper.members.get(name, set())
         return near
@@ -154,7 +162,7 @@ class Refresher:
         """Confirmed faces that changed outside the library (another server's names in the shared
         gallery) make the faces near them stale too."""
         if self.keeper is not None and confirmed:
-            self.stale |= self._near(confirmed)
+            self.stale |= self._reach([], confirmed)
 
     def label_folder(self, state: FolderState) -> None:
         """Give the faces of a folder being written their current clusters (named faces none)."""
@@ -171,32 +179,40 @@ class Refresher:
     # -- writing stale folders --------------------------------------------------------------------
     def publish(self, report: ScanReport, should_stop: Callable[[], bool], seconds: float | None = None) -> bool:
         """Write the folders holding stale faces (those whose values really differ); at most
-        ``seconds`` long when given. Returns whether stale faces remain."""
+        ``seconds`` long when given. Returns whether stale faces remain.
+
+        The stale faces of up to CHECK_FOLDERS folders are checked in one decision (one look-alike
+        search for all of them), then the folders that are out of date are written one by one."""
         deadline = None if seconds is None else time.monotonic() + seconds
         self.follow_changes()
         while self.stale and not should_stop():
-            if deadline is not None and time.monotonic() > deadline:
-                return True
-            folder, faces = self._next_stale_folder()
-            if faces and self.scanner.folder_outdated(faces):
-                report.add(self.scanner.update_folder(folder))
-                self.folders_written += 1
-            self.stale.difference_update(f.face_id for f in faces)
+            batch = self._stale_batch()
+            outdated = self.scanner.outdated_folders([f for faces in batch.values() for f in faces])
+            for folder, faces in batch.items():
+                if should_stop() or (deadline is not None and time.monotonic() > deadline):
+                    return True
+                if folder in outdated:
+                    report.add(self.scanner.update_folder(folder))
+                    self.folders_written += 1
+                self.stale.difference_update(f.face_id for f in faces)
             self.follow_changes()
         return bool(self.stale)
 
-    def _next_stale_folder(self) -> tuple[Path | None, list[IndexedFace]]:
-        """A folder with stale faces, and the unnamed faces of the photos they are in (the faces of
-        one photo are decided together: one name per photo)."""
-        while self.stale:
-            face = self.library.unnamed_faces.get(next(iter(self.stale)))
+    def _stale_batch(self) -> dict[Path, list[IndexedFace]]:
+        """Up to CHECK_FOLDERS folders with stale faces, each with the unnamed faces of the photos
+        those are in (the faces of one photo are decided together: one name per photo)."""
+        batch: dict[Path, list[IndexedFace]] = {}
+        for face_id in list(self.stale):
+            face = self.library.unnamed_faces.get(face_id)
             if face is None:
-                self.stale.pop()
-                continue
-            folder = [f for f in self.library.folders.get(face.folder, []) if not f.name]
-            photos = {f.file for f in folder if f.face_id in self.stale}
-            return face.folder, [f for f in folder if f.file in photos] or [face]
-        return None, []
+                self.stale.discard(face_id)
+            elif face.folder not in batch:
+                if len(batch) == CHECK_FOLDERS:
+                    break
+                folder = [f for f in self.library.folders.get(face.folder, []) if not f.name]
+                photos = {f.file for f in folder if f.face_id in self.stale}
+                batch[face.folder] = [f for f in folder if f.file in photos] or [face]
+        return batch
 
     # -- full recomputation -----------------------------------------------------------------------
     def _computed_with(self) -> dict:

@@ -401,17 +401,22 @@ class Scanner:
             log.error("%s", message if path in message else f"{path}: {message}")
         return more
 
-    def folder_outdated(self, faces: list) -> bool:
-        """Whether these unnamed faces of one folder carry another cluster or guess than they should."""
+    def outdated_folders(self, faces: list) -> set[Path]:
+        """The folders of these unnamed faces whose faces carry another cluster or guess than they
+        should (one decision for all of them: the look-alike search runs once)."""
         labels = [self.refresher.label(f.face_id) for f in faces]
-        if any(f.cluster != label for f, label in zip(faces, labels, strict=True)):
-            return True
-        decisions = self.decide(np.stack([f.vector for f in faces]), [photo_key(f.folder, f.file) for f in faces], labels)
-        for face, decision in zip(faces, decisions, strict=True):
+        outdated = {f.folder for f, label in zip(faces, labels, strict=True) if f.cluster != label}
+        rest = [i for i, f in enumerate(faces) if f.folder not in outdated]
+        if not rest:
+            return outdated
+        decisions = self.decide(np.stack([faces[i].vector for i in rest]),
+                                [photo_key(faces[i].folder, faces[i].file) for i in rest], [labels[i] for i in rest])
+        for i, decision in zip(rest, decisions, strict=True):
+            face = faces[i]
             name, distance = allowed_guess(decision.guess(), face.not_names)
             if (face.guess, face.distance, face.why) != (name, distance, why_of(decision, face.not_names)):
-                return True
-        return False
+                outdated.add(face.folder)
+        return outdated
 
     # -- publishing -----------------------------------------------------------------------------
     def _writes_metadata(self) -> bool:

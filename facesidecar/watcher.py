@@ -45,7 +45,7 @@ from .folders import NOFACES_MARKER, is_photo_name
 from .model import PhotoState
 from .store import CSV_NAME, PKL_NAME, confined
 from .store.folder import FolderStore
-from .store.leftovers import is_csv_leftover, writer_alive
+from .store.leftovers import is_csv_leftover, own_temp_prefix, writer_alive
 
 log = logging.getLogger(__name__)
 
@@ -144,11 +144,6 @@ def is_ignored_name(name: str) -> bool:
         or name == PKL_NAME
         or name.lower().endswith(IGNORED_SUFFIXES)
     )
-
-
-def own_temp_prefix(pid: int | None = None) -> str:
-    """The prefix of the temp file this process renames over faces.csv (see store/atomic.py)."""
-    return f".{CSV_NAME}.tmp-{os.getpid() if pid is None else pid}-"
 
 
 def is_own_csv_swap(src_name: str, dest_name: str) -> bool:

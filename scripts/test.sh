@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set everything up (the package with the deepface backend and the test tools; Debian's chromium and
-# chromium-driver for the browser tests, acl and systemd's systemd-analyze for the service tests), start
+# chromium-driver for the browser tests, acl and systemd's systemd-analyze for the service tests,
+# LibreOffice Calc for the spreadsheet round trip of faces.csv), start
 # the local MariaDB if it is installed but down, and run the whole test suite, listing the reason of
 # every skipped test at the end. Arguments go to pytest.
 set -euo pipefail
@@ -12,6 +13,7 @@ missing=()
 [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || missing+=(chromium chromium-driver)
 command -v setfacl >/dev/null 2>&1 || missing+=(acl)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v soffice >/dev/null 2>&1 || missing+=(libreoffice-calc-nogui)  # faces.csv through a real spreadsheet
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "test: installing ${missing[*]} (apt) for the browser and service tests"

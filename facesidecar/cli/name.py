@@ -36,7 +36,8 @@ def register(subparsers, parent: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("image", metavar="IMAGE", help="the photo (already scanned)")
     parser.add_argument("face_nr", metavar="FACE_NR", type=int, help="the face's number in faces.csv")
-    parser.add_argument("name", metavar="NAME", help=f'the person\'s name; "" to clear, {IGNORE} to ignore')
+    parser.add_argument("name", metavar="NAME", help=f'the person\'s name; "" to clear, {IGNORE} to ignore; a name '
+                        'starting with "-" goes after "--" (facesidecar name IMG 2 -- -Minus)')
     parser.set_defaults(func=run)
     _take_ignore_as_a_name(parser)
 

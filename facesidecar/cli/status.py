@@ -21,6 +21,7 @@ from ..names import shown
 from ..naming_commands import no_roots_error
 from ..pipeline.plan import unwritable_reason
 from ..progress import duration
+from ..store import confined
 from ..store.folder import FolderStore
 from .common import existing_paths, settings_from
 
@@ -61,7 +62,7 @@ def collect_status(paths: list[Path], exclude: list[str], extensions: list[str] 
         if problem and _has_photos(folder, extensions or Settings().extensions):
             unwritable.append({"folder": str(folder), "error": problem})
         store = FolderStore(folder)
-        if not store.pkl_path.exists():
+        if confined.lstat(store.pkl_path) is None:
             continue
         folders += 1
         state = store.load()
@@ -107,7 +108,7 @@ def collect_model_agreement(paths: list[Path], settings) -> list[dict]:
     state = settings.state_path()
     engines = [get_engine(settings.engine, state_dir=state)] + [
         get_engine(settings.engine, model=m, state_dir=state) for m in settings.engine.extra_models]
-    confirmed = [face for folder in walk_folders(paths, settings.exclude) if FolderStore(folder).pkl_path.exists()
+    confirmed = [face for folder in walk_folders(paths, settings.exclude) if confined.lstat(FolderStore(folder).pkl_path) is not None
                  for _photo, face in FolderStore(folder).load().faces() if face.visible and face.confirmed]
     results = []
     for engine in {e.model_name: e for e in engines}.values():

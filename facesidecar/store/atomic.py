@@ -60,7 +60,10 @@ def exchange_atomic(path: Path, data: bytes, *, known: Collection[str] = (), set
 
     A save may still be under way in the swapped-out file (an editor or a WebDAV server that
     truncates and then writes in pieces keeps writing into that inode): unless its bytes hash to
-    one of ``known``, they are read once they have not changed for ``settle`` seconds.
+    one of ``known``, they are read once they have not changed for ``settle`` seconds. Such a save
+    stays on disk in the swapped-out file (``.faces.csv.tmp-<pid>-*``) until the caller has
+    committed what it merged from it: a writer killed in between leaves it to the next transaction
+    (store/leftovers.py), never only in the memory of a dead process.
     """
     path = Path(path)
     try:
@@ -76,19 +79,23 @@ def exchange_atomic(path: Path, data: bytes, *, known: Collection[str] = (), set
 def _exchange(folder: Folder, name: str, data: bytes, known: Collection[str], settle: float,
               max_wait: float) -> bytes | None:
     tmp = folder.temp_name(name)
+    persons_save = False
     try:
         written = folder.write_new(tmp, data, folder.file_mode())
         folder.match_owner(tmp)
         folder.check_same(tmp, written)
         if folder.exchange(tmp, name):
             folder.fsync()
-            return _read_swapped_out(folder, tmp, known, settle, max_wait)
+            swapped_out = _read_swapped_out(folder, tmp, known, settle, max_wait)
+            persons_save = swapped_out is not None and hashlib.sha256(swapped_out).hexdigest() not in known
+            return swapped_out
         previous = folder.read(name, limits().csv)
         folder.rename(tmp, name, expected=written)
         folder.fsync()
         return previous
     finally:
-        folder.remove(tmp)
+        if not persons_save:
+            folder.remove(tmp)
 
 
 def _read_swapped_out(folder: Folder, tmp: str, known: Collection[str], settle: float, max_wait: float) -> bytes | None:

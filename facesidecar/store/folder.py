@@ -29,7 +29,7 @@ from ..model import FolderState
 from . import CSV_NAME, PKL_NAME, confined
 from .atomic import exchange_atomic, write_atomic
 from .csvfile import CsvRead, CsvRow, format_csv, read_csv
-from .leftovers import CSV_LEFTOVER_PREFIX
+from .leftovers import CSV_LEFTOVER_PREFIX, own_temp_prefix
 from .merge import (
     MergeResult,
     NameChange,
@@ -364,6 +364,14 @@ class FolderStore:
             csv_seen = state.csv_sha256
         answer_saves(state)
         self._write_pkl(state, pkl_bytes)
+        self._remove_own_swaps()
+
+    def _remove_own_swaps(self) -> None:
+        """The saves our swaps moved aside in this transaction (exchange_atomic keeps them until
+        what was merged from them is committed, which it now is)."""
+        with confined.opened(self.folder) as folder:
+            for name in fnmatch.filter(folder.names(), f"{own_temp_prefix()}*"):
+                folder.remove(name)
 
     def _write_pkl(self, state: FolderState, old: bytes | None) -> bytes:
         new_pkl = dumps_state(state)

@@ -19,6 +19,11 @@ CSV_LEFTOVER_PREFIX = f".{CSV_NAME}.tmp-"
 """The name of every temporary faces.csv: ``.faces.csv.tmp-<pid>-<random>``."""
 
 
+def own_temp_prefix(pid: int | None = None) -> str:
+    """The prefix of the temporary faces.csv files this process (or ``pid``) creates (confined.temp_name)."""
+    return f"{CSV_LEFTOVER_PREFIX}{os.getpid() if pid is None else pid}-"
+
+
 def is_csv_leftover(name: str) -> bool:
     return name.startswith(CSV_LEFTOVER_PREFIX)
 

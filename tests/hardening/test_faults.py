@@ -126,6 +126,34 @@ def test_a_name_taken_back_in_the_same_unanswered_file_is_taken_back(tmp_path, m
     assert names(store) == ["Final Name", "Bea Later"], "once answered, an old copy undoes nothing"
 
 
+def test_a_save_our_swap_moved_aside_stays_on_disk_until_its_merge_is_committed(tmp_path, monkeypatch):
+    """A person saved faces.csv just before our swap; the swap handed their bytes back and the writer
+    died before it had written what it merged from them: the save must still be on disk (as the
+    swapped-out file), for the next transaction to merge (issue 20)."""
+    store = FolderStore(tmp_path)
+    with store.transaction() as txn:
+        txn.state.photos.update(state_with(a_jpg=[face(0.1)], b_jpg=[face(0.5)]).photos)
+    real_exchange = folder_module.exchange_atomic
+
+    def save_then_die(path, data, **options):
+        path.write_bytes(set_name_in(path.read_bytes(), 2, "Just In Time"))  # lands before the swap
+        swapped_out = real_exchange(path, data, **options)
+        assert b"Just In Time" in swapped_out
+        raise Killed  # before the merged state is written
+
+    monkeypatch.setattr(folder_module, "exchange_atomic", save_then_die)
+    with pytest.raises(Killed):
+        with store.transaction() as txn:
+            txn.state.photos["a.jpg"].faces[0].name = "Named Here"
+    monkeypatch.setattr(folder_module, "exchange_atomic", real_exchange)
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith(".faces.csv.tmp-")]
+    assert len(aside) == 1 and b"Just In Time" in aside[0].read_bytes()
+    with store.transaction():  # the next run
+        pass
+    assert names(store) == ["Named Here", "Just In Time"]
+    assert not [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name]
+
+
 def test_a_rebuilt_pkl_does_not_hand_out_revs_already_on_disk(tmp_path):
     """faces.pkl set aside and rebuilt: the generations of faces.csv on disk stay used up."""
     store = FolderStore(tmp_path)

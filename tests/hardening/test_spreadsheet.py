@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,14 @@ from facesidecar.store.folder import FolderStore
 from tests.store.helpers import face
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
+NOT_TESTED = ("LibreOffice is not installed (apt-get install libreoffice-calc-nogui): the spreadsheet round trip "
+              "of faces.csv is NOT tested")
+if SOFFICE is None:
+    warnings.warn(NOT_TESTED, stacklevel=1)  # in the warnings summary, not only in the skip list
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.usefixtures("no_settle"),
-    pytest.mark.skipif(SOFFICE is None, reason="LibreOffice is not installed (apt-get install "
-                       "libreoffice-calc-nogui): the spreadsheet round trip of faces.csv is NOT tested"),
+    pytest.mark.skipif(SOFFICE is None, reason=NOT_TESTED),
 ]
 
 IMPORT = "CSV:44,34,76,1,,1033,false,false,false,false,false,0,true"

@@ -33,6 +33,8 @@ BOB = PersonRegion("Smith, John", Box(0.6, 0.1, 0.15, 0.2))
 ZOE = PersonRegion("Zoë Ñúñez", Box(0.3, 0.6, 0.1, 0.15))
 BRUCE = PersonRegion("李小龍", Box(0.75, 0.6, 0.12, 0.18))
 NASTY = PersonRegion('O\'Brien "Bob" {x}, [y] | z', Box(0.45, 0.35, 0.1, 0.1))
+JOINED = PersonRegion("مهر\u200cآسا 👩\u200d👧", Box(0.05, 0.75, 0.1, 0.1))
+"""Joiners (ZWNJ in Persian names, ZWJ in emoji sequences) must survive every write and read (issue 13, rule 6)."""
 STORED = (300, 200)
 
 
@@ -160,7 +162,7 @@ def test_hierarchy_prefix_and_switches(exiftool, tmp_path):
 def test_awkward_names_round_trip(writer, tmp_path):
     photo = make_photo(tmp_path / "a.jpg")
     run_exiftool("-IPTC:Keywords=x", str(photo))
-    people = [BOB, ZOE, BRUCE, NASTY]
+    people = [BOB, ZOE, BRUCE, NASTY, JOINED]
     record = writer.sync(photo, people, 1, STORED, {})
     data = exiftool_json(photo)
     names = [p.name for p in people]
