@@ -120,6 +120,13 @@ def engine_model() -> str:
     return get_engine(Settings().engine).model_name
 
 
+def face_box(k: int, count: int) -> Box:
+    """The box of face ``k`` of ``count`` in a photo: one face in the middle, more side by side."""
+    if count == 1:
+        return Box(0.25, 0.25, 0.5, 0.5)
+    return Box(k % 10 * 0.1, k // 10 * 0.1 % 1.0, 0.08, 0.08)
+
+
 def build_library(root: Path, files: int, rng: random.Random, model: str, faces_share: float = 1.0,
                   faces_per_photo: int = 1) -> int:
     """``files`` tiny photos in folders of PER_FOLDER, each folder already indexed; a share
@@ -139,7 +146,7 @@ def build_library(root: Path, files: int, rng: random.Random, model: str, faces_
                 path = folder / f"img{n:03d}.jpg"
                 path.write_bytes(data)
                 info = path.stat()
-                faces = [Face(face_id=f"f{f}-{n}-{k}" if k else f"f{f}-{n}", box=Box(0.25, 0.25, 0.5, 0.5),
+                faces = [Face(face_id=f"f{f}-{n}-{k}" if k else f"f{f}-{n}", box=face_box(k, faces_per_photo),
                               encodings={model: vectors.standard_normal(128).astype(np.float32) * 0.05},
                               name=rng.choice(NAMES) if rng.random() < 0.1 else "")
                          for k in range(faces_per_photo)]
