@@ -24,7 +24,7 @@ import numpy as np
 from .config import Settings
 from .detection import DetectionStream, PhotoReader
 from .engines import FaceEngine, get_engine
-from .errors import EngineError, SidecarError
+from .errors import ConfigError, EngineError, SidecarError
 from .faceindex import Library
 from .folders import walk_folders
 from .gallery import Decision, Gallery, Unnamed
@@ -160,10 +160,11 @@ class Scanner:
     @staticmethod
     def _isolated(folder: Path, report: ScanReport, step: Callable[[], T]) -> T | None:
         """``step`` of one folder: whatever it raises costs that folder only, never the scan or the
-        daemon's catch-up of the others (issue 13, rule 4); a failing engine fails all folders alike."""
+        daemon's catch-up of the others (issue 13, rule 4); a failing engine or a setting that
+        cannot work (a backend that is not installed) fails all folders alike."""
         try:
             return step()
-        except EngineError:
+        except (EngineError, ConfigError):
             raise
         except Exception as exc:  # noqa: BLE001 - one folder's failure must not stop the other folders
             log.error("%s: failed (%s: %s); its sidecars stay as they were, the other folders go on",

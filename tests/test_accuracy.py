@@ -47,7 +47,10 @@ def test_precision_and_recall_on_the_other_photos(protocol_run):
     _, result = protocol_run
     assert result.right + result.wrong + result.missed == 129
     assert result.precision >= 0.99, result.wrong_list  # reached: 100 % (126 right, 0 wrong)
-    assert result.recall >= 0.97, result.missed_list  # reached: 97.7 % (3 without a guess)
+    # reached: 96.9 % (4 without a guess). The open-set rule (issue 14) holds a person with one
+    # confirmed face to a stricter bar than the model's 0.6, trading a face of this closed-set
+    # protocol (97.7 % before) for no name on strangers; bench/open_set.py measures that side.
+    assert result.recall >= 0.96, result.missed_list
 
 
 def test_derived_copies_are_recognised(protocol_run):
