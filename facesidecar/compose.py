@@ -10,7 +10,9 @@ that keeps only the sidecars (no metadata writer, no mirror) is asked for by nam
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import sys
 from collections.abc import Callable
 
 from .config import Settings
@@ -47,11 +49,17 @@ def mirror_adapter(settings: Settings) -> Mirror | None:
     return MysqlMirror(settings.mysql, outbox_dir=settings.state_path())
 
 
-def detect_executor(settings: Settings) -> DetectExecutor:
+def detect_executor(settings: Settings) -> DetectExecutor | None:
     """Where photos are analysed: the Dask cluster of ``[cluster] scheduler`` (with this machine's
     pool when it cannot be reached), else worker processes here (``engine.workers``, within
-    ``daemon.memory_limit_mb``)."""
+    ``daemon.memory_limit_mb``); None (this process) when this user cannot start the interpreter
+    again, as when a service user runs a venv whose Python lies in a folder only root can enter."""
     from .workers import LocalPool
+
+    if not os.access(sys.executable, os.X_OK):
+        log.warning("worker processes cannot be started (%s is not executable for this user); "
+                    "photos are analysed in this process", sys.executable)
+        return None
 
     def local() -> LocalPool:
         return LocalPool(settings.engine, workers=settings.engine.workers,
