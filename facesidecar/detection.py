@@ -146,8 +146,8 @@ class DetectionStream:
         """What was found for ``path`` (asked in the order given); None once the scan is stopping."""
         while path not in self._ready:
             result = next(self._results, None)
-            if result is None:
-                return None
+            if result is None:  # the executor is done: a photo that could not be read was the last
+                return self._ready.pop(path, None)
             found, sha256 = self._sent.pop(result.key)
             self._ready[found] = Outcome(sha256, result, reader=self._read)
         return self._ready.pop(path)
