@@ -130,7 +130,8 @@ def test_a_scheduler_that_is_down_falls_back_to_local_workers_and_says_so_once(t
             (library / "group" / "13.jpg").touch()
             os.utime(library / "group" / "13.jpg", (1, 1))
             scanner.scan_paths([library])
-        assert scanner.executor.fell_back and scanner.executor.local.size == 2
+        # the local pool of the configured 2 workers took over (the second starts only while photos wait)
+        assert scanner.executor.fell_back and scanner.executor.local.wanted == 2 and scanner.executor.local.size >= 1
     finally:
         scanner.close()
     assert report.scanned == len(PHOTOS) and len(report.errors) == 1
