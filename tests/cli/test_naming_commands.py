@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from facesidecar import compose
 from facesidecar import scan as scan_module
 from facesidecar.cli.main import main
 from facesidecar.model import IGNORE
@@ -25,9 +24,8 @@ pytestmark = pytest.mark.usefixtures("no_settle")
 
 @pytest.fixture(autouse=True)
 def color_engine(monkeypatch):
-    """The color engine in this process; no worker processes, which would load the configured dlib."""
+    """The color engine in place of dlib (photos are analysed in this process: ``detection_in_process``)."""
     monkeypatch.setattr(scan_module, "get_engine", lambda settings, model=None, state_dir=None: ColorEngine())
-    monkeypatch.setattr(compose, "detect_executor", lambda settings: None)
 
 
 @pytest.fixture
