@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from facesidecar import scan as scan_module
 from facesidecar.cli.main import main
+from facesidecar.engines import source as engine_source
 from facesidecar.model import IGNORE
 
 from ..csvedit import rows, type_name
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("no_settle")
 @pytest.fixture(autouse=True)
 def color_engine(monkeypatch):
     """The color engine in place of dlib (photos are analysed in this process: ``detection_in_process``)."""
-    monkeypatch.setattr(scan_module, "get_engine", lambda settings, model=None, state_dir=None: ColorEngine())
+    monkeypatch.setattr(engine_source, "get_engine", lambda settings, model=None, state_dir=None: ColorEngine())
 
 
 @pytest.fixture
