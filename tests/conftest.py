@@ -13,6 +13,8 @@ from hypothesis import HealthCheck, settings
 from facesidecar.config import STATE_ENV, WORKERS_ENV
 from facesidecar.store import folder as folder_module
 
+from .fake_engine import FakeEngine
+
 PROJECT = Path(__file__).resolve().parents[1]
 TEST_DATA = Path(__file__).resolve().parent / "data"
 FACES = TEST_DATA / "faces"
@@ -63,6 +65,13 @@ def detection_in_process():
 def worker_pool(monkeypatch):
     """The product's default again for this test: worker processes, one per core (``engine.workers = 0``)."""
     monkeypatch.delenv(WORKERS_ENV)
+
+
+@pytest.fixture
+def fake_engine() -> FakeEngine:
+    """The one stand-in for the face model (tests/fake_engine.py): the squares that tests/photos.py
+    draws are faces, and similar colours are one person."""
+    return FakeEngine()
 
 
 @pytest.fixture

@@ -16,19 +16,22 @@ import numpy as np
 from facesidecar.engines.base import FaceEngine, PixelBox
 from facesidecar.model import Box
 
+COLOUR_MODEL = "fake_colour"
+"""The model name of the squares' vectors (stored with every encoding, as a real model's name is)."""
 SCALE = 100.0
 """A square's vector is its mean colour / SCALE: colours that differ by a few units are one person
 (distance < 0.6), colours far apart are different people."""
 TOLERANCE = 30
-"""How far (sum over R, G, B) a pixel must differ from the background to belong to a face: JPEG's
-ringing around a square stays below it."""
+"""How far (sum over R, G, B) a pixel must differ from the background to be part of a face at all
+(JPEG noise in the background stays below it); a square's edge is where it is half-way between its
+colour and the background, so a JPEG's blurred edges give the square's exact box."""
 
 
 class FakeEngine(FaceEngine):
     """Faces found and encoded by rules a test can see (see the module docstring).
 
     - default: every square that differs from the photo's corner colour (the background) is a face;
-      its vector is its mean colour / SCALE, so similar colours are the same person;
+      its vector is its mean colour / ``scale``, so similar colours are the same person;
     - ``boxes``: the same faces in every photo: a ``Box`` is a fraction of the image, a ``PixelBox``
       pixels of the image handed over; the vector is where the face is (its edges as tenths of the
       image), so the face in the same place of two photos is the same person;
@@ -40,10 +43,11 @@ class FakeEngine(FaceEngine):
     metric = "euclidean"
 
     def __init__(self, *, boxes: Sequence[Box | PixelBox] | None = None, inner: FaceEngine | None = None,
-                 model_name: str | None = None) -> None:
+                 model_name: str | None = None, scale: float = SCALE, threshold: float = 0.6) -> None:
+        self.scale, self.threshold = scale, threshold
         self.boxes = None if boxes is None else list(boxes)
         self.inner = inner
-        self.model_name = model_name or (inner.model_name if inner else "fake_colour")
+        self.model_name = model_name or (inner.model_name if inner else COLOUR_MODEL)
         self.detector_name = "fake"
         if inner is not None:
             self.metric, self.threshold = inner.metric, inner.threshold
@@ -51,10 +55,9 @@ class FakeEngine(FaceEngine):
         self.detections = 0
         self.encoded: list[PixelBox] = []
 
-    @staticmethod
-    def vector_of(colour: tuple[int, int, int]) -> np.ndarray:
+    def vector_of(self, colour: tuple[int, int, int]) -> np.ndarray:
         """The vector of a square drawn in ``colour`` (what the mirror and the sidecars must hold)."""
-        return np.asarray(colour, np.float32) / SCALE
+        return np.asarray(colour, np.float32) / self.scale
 
     def detect(self, image: np.ndarray) -> list[PixelBox]:
         self.detections += 1
@@ -78,7 +81,7 @@ class FakeEngine(FaceEngine):
             height, width = image.shape[:2]
             return [np.array([b.left / width, b.top / height, b.right / width, b.bottom / height], np.float32) * 10
                     for b in boxes]
-        return [image[b.top:b.bottom, b.left:b.right].reshape(-1, 3).mean(axis=0).astype(np.float32) / SCALE
+        return [image[b.top:b.bottom, b.left:b.right].reshape(-1, 3).mean(axis=0).astype(np.float32) / self.scale
                 for b in boxes]
 
     def encode_with_landmarks(self, image: np.ndarray, boxes: list[PixelBox]) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
@@ -102,13 +105,15 @@ class FakeEngine(FaceEngine):
 def squares(image: np.ndarray) -> list[PixelBox]:
     """The squares side by side in ``image`` that differ from its top-left pixel (the background)."""
     background = image[0, 0].astype(np.int16)
-    differs = np.abs(image.astype(np.int16) - background).sum(axis=2) > TOLERANCE
-    columns = np.flatnonzero(differs.any(axis=0))
+    difference = np.abs(image.astype(np.int16) - background).sum(axis=2)
+    columns = np.flatnonzero((difference > TOLERANCE).any(axis=0))
     boxes = []
     for run in np.split(columns, np.flatnonzero(np.diff(columns) > 1) + 1) if columns.size else []:
-        rows = np.flatnonzero(differs[:, run[0]:run[-1] + 1].any(axis=1))
-        boxes.append(PixelBox(int(run[0]), int(rows[0]), int(run[-1]) + 1, int(rows[-1]) + 1))
+        patch = difference[:, run[0]:run[-1] + 1]
+        inside = patch > patch.max() / 2
+        rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
+        boxes.append(PixelBox(int(run[0] + cols[0]), int(rows[0]), int(run[0] + cols[-1]) + 1, int(rows[-1]) + 1))
     return boxes
 
 
-__all__ = ["FakeEngine", "squares", "SCALE"]
+__all__ = ["COLOUR_MODEL", "FakeEngine", "SCALE", "squares"]
