@@ -23,7 +23,6 @@ from .model import ScanReport
 from .pipeline.guess import allowed_guess, photo_key, why_of
 from .pipeline.update import FolderUpdater
 
-
 CHECK_FOLDERS = 64
 """Folders whose stale faces are checked in one decision before the out-of-date ones are written."""
 
