@@ -298,7 +298,7 @@ def facesidecar_path(root: Path, out: Path, workers: str, scheduler: str, cluste
     cluster = [int(pid) for pid in cluster_pids.split(",") if pid]
     try:
         scanner.scan_paths([warm])
-        pool = scanner.executor
+        pool = scanner.detector.executor
         if isinstance(pool, LocalPool) and pool.size < pool.wanted:
             raise SystemExit(f"the warm-up started {pool.size} of {pool.wanted} workers")
         before = cpu_split(cluster)
@@ -306,7 +306,7 @@ def facesidecar_path(root: Path, out: Path, workers: str, scheduler: str, cluste
         report = scanner.scan_paths([root])
         seconds = time.perf_counter() - started
         after = cpu_split(cluster)
-        if scheduler and scanner.executor.fell_back:
+        if scheduler and scanner.detector.executor.fell_back:
             raise SystemExit(f"the Dask cluster at {scheduler} was not used")
     finally:
         scanner.close()

@@ -86,9 +86,7 @@ def default_scanner_factory(settings: Settings, should_stop: Callable[[], bool])
     """The scanner with the metadata writer and the mirror the config asks for."""
     from .compose import build_scanner
 
-    scanner = build_scanner(settings, should_stop=should_stop)
-    scanner.publish_seconds = PUBLISH_SECONDS
-    return scanner
+    return build_scanner(settings, should_stop=should_stop, publish_seconds=PUBLISH_SECONDS)
 
 
 # -- the queue -----------------------------------------------------------------------------------

@@ -29,9 +29,9 @@ def run(args: argparse.Namespace) -> int:
     with RootLocks(settings.state_path(), "recluster") as locks:
         locks.acquire(settings.root_paths(), wait=not args.no_wait, on_wait=tell_waiting)
         with scanner_for(settings) as scanner:
-            report = scanner.recluster()
-            refresher = scanner.refresher
-            faces, groups, written = len(refresher.keeper.labels), len(refresher.keeper.members), refresher.folders_written
+            report = scanner.refresher.recluster()
+            keeper = scanner.clusters.keeper
+            faces, groups, written = len(keeper.labels), len(keeper.members), scanner.refresher.folders_written
     print(f"{groups} clusters among {faces} unnamed faces; {written} folders written, {len(report.errors)} errors")
     for path, message in report.errors:
         print(message if path in message else f"{path}: {message}")
