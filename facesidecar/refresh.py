@@ -10,7 +10,6 @@ needed (see liveclusters.py), in slices that check the stop flag.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,8 +22,6 @@ from .liveclusters import LiveClusters
 from .model import ScanReport
 from .pipeline.guess import allowed_guess, photo_key, why_of
 from .pipeline.update import FolderUpdater
-
-log = logging.getLogger(__name__)
 
 CHECK_FOLDERS = 64
 """Folders whose stale faces are checked in one decision before the out-of-date ones are written."""
@@ -75,7 +72,7 @@ class Refresher:
     def background_step(self) -> bool:
         """One short slice of background work, for the daemon between jobs: part of a full
         recomputation of the clusters, or writing some folders a change touched. True while
-        work remains; failures are logged here, once."""
+        work remains. Each failure was logged where it happened (the folder's transaction)."""
         clusters = self.clusters
         clusters.start()
         if clusters.full_running:
@@ -83,11 +80,7 @@ class Refresher:
         if clusters.full_needed():
             clusters.begin_full()
             return True
-        report = ScanReport()
-        more = self.publish(report, self.publish_seconds or 0.5)
-        for path, message in report.errors:
-            log.error("%s", message if path in message else f"{path}: {message}")
-        return more
+        return self.publish(ScanReport(), self.publish_seconds or 0.5)
 
     # -- the work -----------------------------------------------------------------------------------
     def recluster_into(self, report: ScanReport) -> bool:
