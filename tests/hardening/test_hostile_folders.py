@@ -16,6 +16,7 @@ import pytest
 
 from facesidecar.store.csvfile import parse_csv
 
+from ..csvedit import type_name
 from .helpers import PYTHON, cli, wait_for_catch_up, write_config
 from .hostile import GOOD_PHOTO, Corpus, HostileCase, all_cases
 
@@ -51,17 +52,6 @@ def scan(outcome: Outcome, config: Path) -> str:
     outcome.peak_rss_mb = max(outcome.peak_rss_mb, int(peak[1]) / 1024 if peak else 0.0)
     outcome.scans.append(output)
     return output
-
-
-def name_good_photo(folder: Path) -> None:
-    """A person types a name into the good photo's row of faces.csv and saves it."""
-    lines = (folder / "faces.csv").read_text(encoding="utf-8").split("\n")
-    for i, line in enumerate(lines):
-        cells = line.split(",")
-        if cells[0] == GOOD_PHOTO and cells[1] == "1":
-            cells[6] = GOOD_NAME
-            lines[i] = ",".join(cells)
-    (folder / "faces.csv").write_text("\n".join(lines), encoding="utf-8")
 
 
 def photo_keywords(photo: Path) -> str:
@@ -115,7 +105,7 @@ def outcome(tmp_path_factory, shared_faces) -> Outcome:
     scan(result, config)
     for case in corpus.cases:
         if case.named and (corpus.folder(case) / "faces.csv").is_file():
-            name_good_photo(corpus.folder(case))
+            type_name(corpus.folder(case), GOOD_PHOTO, 1, GOOD_NAME)  # a person names the good photo's face
     scan(result, config)
     for case in corpus.cases:
         folder = corpus.folder(case)
