@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import edit_survival
+from tests.support import edit_survival
 
 
 @pytest.mark.slow

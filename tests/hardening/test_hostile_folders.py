@@ -62,7 +62,7 @@ def photo_keywords(photo: Path) -> str:
 
 def run_daemon(outcome: Outcome, config: Path) -> None:
     """The real daemon over the corpus: its catch-up, then the cases' hostile changes while it runs."""
-    from bench.edit_survival import DaemonRunner
+    from tests.support.edit_survival import DaemonRunner
 
     corpus = outcome.corpus
     runner = DaemonRunner(corpus.state, config)
