@@ -62,18 +62,26 @@ def _worker_main(jobs: Connection, conn: Connection, settings: EngineSettings, s
     try:
         engines = engines_for(settings, state_dir)
     except EngineError as exc:
-        conn.send(("failed", str(exc)))
+        _tell(conn, "failed", str(exc))
         return
-    conn.send(("ready", _peak_rss()))
+    if not _tell(conn, "ready", _peak_rss()):
+        return
     while True:
         batch = inbox.get()
         if batch is None:
             return
         for job in batch:
-            try:
-                conn.send(("result", run_job(job, settings, engines)))
-            except (BrokenPipeError, EOFError):
-                return  # the scanner is gone
+            if not _tell(conn, "result", run_job(job, settings, engines)):
+                return
+
+
+def _tell(conn: Connection, kind: str, value: object) -> bool:
+    """Send to the scanner; False when it is gone (stopped, killed while this worker loaded its model)."""
+    try:
+        conn.send((kind, value))
+    except (BrokenPipeError, EOFError):
+        return False
+    return True
 
 
 def _die_with_parent() -> None:

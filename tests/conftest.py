@@ -1,4 +1,4 @@
-"""Shared fixtures: where the test photos are, a thread-leak check, sidecar reads without waiting."""
+"""Shared fixtures: where the test photos are, thread-leak and stray-process checks, sidecar reads without waiting."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from hypothesis import HealthCheck, settings
 
 from facesidecar.config import STATE_ENV
 from facesidecar.store import folder as folder_module
+
+from .processes import SESSION_MARK, end_strays
 
 PROJECT = Path(__file__).resolve().parents[1]
 TEST_DATA = Path(__file__).resolve().parent / "data"
@@ -41,6 +43,17 @@ def default_state_dir(tmp_path_factory):
         os.environ.pop(STATE_ENV, None)
     else:
         os.environ[STATE_ENV] = previous
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_stray_processes():
+    """Fail the run when a process a test started (a worker, a Dask scheduler or worker, exiftool, a
+    daemon) outlives every test: such leftovers held CPU and ports that later tests waited for."""
+    mark = str(os.getpid())
+    os.environ[SESSION_MARK] = mark
+    yield
+    left = end_strays(mark)
+    assert not left, "processes the tests started were still running at the end (now killed):\n" + "\n".join(left)
 
 
 @pytest.fixture
