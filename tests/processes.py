@@ -38,9 +38,10 @@ def stray_processes(mark: str) -> list[psutil.Process]:
             if proc.environ().get(SESSION_MARK) != mark:
                 continue
             command = " ".join(proc.cmdline())
+            own_tracker = proc.ppid() == os.getpid() and "resource_tracker" in command  # ends with this run
         except psutil.Error:  # gone, or a zombie waiting for its parent
             continue
-        if any(word in command for word in OURS):
+        if not own_tracker and any(word in command for word in OURS):
             found.append(proc)
     return found
 
