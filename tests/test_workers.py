@@ -25,7 +25,7 @@ from .conftest import PROJECT
 from .processes import sigint_default
 from .scanlibrary import PHOTOS, assert_same_sidecars, copy_library, jobs_of, settings_for, sidecars
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_settle")]
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_settle", "worker_pool")]
 
 @pytest.fixture
 def library(tmp_path, shared_faces) -> Path:
