@@ -298,7 +298,7 @@ def old_rule(margin: float) -> Rule:
     """The decision before issue 14: nearest person within the model's threshold, ``margin`` ahead of the second."""
     def guesses(root: Path, engine: FaceEngine, threshold: float) -> dict[str, str]:
         scanner = fold_scanner(root, engine, threshold)
-        gallery, probes = scanner.gallery(), scanner.library.unnamed()
+        gallery, probes = scanner.guesser.gallery(), scanner.clusters.library.unnamed()
         if not probes or not gallery.people:
             return {}
         per_person = gallery.person_distances(np.stack([f.vector for f in probes]))
@@ -314,10 +314,10 @@ def old_rule(margin: float) -> Rule:
 def open_set_rule(root: Path, engine: FaceEngine, threshold: float) -> dict[str, str]:
     """The scanner's own decision (``Scanner.decide``) with the model's threshold set to ``threshold``."""
     scanner = fold_scanner(root, engine, threshold)
-    gallery, probes = scanner.gallery(), scanner.library.unnamed()
+    gallery, probes = scanner.guesser.gallery(), scanner.clusters.library.unnamed()
     if not probes:
         return {}
-    decisions = scanner.decide(np.stack([f.vector for f in probes]), [str(f.folder / f.file) for f in probes],
+    decisions = scanner.guesser.decide(np.stack([f.vector for f in probes]), [str(f.folder / f.file) for f in probes],
                                [f.cluster for f in probes], gallery)
     return {f.face_id: d.name for f, d in zip(probes, decisions, strict=True) if d.name}
 
@@ -326,7 +326,7 @@ def bar_only_rule(root: Path, engine: FaceEngine, threshold: float) -> dict[str,
     """Part of the open-set rule, to see what each part brings: the per-person thresholds and the margin
     only (no look-alikes asked, no photo rule)."""
     scanner = fold_scanner(root, engine, threshold)
-    gallery, probes = scanner.gallery(), scanner.library.unnamed()
+    gallery, probes = scanner.guesser.gallery(), scanner.clusters.library.unnamed()
     if not probes:
         return {}
     decisions = gallery.decide(np.stack([f.vector for f in probes]))

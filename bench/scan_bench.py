@@ -240,7 +240,7 @@ def facesidecar_path(root: Path, out: Path, workers: str, scheduler: str) -> Non
         started = time.perf_counter()
         report = scanner.scan_paths([root])
         seconds = time.perf_counter() - started
-        if scheduler and scanner.executor.fell_back:
+        if scheduler and scanner.detector.executor.fell_back:
             raise SystemExit(f"the Dask cluster at {scheduler} was not used")
     finally:
         scanner.close()

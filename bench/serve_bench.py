@@ -27,8 +27,8 @@ from PIL import Image
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
+from facesidecar.compose import assemble_scanner  # noqa: E402
 from facesidecar.config import Settings, with_roots  # noqa: E402
-from facesidecar.scan import Scanner  # noqa: E402
 from facesidecar.serve.app import EXTENSION, close_app, create_app  # noqa: E402
 from tests.serve.nextcloud_client import NextcloudClient  # noqa: E402
 
@@ -86,7 +86,7 @@ def served(images: list[bytes], maximum_area: int) -> tuple[float, int]:
         settings.state_dir = str(Path(folder) / "state")
         settings.serve.maximum_area = maximum_area
         settings.serve.rate_limit = 0
-        app = create_app(settings, Scanner(settings), KEY)
+        app = create_app(settings, assemble_scanner(settings), KEY)
         app.extensions[EXTENSION]["model"].load()
         server = make_server("127.0.0.1", 0, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True)

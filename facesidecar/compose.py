@@ -16,11 +16,17 @@ import sys
 from collections.abc import Callable
 
 from .config import Settings
+from .detection import Detector
 from .engines import FaceEngine
+from .engines.source import EngineSource
 from .extras import require
+from .guessing import Guesser
+from .liveclusters import LiveClusters
 from .photojob import DetectExecutor
+from .pipeline.update import FolderUpdater
 from .ports import MetadataWriter, Mirror
 from .progress import Progress
+from .refresh import Refresher
 from .scan import Scanner
 
 log = logging.getLogger(__name__)
@@ -74,19 +80,38 @@ def detect_executor(settings: Settings) -> DetectExecutor | None:
 
 
 def build_scanner(settings: Settings, *, sidecars_only: bool = False, engine: FaceEngine | None = None,
-                  should_stop: Callable[[], bool] = lambda: False,
-                  progress: Progress | None = None) -> Scanner:
+                  should_stop: Callable[[], bool] = lambda: False, progress: Progress | None = None,
+                  publish_seconds: float | None = None) -> Scanner:
     """The scanner with its metadata writer and mirror (as configured); the caller closes it.
 
     ``sidecars_only``: without metadata writer and mirror, for work that writes nothing into the
     photos or the database (``match``). ``engine`` replaces the configured engine (tests, tools) and
     then photos are analysed in this process; otherwise by worker processes (:func:`detect_executor`).
+    ``publish_seconds``: see Refresher.publish_seconds (the daemon bounds a job's writes of other folders).
     """
     metadata = None if sidecars_only else metadata_adapter(settings)
     mirror = None if sidecars_only else mirror_adapter(settings)
     executor = detect_executor(settings) if engine is None else None
-    return Scanner(settings, engine=engine, metadata=metadata, mirror=mirror, should_stop=should_stop,
-                   progress=progress, executor=executor)
+    return assemble_scanner(settings, engine=engine, metadata=metadata, mirror=mirror, executor=executor,
+                            should_stop=should_stop, progress=progress, publish_seconds=publish_seconds)
 
 
-__all__ = ["build_scanner", "detect_executor", "metadata_adapter", "mirror_adapter"]
+def assemble_scanner(settings: Settings, *, engine: FaceEngine | None = None, metadata: MetadataWriter | None = None,
+                     mirror: Mirror | None = None, executor: DetectExecutor | None = None,
+                     should_stop: Callable[[], bool] = lambda: False, progress: Progress | None = None,
+                     publish_seconds: float | None = None) -> Scanner:
+    """The scanner's parts wired together around the given adapters (None: without that adapter;
+    no executor: photos are analysed in this process). Tests hand over their own adapters here."""
+    engines = EngineSource(settings, engine)
+    clusters = LiveClusters(settings, engines)
+    guesser = Guesser(settings, engines, clusters, mirror)
+    updater = FolderUpdater(settings, clusters, guesser, metadata=metadata, mirror=mirror)
+    return Scanner(
+        settings, engines, clusters, guesser,
+        detector=Detector(settings, engines, executor=executor, metadata=metadata, should_stop=should_stop),
+        updater=updater,
+        refresher=Refresher(clusters, guesser, updater, should_stop=should_stop, publish_seconds=publish_seconds),
+        metadata=metadata, mirror=mirror, should_stop=should_stop, progress=progress or Progress("scan"))
+
+
+__all__ = ["assemble_scanner", "build_scanner", "detect_executor", "metadata_adapter", "mirror_adapter"]

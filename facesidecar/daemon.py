@@ -41,6 +41,8 @@ from watchdog.observers.polling import PollingObserver
 from .config import RootSettings, Settings
 from .daemonstatus import remove_status, status_path, write_status
 from .errors import FacesidecarError
+from .model import ScanReport
+from .ports import Mirror
 from .progress import LogLines, Progress, Snapshot
 from .runlock import RootLocks
 from .sdnotify import Notifier
@@ -73,22 +75,32 @@ BACKGROUND_RETRY_SECONDS = 60.0
 """After background work failed, how long the worker waits before it tries again."""
 
 
-class ScannerLike(Protocol):
-    def scan_paths(self, paths: list[Path]): ...
-    def process_folders(self, folders: list[Path], csv_only: bool = False): ...
+class WorkerScanner(Protocol):
+    """What the worker thread asks of its scanner (:class:`facesidecar.scan.Scanner`; tests hand
+    over fakes): a job's pass, background work between jobs, the mirror to push while idle."""
+
+    progress: Progress
+    mirror: Mirror | None
+
+    def scan_paths(self, paths: list[Path]) -> ScanReport: ...
+
+    def process_folders(self, folders: list[Path], csv_only: bool = False) -> ScanReport: ...
+
+    def background_step(self) -> bool:
+        """One short slice of the work passes left for later; True while more remains."""
+        ...
+
     def close(self) -> None: ...
 
 
-ScannerFactory = Callable[[Settings, Callable[[], bool]], ScannerLike]
+ScannerFactory = Callable[[Settings, Callable[[], bool]], WorkerScanner]
 
 
-def default_scanner_factory(settings: Settings, should_stop: Callable[[], bool]) -> ScannerLike:
+def default_scanner_factory(settings: Settings, should_stop: Callable[[], bool]) -> WorkerScanner:
     """The scanner with the metadata writer and the mirror the config asks for."""
     from .compose import build_scanner
 
-    scanner = build_scanner(settings, should_stop=should_stop)
-    scanner.publish_seconds = PUBLISH_SECONDS
-    return scanner
+    return build_scanner(settings, should_stop=should_stop, publish_seconds=PUBLISH_SECONDS)
 
 
 # -- the queue -----------------------------------------------------------------------------------
@@ -264,7 +276,7 @@ class Worker:
         self.heartbeat = clock()
         self.paused = False
         self.current: Job | None = None
-        self._scanner: ScannerLike | None = None
+        self._scanner: WorkerScanner | None = None
         self._preempted = False
         self._background = False
         self._background_failed = float("-inf")
@@ -342,11 +354,11 @@ class Worker:
         """While no job waits, one short slice of the scanner's background work (a full
         recomputation of the clusters after a reset or a model change, folders a change touched
         that are not written yet). True while more remains: the next slice follows unless a job came."""
-        step = getattr(self._scanner, "background_step", None)
-        if step is None or not self.catchup_finished or self.clock() - self._background_failed < BACKGROUND_RETRY_SECONDS:
+        scanner = self._scanner
+        if scanner is None or not self.catchup_finished or self.clock() - self._background_failed < BACKGROUND_RETRY_SECONDS:
             return False
         try:
-            return bool(step())
+            return scanner.background_step()
         except Exception as exc:  # noqa: BLE001 - background work must not end the daemon
             self._background_failed = self.clock()
             self._record_error(f"background work failed: {exc}")
@@ -356,9 +368,8 @@ class Worker:
 
     def _flush_mirror(self) -> None:
         """While idle, let the database mirror catch up after an outage (it backs off by itself)."""
-        mirror = getattr(self._scanner, "mirror", None)
-        if mirror is not None:
-            mirror.flush()
+        if self._scanner is not None and self._scanner.mirror is not None:
+            self._scanner.mirror.flush()
 
     def _process(self, job: Job) -> None:
         self.current, self._preempted = job, False
@@ -394,7 +405,7 @@ class Worker:
         self.errors += 1
         self.recent_errors.append({"time": time.time(), "message": message})
 
-    def _call_scanner(self, job: Job) -> list:
+    def _call_scanner(self, job: Job) -> list[ScanReport]:
         scanner = self._get_scanner()
         scanner.progress = self.progress
         reports = []
@@ -416,20 +427,20 @@ class Worker:
         self.heartbeat = self.clock()
         return self._stop.is_set()
 
-    def _log_reports(self, job: Job, reports: list, seconds: float) -> None:
-        errors = [e for r in reports for e in getattr(r, "errors", [])]
+    def _log_reports(self, job: Job, reports: list[ScanReport], seconds: float) -> None:
+        """Count the job's errors for ``status`` and log one line for the job; each error itself
+        was logged where it happened (the stage that met it), so it is not logged again here."""
+        errors = [e for r in reports for e in r.errors]
         for path, message in errors:
             self._record_error(message if path in message else f"{path}: {message}")
-        for path, message in errors[:20]:
-            log.warning("%s", message if path in message else f"{path}: {message}")
-        scanned = sum(getattr(r, "scanned", 0) for r in reports)
-        names = sum(getattr(r, "names_changed", 0) for r in reports)
+        scanned = sum(r.scanned for r in reports)
+        names = sum(r.names_changed for r in reports)
         level = logging.INFO if scanned or names or errors else logging.DEBUG
         log.log(level, "%s: %d photos scanned, %d names changed, %d errors (%.1f s)",
                 job.describe(), scanned, names, len(errors), seconds)
 
     # -- scanner and memory ---------------------------------------------------------------------
-    def _get_scanner(self) -> ScannerLike:
+    def _get_scanner(self) -> WorkerScanner:
         if self._scanner is None:
             self._scanner = self.scanner_factory(self.settings, self.should_stop)
         return self._scanner

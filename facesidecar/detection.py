@@ -20,15 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import EngineSettings
+from .config import EngineSettings, Settings
 from .engines.base import FaceEngine
+from .engines.source import EngineSource
 from .errors import EngineError, ImageError, MetadataError, SidecarError
 from .folders import file_sha256
 from .imaging import RAW_EXTENSIONS, decode_bytes, read_photo
-from .model import Box, Detection, Face, ImportedRegion, best_overlap
-from .photojob import DecodeMark, DetectExecutor, PhotoJob, PhotoResult
-from .pipeline.detect import IMPORT_IOU, PeopleReader, encode_boxes
+from .model import Box, Detection, Face, FolderPlan, ImportedRegion, best_overlap
+from .photojob import DecodeMark, DetectExecutor, InlineExecutor, PhotoJob, PhotoResult
+from .pipeline.detect import IMPORT_IOU, PeopleReader, changed_meanwhile, encode_boxes
 from .pipeline.inflight import DEATHS_ALLOWED, DecodeMarks, killed_error
+from .ports import MetadataWriter
 
 log = logging.getLogger(__name__)
 
@@ -169,4 +171,57 @@ class DetectionStream:
             yield job
 
 
-__all__ = ["DetectionStream", "Outcome", "PhotoReader"]
+class Detector:
+    """The detect stage of a scanner: where photos are analysed (the injected executor: worker
+    processes or a Dask cluster, see compose.py; else this process with the scanner's engines),
+    and how a folder's photos become :class:`~facesidecar.model.Detection` results."""
+
+    def __init__(self, settings: Settings, engines: EngineSource, *, executor: DetectExecutor | None = None,
+                 metadata: MetadataWriter | None = None, should_stop: Callable[[], bool] = lambda: False):
+        self.settings = settings
+        self.engines = engines
+        self._executor = executor
+        self.metadata = metadata
+        self.should_stop = should_stop
+        self.decode_marks = DecodeMarks(settings.state_path())
+        """Photos being decoded, so that one that kills the process is not retried at every start."""
+
+    @property
+    def executor(self) -> DetectExecutor:
+        if self._executor is None:
+            self._executor = InlineExecutor(self.settings.engine, self.engines.engines)
+        return self._executor
+
+    def stream(self, photos: Iterable[tuple[Path, os.stat_result]]) -> DetectionStream:
+        """A pass's photos on their way through the executor, read ahead of the folders that take them."""
+        preview = self.metadata.raw_preview if self.metadata is not None else None
+        read = PhotoReader(self.settings.engine, preview, self.decode_marks)
+        return DetectionStream(self.executor, photos, read, self.should_stop)
+
+    def detect(self, stream: DetectionStream, plan: FolderPlan, on_photo: Callable[[], None]) -> list[Detection]:
+        """The folder's new and changed photos' detections, in order; a photo that changed while it
+        was analysed is left out (the next pass takes it again), as is everything once stopping."""
+        metadata = self.metadata
+        importing = metadata is not None and self.settings.metadata.import_existing
+        results = []
+        for name in plan.to_scan:
+            path, known = plan.folder / name, plan.known.get(name)
+            outcome = None if self.should_stop() else stream.outcome(path)
+            if outcome is None:
+                break
+            read_people = metadata.read_people if importing and not (known is not None and known.imported) else None
+            detection = outcome.detection(path, plan.on_disk[name], self.engines.primary, read_people,
+                                          self.settings.engine)
+            if changed_meanwhile(path, detection):
+                log.info("%s changed while it was scanned; it will be scanned again", path)
+            else:
+                results.append(detection)
+            on_photo()
+        return results
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.close()
+
+
+__all__ = ["DetectionStream", "Detector", "Outcome", "PhotoReader"]

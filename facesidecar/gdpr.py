@@ -337,17 +337,12 @@ def erase_photo_in_state(state: FolderState, file: str, now: float, writer: Meta
 # -- the commands' work -------------------------------------------------------------------------
 
 
-def _publishing_writer(scanner: Scanner) -> MetadataWriter | None:
-    """The metadata writer that will take names out of the photos, None if nothing is written."""
-    return scanner.metadata if scanner.settings.metadata.enabled else None
-
-
 def forget_person(scanner: Scanner, roots: list[Path], raw_name: str, dry_run: bool = False,
                   state_dir: Path | None = None, clock: Callable[[], float] = time.time) -> ErasureReport:
     """Erase everything held about a person below ``roots`` (and in the database)."""
     name = check_person(raw_name)
     report = ErasureReport(subject=name, dry_run=dry_run)
-    writer = _publishing_writer(scanner)
+    writer = scanner.updater.metadata  # None: no names are written into photos
     folders = [f for f in walk_folders(roots, scanner.settings.exclude) if FolderStore(f).exists()]
     candidates = [f for f in folders if _mentions(f, name)]
     mirror = scanner.mirror
@@ -363,7 +358,7 @@ def forget_person(scanner: Scanner, roots: list[Path], raw_name: str, dry_run: b
         return report
     if not scanner.settings.roots:
         raise FacesidecarError("forget needs the library's roots: set [[roots]] in the config or give --root PATH")
-    scanner.library.drop_person(name)  # no face is guessed as them while the folders are rewritten
+    scanner.clusters.library.drop_person(name)  # no face is guessed as them while the folders are rewritten
     if mirror is not None:
         report.database = mirror.forget_person(name)
     for folder in candidates:
@@ -403,7 +398,7 @@ def forget_photo(scanner: Scanner, photo: Path, dry_run: bool = False, state_dir
     folder, file = photo.parent, photo.name
     report = ErasureReport(subject=str(photo), dry_run=dry_run)
     result = FolderErasure(folder)
-    writer = _publishing_writer(scanner)
+    writer = scanner.updater.metadata  # None: no names are written into photos
     if not FolderStore(folder).exists():
         return report
     if dry_run:

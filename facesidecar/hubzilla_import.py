@@ -324,7 +324,7 @@ def _plan_folder(scanner: Scanner, item: FolderImport, names: list[AddonName], o
     settings = scanner.settings
     for file, wanted in _by_file(names).items():
         photo = state.photos.get(file)
-        if photo is not None and not photo.error and photo.model == scanner.model:
+        if photo is not None and not photo.error and photo.model == scanner.engines.model:
             faces = [SeenFace(f.box, f.name, f.face_id) for f in photo.visible_faces]
             size = (photo.height, photo.width) if photo.orientation >= 5 else (photo.width, photo.height)
             item.outcomes += place_names(wanted, faces, size)
@@ -339,7 +339,7 @@ def _plan_folder(scanner: Scanner, item: FolderImport, names: list[AddonName], o
         except ImageError as exc:
             item.outcomes += _no_photo(wanted, str(exc))
             continue
-        found = find_faces(scanner.engine, decoded, settings.engine.min_face_size)
+        found = find_faces(scanner.engines.primary, decoded, settings.engine.min_face_size)
         faces = [SeenFace(f.box, "", i) for i, f in enumerate(found)]
         item.outcomes += place_names(wanted, faces, (decoded.displayed_width, decoded.displayed_height))
 

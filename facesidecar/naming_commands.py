@@ -399,18 +399,18 @@ def match_photos(scanner: Scanner, images: list[Path]) -> list[PhotoMatch]:
     from .pipeline.detect import find_faces
 
     engine_settings = scanner.settings.engine
-    gallery = scanner.gallery()
+    gallery = scanner.guesser.gallery()
     results = []
     for image in images:
         try:
             path = photo_file(image, scanner.settings.extensions)
             decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit,
                                    decode_memory_mb=engine_settings.decode_memory_mb)
-            found = find_faces(scanner.engine, decoded, engine_settings.min_face_size)
+            found = find_faces(scanner.engines.primary, decoded, engine_settings.min_face_size)
         except FacesidecarError as exc:
             results.append(PhotoMatch(Path(image), error=str(exc)))
             continue
-        decisions = scanner.decide(np.stack([f.encoding for f in found]), [str(path)] * len(found),
+        decisions = scanner.guesser.decide(np.stack([f.encoding for f in found]), [str(path)] * len(found),
                                    gallery=gallery) if found else []
         guesses = [d.guess() for d in decisions]
         results.append(PhotoMatch(path, [
@@ -469,7 +469,7 @@ def _scan_if_needed(scanner: Scanner, folder: Path, photos: list[Path]) -> None:
     for photo in photos:
         info = confined.lstat(photo)  # never through a link swapped in meanwhile
         if info is not None:
-            stale.append(needs_scan(known.get(photo.name), info, scanner.model))
+            stale.append(needs_scan(known.get(photo.name), info, scanner.engines.model))
     if any(stale):
         log.info("scanning %s first", folder)
         scanner.process_folders([folder])

@@ -1,282 +1,155 @@
 """Guesses and clusters follow each change where it can matter, not across the whole library.
 
-After a folder transaction the library knows what changed (faces that joined or left the unnamed
-faces, confirmed faces added, removed or renamed). The :class:`~facesidecar.clusters.ClusterKeeper`
-regroups only the clusters those changes touch; the faces whose guess may change are found with
-the same neighbour search: those within ``threshold + margin`` of a confirmed face that changed
-(no face farther away can get or lose that person as its guess), the faces of a cluster named
-after that person, and every face whose cluster changed. Only their folders are checked and written.
-
-A full recomputation happens only where it must: the first time, after ``reset``, after a change
-of model or cluster settings (a marker in the state folder records what the clusters were
-computed with), or on demand (``facesidecar recluster``). It runs in slices: the daemon runs one
-between jobs, a command runs them all; each slice checks the stop flag.
-
-With an indexed gallery (``naming.INDEX_MIN`` confirmed faces or more) guesses are approximate
-(bench/guess_scale.py measures how often they differ from the exact rule); faces far from every
-change keep the guess the index gave them then, which may differ in the same way from what a
-rebuilt index would give. Everything else equals a full recomputation.
+:class:`~facesidecar.liveclusters.LiveClusters` notes which unnamed faces' sidecars may be stale
+after a change; the :class:`Refresher` checks them (one decision for many folders) and writes the
+folders that really are out of date, through the same transaction as every other change. After a
+scan pass it writes them all (or, in the daemon, for a bounded time and the rest between jobs:
+:meth:`Refresher.background_step`); a full recomputation of the clusters runs where one is
+needed (see liveclusters.py), in slices that check the stop flag.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from .clusters import ROWS, ClusterKeeper, recluster
-from .config import Settings
-from .faceindex import IndexedFace, Library
-from .gallery import Unnamed
-from .model import FolderState
-from .pipeline.guess import photo_key
+from .faceindex import IndexedFace
+from .guessing import Guesser
+from .liveclusters import LiveClusters
+from .model import ScanReport
+from .pipeline.guess import allowed_guess, photo_key, why_of
+from .pipeline.update import FolderUpdater
 
-if TYPE_CHECKING:
-    from .model import ScanReport
-    from .scan import Scanner
-
-log = logging.getLogger(__name__)
-
-MARKER = "clusters.json"
-"""In the state folder: what the stored clusters were computed with (model, metric, settings)."""
 CHECK_FOLDERS = 64
 """Folders whose stale faces are checked in one decision before the out-of-date ones are written."""
-SLICE_DISTANCES = 8_000_000
-"""Distances one slice of a full recomputation computes (about 0.2 s on one core)."""
-
-
-class ConfirmedElsewhere(NamedTuple):
-    """A confirmed face this library does not hold (another server's, from the shared gallery)."""
-
-    name: str
-    vector: np.ndarray
-
-
-def clusters_marker(settings: Settings) -> Path:
-    """The file that records what the stored clusters were computed with; without it (``reset``
-    removes it) the next run recomputes every cluster."""
-    return settings.state_path() / MARKER
 
 
 class Refresher:
-    """Keeps the clusters in memory and the sidecars' clusters and guesses in step with them."""
+    """Writes the folders whose clusters or guesses other folders' changes touched."""
 
-    def __init__(self, scanner: Scanner):
-        self.scanner = scanner
-        self.keeper: ClusterKeeper | None = None
-        self.stale: set[str] = set()
-        """Unnamed faces whose cluster or guess in their sidecar may be out of date."""
-        self._photos: list[str] = []
-        """The photo of each row of the keeper's index (for the look-alike search, see :meth:`unnamed`)."""
-        self._full: Iterator[dict[str, str] | None] | None = None
-        self._snapshot: dict[str, np.ndarray] = {}
+    def __init__(self, clusters: LiveClusters, guesser: Guesser, updater: FolderUpdater, *,
+                 should_stop: Callable[[], bool] = lambda: False, publish_seconds: float | None = None):
+        self.clusters = clusters
+        self.guesser = guesser
+        self.updater = updater
+        self.should_stop = should_stop
+        self.publish_seconds = publish_seconds
+        """How long a pass may spend writing other folders its changes touched (None: all of them;
+        the daemon sets a bound and writes the rest between jobs, see :meth:`background_step`)."""
         self.folders_written = 0
-        self._marker_written: bool | None = None
-        """Whether this process wrote the marker (None: no full recomputation here yet)."""
 
-    @property
-    def library(self) -> Library:
-        return self.scanner.library
+    # -- entry points -------------------------------------------------------------------------------
+    def refresh(self) -> ScanReport:
+        """Recompute guesses and clusters everywhere after names changed."""
+        report = ScanReport()
+        self.clusters.start()
+        self.after_pass(report)
+        return report
 
-    # -- following changes ------------------------------------------------------------------------
-    def start(self) -> None:
-        """Begin from the clusters the sidecars hold (the previous run computed them)."""
-        engine = self.scanner.settings.engine
-        self.keeper = ClusterKeeper(self.scanner.engine.metric, engine.cluster_threshold, engine.min_cluster_size)
-        self.keeper.load((f.face_id, f.vector, f.cluster) for f in self.library.unnamed_faces.values())
-        self.library.take_changes()
-        self._note_photos(self.library.unnamed_faces)
+    def after_pass(self, report: ScanReport) -> None:
+        """Write the folders whose clusters or guesses a pass's changes touched; a full
+        recomputation of the clusters first where one is needed."""
+        clusters = self.clusters
+        self.guesser.look_at_shared_gallery()  # another server's new names refresh the faces they are near
+        if self.publish_seconds is not None:
+            self.publish(report, self.publish_seconds)
+        elif clusters.full_running or clusters.full_needed():
+            self.recluster_into(report)
+        else:
+            self.publish(report)
 
-    def follow_changes(self) -> None:
-        """Regroup the clusters the library's latest changes touch; note whose sidecar is stale
-        (one neighbour search for all the changes, see :meth:`_reach`)."""
-        if self.keeper is None:
-            return
-        changes, confirmed = self.library.take_changes()
-        if not changes and not confirmed:
-            return
-        index = self.keeper.index
-        moved = [index.vector(f).copy() for f in changes.left | changes.joined if f in index.row_of]
-        if changes:
-            self.stale |= self.keeper.update(changes, self._vector_of) | changes.joined
-            self._note_photos(changes.joined)
-            moved += [index.vector(f) for f in changes.joined if f in index.row_of]
-        self.stale |= self._reach(moved, confirmed)
+    def recluster(self) -> ScanReport:
+        """Recompute every cluster from scratch and write what changed (``facesidecar recluster``)."""
+        report = ScanReport()
+        self.clusters.start()
+        self.clusters.begin_full()
+        self.recluster_into(report)
+        return report
 
-    def _note_photos(self, face_ids: Iterable[str]) -> None:
-        row_of, faces = self.keeper.index.row_of, self.library.unnamed_faces
-        self._photos += [""] * (len(self.keeper.index.ids) - len(self._photos))
-        for face_id in face_ids:
-            face = faces.get(face_id)
-            if face is not None and face_id in row_of:
-                self._photos[row_of[face_id]] = photo_key(face.folder, face.file)
+    def background_step(self) -> bool:
+        """One short slice of background work, for the daemon between jobs: part of a full
+        recomputation of the clusters, or writing some folders a change touched. True while
+        work remains. Each failure was logged where it happened (the folder's transaction)."""
+        clusters = self.clusters
+        clusters.start()
+        if clusters.full_running:
+            return clusters.step_full() or bool(clusters.stale)
+        if clusters.full_needed():
+            clusters.begin_full()
+            return True
+        return self.publish(ScanReport(), self.publish_seconds or 0.5)
 
-    def unnamed(self) -> Unnamed:
-        """Every unnamed face and its photo, for the open-set rule's look-alikes: the index itself."""
-        self.follow_changes()
-        rows = self.keeper.index.used
-        return Unnamed(rows, self._photos if len(self._photos) == len(rows) else self._photos[:len(rows)])
+    # -- the work -----------------------------------------------------------------------------------
+    def recluster_into(self, report: ScanReport) -> bool:
+        """The full recomputation in one go (slices still check the stop flag), then the writes.
+        Returns False when stopped before the end."""
+        clusters = self.clusters
+        if not clusters.full_running:
+            clusters.begin_full()
+        while clusters.step_full():
+            if self.should_stop():
+                return False
+        return not self.publish(report)
 
-    def _vector_of(self, face_id: str) -> np.ndarray | None:
-        face = self.library.unnamed_faces.get(face_id)
-        return None if face is None else face.vector
-
-    def _threshold(self) -> float:
-        return self.scanner.settings.engine.threshold or self.scanner.engine.threshold
-
-    def _reach(self, moved: list[np.ndarray], confirmed: list[IndexedFace] | list[ConfirmedElsewhere]) -> set[str]:
-        """Unnamed faces whose guess may change when unnamed faces at ``moved`` came or went and
-        the ``confirmed`` faces were added, removed or renamed.
-
-        The rule (gallery.Gallery.decide) weighs the nearest and the second-nearest person, both
-        within threshold + margin of a face if they matter, and asks the face's unnamed look-alikes,
-        which are nearer to it than its person (so within the threshold), whether they are that
-        person too, which they can be only within the threshold. So: faces within the threshold
-        of an unnamed face that came or went; faces within threshold + margin of a confirmed face
-        that changed, and those within the threshold of an unnamed face within the threshold of
-        it; and the faces of a cluster named after its person (their guess carries the distance
-        to the person's nearest face).
-        """
-        threshold = self._threshold()
-        wide = threshold + max(self.scanner.settings.engine.margin, 0.0)
-        vectors = moved + [f.vector for f in confirmed] * 2
-        radii = [threshold] * len(moved) + [wide] * len(confirmed) + [threshold] * len(confirmed)
-        if not vectors:
-            return set()
-        found = self.keeper.index.within(np.stack(vectors), np.array(radii, np.float32))
-        near = set().union(*found[:len(moved) + len(confirmed)])
-        asked = set().union(*found[len(moved) + len(confirmed):])
-        if asked:
-            near |= set().union(*self.keeper.index.within(np.stack([self.keeper.index.vector(f) for f in asked]),
-                                                        threshold))
-        for name in {f.name for f in confirmed}:
-            near |= self.keeper.members.get(name, set())
-        return near
-
-    def note_confirmed(self, confirmed: list[ConfirmedElsewhere]) -> None:
-        """Confirmed faces that changed outside the library (another server's names in the shared
-        gallery) make the faces near them stale too."""
-        if self.keeper is not None and confirmed:
-            self.stale |= self._reach([], confirmed)
-
-    def label_folder(self, state: FolderState) -> None:
-        """Give the faces of a folder being written their current clusters (named faces none)."""
-        if self.keeper is None:
-            return
-        self.follow_changes()
-        for _, face in state.faces():
-            face.cluster = "" if face.name else self.keeper.label(face.face_id)
-            self.stale.discard(face.face_id)
-
-    def label(self, face_id: str) -> str:
-        return self.keeper.label(face_id) if self.keeper is not None else ""
-
-    # -- writing stale folders --------------------------------------------------------------------
-    def publish(self, report: ScanReport, should_stop: Callable[[], bool], seconds: float | None = None) -> bool:
+    def publish(self, report: ScanReport, seconds: float | None = None) -> bool:
         """Write the folders holding stale faces (those whose values really differ); at most
         ``seconds`` long when given. Returns whether stale faces remain.
 
         The stale faces of up to CHECK_FOLDERS folders are checked in one decision (one look-alike
         search for all of them), then the folders that are out of date are written one by one."""
         deadline = None if seconds is None else time.monotonic() + seconds
-        self.follow_changes()
-        while self.stale and not should_stop():
+        clusters, should_stop = self.clusters, self.should_stop
+        clusters.follow_changes()
+        while clusters.stale and not should_stop():
             batch = self._stale_batch()
-            outdated = self.scanner.outdated_folders([f for faces in batch.values() for f in faces])
+            outdated = self.outdated_folders([f for faces in batch.values() for f in faces])
             for folder, faces in batch.items():
                 if should_stop() or (deadline is not None and time.monotonic() > deadline):
                     return True
                 if folder in outdated:
-                    report.add(self.scanner.update_folder(folder))
+                    report.add(self.updater.update_folder(folder))
                     self.folders_written += 1
-                self.stale.difference_update(f.face_id for f in faces)
-            self.follow_changes()
-        return bool(self.stale)
+                clusters.stale.difference_update(f.face_id for f in faces)
+            clusters.follow_changes()
+        return bool(clusters.stale)
 
     def _stale_batch(self) -> dict[Path, list[IndexedFace]]:
         """Up to CHECK_FOLDERS folders with stale faces, each with the unnamed faces of the photos
         those are in (the faces of one photo are decided together: one name per photo)."""
+        stale, library = self.clusters.stale, self.clusters.library
         batch: dict[Path, list[IndexedFace]] = {}
-        for face_id in list(self.stale):
-            face = self.library.unnamed_faces.get(face_id)
+        for face_id in list(stale):
+            face = library.unnamed_faces.get(face_id)
             if face is None:
-                self.stale.discard(face_id)
+                stale.discard(face_id)
             elif face.folder not in batch:
                 if len(batch) == CHECK_FOLDERS:
                     break
-                folder = [f for f in self.library.folders.get(face.folder, []) if not f.name]
-                photos = {f.file for f in folder if f.face_id in self.stale}
+                folder = [f for f in library.folders.get(face.folder, []) if not f.name]
+                photos = {f.file for f in folder if f.face_id in stale}
                 batch[face.folder] = [f for f in folder if f.file in photos] or [face]
         return batch
 
-    # -- full recomputation -----------------------------------------------------------------------
-    def _computed_with(self) -> dict:
-        engine = self.scanner.settings.engine
-        return {"model": self.scanner.model, "metric": self.scanner.engine.metric,
-                "cluster_threshold": engine.cluster_threshold, "min_cluster_size": max(2, engine.min_cluster_size)}
+    def outdated_folders(self, faces: list[IndexedFace]) -> set[Path]:
+        """The folders of these unnamed faces whose faces carry another cluster or guess than they
+        should (one decision for all of them: the look-alike search runs once)."""
+        labels = [self.clusters.label(f.face_id) for f in faces]
+        outdated = {f.folder for f, label in zip(faces, labels, strict=True) if f.cluster != label}
+        rest = [i for i, f in enumerate(faces) if f.folder not in outdated]
+        if not rest:
+            return outdated
+        decisions = self.guesser.decide(np.stack([faces[i].vector for i in rest]),
+                                        [photo_key(faces[i].folder, faces[i].file) for i in rest],
+                                        [labels[i] for i in rest])
+        for i, decision in zip(rest, decisions, strict=True):
+            face = faces[i]
+            name, distance = allowed_guess(decision.guess(), face.not_names)
+            if (face.guess, face.distance, face.why) != (name, distance, why_of(decision, face.not_names)):
+                outdated.add(face.folder)
+        return outdated
 
-    def full_needed(self) -> bool:
-        """Whether the stored clusters were computed with something else (or not at all, or reset).
 
-        Where the marker cannot be written (state_dir read-only) a recomputation done by this
-        process counts, so that it does not start over and over.
-        """
-        try:
-            return json.loads(clusters_marker(self.scanner.settings).read_text(encoding="utf-8")) != self._computed_with()
-        except (OSError, ValueError):
-            return self._marker_written is not False
-
-    @property
-    def full_running(self) -> bool:
-        return self._full is not None
-
-    def begin_full(self) -> None:
-        """Snapshot every unnamed face; the recomputation then runs slice by slice (:meth:`step_full`)."""
-        self.follow_changes()
-        faces = list(self.library.unnamed_faces.values())
-        ids = [f.face_id for f in faces]
-        vectors = np.stack([f.vector for f in faces]) if faces else np.zeros((0, 0), np.float32)
-        self._snapshot = dict(zip(ids, vectors, strict=True))
-        engine = self.scanner.settings.engine
-        rows = max(16, min(ROWS, SLICE_DISTANCES // max(len(ids), 1)))
-        self._full = recluster(ids, vectors, [self.label(f) for f in ids], self.scanner.engine.metric,
-                               engine.cluster_threshold, engine.min_cluster_size, rows)
-        log.info("recomputing the clusters of %d unnamed faces", len(ids))
-
-    def step_full(self) -> bool:
-        """One slice of the full recomputation; True while more remain."""
-        result = next(self._full)
-        if result is None:
-            return True
-        self._full = None
-        self.stale |= self.keeper.replace(result, self._snapshot, self._vector_of)
-        self._snapshot = {}
-        self._write_marker()
-        log.info("clusters recomputed: %d faces to update", len(self.stale))
-        return False
-
-    def _write_marker(self) -> None:
-        path = clusters_marker(self.scanner.settings)
-        self._marker_written = False
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(self._computed_with()), encoding="utf-8")
-            self._marker_written = True
-        except OSError as exc:
-            log.warning("cannot write %s: %s; clusters will be recomputed in full next time (check state_dir)",
-                        path, exc.strerror)
-
-    def recluster(self, report: ScanReport, should_stop: Callable[[], bool]) -> bool:
-        """The full recomputation in one go (slices still check ``should_stop``), then the writes.
-        Returns False when stopped before the end."""
-        if not self.full_running:
-            self.begin_full()
-        while self.step_full():
-            if should_stop():
-                return False
-        return not self.publish(report, should_stop)
+__all__ = ["CHECK_FOLDERS", "Refresher"]

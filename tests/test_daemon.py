@@ -11,6 +11,7 @@ import csv
 import http.client
 import importlib.util
 import io
+import logging
 import os
 import shutil
 import signal
@@ -19,17 +20,20 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from facesidecar import daemon as daemon_module
-from facesidecar.config import DaemonSettings, RootSettings, Settings
+from facesidecar.compose import assemble_scanner
+from facesidecar.config import DaemonSettings, RootSettings, Settings, with_roots
 from facesidecar.daemon import Daemon, InstanceLock, JobQueue, MemoryGuard, Worker
 from facesidecar.errors import FacesidecarError
+from facesidecar.model import ScanReport
 from facesidecar.sdnotify import Notifier
 from facesidecar.watcher import Job, Priority
+
+from .photos import ColorEngine, make_photo
 
 PROJECT = Path(__file__).resolve().parents[1]
 PYTHON = PROJECT / ".venv" / "bin" / "python"
@@ -120,15 +124,10 @@ def test_memory_guard_uses_the_limit():
 
 
 # -- the worker with a fake scanner ----------------------------------------------------------------
-@dataclass
-class FakeReport:
-    scanned: int = 0
-    names_changed: int = 0
-    errors: list = field(default_factory=list)
-
-
 class FakeScanner:
     """Records calls; ``process_folders`` can pretend to work through ``photos`` photos."""
+
+    mirror = None
 
     def __init__(self, calls: list, should_stop: Callable[[], bool], photos: int = 0, delay: float = 0.0,
                  errors: list | None = None, fail: bool = False):
@@ -137,7 +136,7 @@ class FakeScanner:
 
     def scan_paths(self, paths):
         self.calls.append(("scan", tuple(paths)))
-        return FakeReport()
+        return ScanReport()
 
     def process_folders(self, folders, csv_only=False):
         self.calls.append(("process", tuple(folders), csv_only))
@@ -150,7 +149,10 @@ class FakeScanner:
             time.sleep(self.delay)
             done += 1
         self.calls.append(("done", tuple(folders), done))
-        return FakeReport(scanned=done, errors=list(self.errors))
+        return ScanReport(scanned=done, errors=list(self.errors))
+
+    def background_step(self) -> bool:
+        return False
 
     def close(self):
         self.calls.append(("close",))
@@ -186,6 +188,28 @@ def test_worker_runs_jobs_and_counts_errors(worker_parts):
     assert calls[0] == ("process", (Path("/p/a"),), False)
     assert worker.errors == 1 and worker.jobs_done == 1
     assert calls[-1] == ("close",)  # the scanner is closed on the worker thread at the end
+
+
+def test_the_worker_logs_each_error_of_a_real_scan_once(tmp_path, caplog, no_settle):
+    """The stage that meets an error logs it; the worker counts it for ``status`` without a second line."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "broken.jpg").write_bytes(b"not a photo at all")
+    make_photo(tmp_path / "a" / "fine.png", ((200, 0, 0), 40))
+    settings = with_roots(Settings(), [str(tmp_path)])
+    settings.state_dir, settings.metadata.enabled = str(tmp_path / "state"), False
+    queue = JobQueue(10)
+    worker = Worker(queue, settings, lambda s, stop: assemble_scanner(s, engine=ColorEngine(), should_stop=stop),
+                    MemoryGuard(0))
+    queue.put(Job(Priority.PHOTO, folders=frozenset({tmp_path / "a"})))
+    with caplog.at_level(logging.INFO):
+        worker.start()
+        try:
+            assert worker.wait_idle(30)
+        finally:
+            worker.stop()
+    assert worker.errors == 1 and "broken.jpg" in worker.recent_errors[0]["message"]
+    lines = [r.getMessage() for r in caplog.records if "broken.jpg" in r.getMessage()]
+    assert len(lines) == 1, lines
 
 
 def test_urgent_job_preempts_a_long_one_which_then_resumes(worker_parts):
@@ -351,12 +375,12 @@ class CatchUpScanner(FakeScanner):
         self.progress.folder(paths[0] / "a")
         for _ in range(self.photos):
             if self.should_stop():
-                return FakeReport(errors=list(self.errors))
+                return ScanReport(errors=list(self.errors))
             time.sleep(self.delay)
             self.progress.photo()
         self.progress.folder_done()
         self.progress.done()
-        return FakeReport(scanned=self.photos, errors=list(self.errors))
+        return ScanReport(scanned=self.photos, errors=list(self.errors))
 
 
 def test_catch_up_progress_in_status_text_and_status_report(tmp_path):

@@ -17,10 +17,9 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from facesidecar.adapters.dask_cluster import ClusterExecutor  # noqa: E402
-from facesidecar.compose import build_scanner  # noqa: E402
+from facesidecar.compose import assemble_scanner, build_scanner  # noqa: E402
 from facesidecar.config import ClusterSettings, EngineSettings  # noqa: E402
 from facesidecar.engines.dlib_engine import DlibEngine  # noqa: E402
-from facesidecar.scan import Scanner  # noqa: E402
 
 from .scanlibrary import PHOTOS, assert_same_sidecars, copy_library, jobs_of, settings_for, sidecars  # noqa: E402
 
@@ -80,14 +79,14 @@ def cluster(tmp_path_factory):
 def test_a_scan_through_the_cluster_equals_a_local_scan(tmp_path, library, cluster):
     local = tmp_path / "local"
     shutil.copytree(library, local)
-    Scanner(settings_for(local, 1), engine=DlibEngine(EngineSettings())).scan_paths([local])
+    assemble_scanner(settings_for(local, 1), engine=DlibEngine(EngineSettings())).scan_paths([local])
     settings = settings_for(library, 1)
     settings.cluster.scheduler = cluster.address
     scanner = build_scanner(settings)
     try:
         report = scanner.scan_paths([library])
-        assert isinstance(scanner.executor, ClusterExecutor) and not scanner.executor.fell_back
-        assert scanner.executor._local is None, "no local worker process was started"
+        assert isinstance(scanner.detector.executor, ClusterExecutor) and not scanner.detector.executor.fell_back
+        assert scanner.detector.executor._local is None, "no local worker process was started"
     finally:
         scanner.close()
     assert report.scanned == len(PHOTOS) and len(report.errors) == 1
@@ -119,7 +118,7 @@ def test_a_dask_worker_killed_mid_scan_loses_no_photo(library, cluster):
 def test_a_scheduler_that_is_down_falls_back_to_local_workers_and_says_so_once(tmp_path, library, caplog):
     local = tmp_path / "local"
     shutil.copytree(library, local)
-    Scanner(settings_for(local, 1), engine=DlibEngine(EngineSettings())).scan_paths([local])
+    assemble_scanner(settings_for(local, 1), engine=DlibEngine(EngineSettings())).scan_paths([local])
     settings = settings_for(library, 2)
     settings.cluster.scheduler = f"tcp://127.0.0.1:{free_port()}"
     settings.cluster.connect_timeout = 2.0
@@ -131,7 +130,7 @@ def test_a_scheduler_that_is_down_falls_back_to_local_workers_and_says_so_once(t
             os.utime(library / "group" / "13.jpg", (1, 1))
             scanner.scan_paths([library])
         # the local pool of the configured 2 workers took over (the second starts only while photos wait)
-        assert scanner.executor.fell_back and scanner.executor.local.wanted == 2 and scanner.executor.local.size >= 1
+        assert scanner.detector.executor.fell_back and scanner.detector.executor.local.wanted == 2 and scanner.detector.executor.local.size >= 1
     finally:
         scanner.close()
     assert report.scanned == len(PHOTOS) and len(report.errors) == 1

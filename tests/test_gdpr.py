@@ -13,6 +13,7 @@ import pytest
 
 from facesidecar.adapters.exiftool.record import claim_names, claimed, files_of, new_record
 from facesidecar.adapters.mysql.mirror import Mirror
+from facesidecar.compose import assemble_scanner
 from facesidecar.gdpr import ERASURE_LOG, export_person, forget_person, forget_photo, name_sha256, without_names
 from facesidecar.model import encoding_to_plain
 from facesidecar.scan import Scanner
@@ -58,7 +59,7 @@ def build(tmp_path: Path, mysql) -> tuple[Path, Scanner]:
     settings = scan_settings(root, mysql, metadata=HAS_EXIFTOOL)
     settings.metadata.import_existing = False
     mirror = Mirror(mysql, outbox_dir=settings.state_path()) if mysql is not None else None
-    scanner = Scanner(settings, engine=ColorEngine(), metadata=metadata_writer(settings), mirror=mirror)
+    scanner = assemble_scanner(settings, engine=ColorEngine(), metadata=metadata_writer(settings), mirror=mirror)
     scanner.scan_paths([root])
     return root, scanner
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from facesidecar.compose import assemble_scanner
 from facesidecar.config import Settings, with_roots
 from facesidecar.errors import FacesidecarError
 from facesidecar.model import IGNORE
@@ -52,7 +53,7 @@ def root(tmp_path) -> Path:
 def new_scanner(root: Path, engine: ColorEngine | None = None) -> Scanner:
     settings = with_roots(Settings(), [str(root)])
     settings.metadata.enabled = False
-    return Scanner(settings, engine=engine or ColorEngine())
+    return assemble_scanner(settings, engine=engine or ColorEngine())
 
 
 @pytest.fixture

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from facesidecar.cli.main import main
+from facesidecar.compose import assemble_scanner
 from facesidecar.config import Settings, with_roots
-from facesidecar.refresh import clusters_marker
+from facesidecar.liveclusters import clusters_marker
 from facesidecar.scan import Scanner
 from facesidecar.store.folder import FolderStore
 
@@ -34,7 +35,7 @@ def scanner_of(root: Path) -> Scanner:
     settings = with_roots(Settings(), [str(root)])
     settings.metadata.enabled = False
     settings.state_dir = str(root.parent / "state")
-    return Scanner(settings, engine=SquaresEngine())
+    return assemble_scanner(settings, engine=SquaresEngine())
 
 
 def clusters(root: Path) -> dict[tuple[str, str, int], str]:
@@ -102,6 +103,6 @@ def test_reset_makes_the_next_scan_recompute_every_cluster(root, capsys):
 def assert_equal_to_full_recomputation(root: Path) -> None:
     """A fresh scanner's full recomputation finds nothing to change."""
     stored = pkl_bytes(root)
-    report = scanner_of(root).recluster()
+    report = scanner_of(root).refresher.recluster()
     assert not report.errors
     assert pkl_bytes(root) == stored

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from facesidecar.compose import assemble_scanner
 from facesidecar.config import Settings, with_roots
 from facesidecar.engines.dlib_engine import DlibEngine
 from facesidecar.scan import Scanner
@@ -60,7 +61,7 @@ def scanner_for(root: Path, engine) -> tuple[Scanner, CountingEngine]:
     settings = with_roots(Settings(), [str(root)])
     settings.metadata.enabled = False
     counting = CountingEngine(engine)
-    return Scanner(settings, engine=counting), counting
+    return assemble_scanner(settings, engine=counting), counting
 
 
 def rows(folder: Path):
@@ -129,7 +130,7 @@ def test_typed_name_survives_rescan_reencode_move_and_model_change(library, engi
     settings = with_roots(Settings(), [str(library)])
     settings.metadata.enabled = False
     other_model = CountingEngine(engine, model_name="dlib_resnet_v1_retrained")
-    Scanner(settings, engine=other_model).scan_paths([library])
+    assemble_scanner(settings, engine=other_model).scan_paths([library])
     assert other_model.detections > 0
     assert names_of(library / "archive", "obama-2009.jpg") == ["Barack Obama"]
 

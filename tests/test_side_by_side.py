@@ -13,8 +13,8 @@ import pytest
 
 from facesidecar.agreement import agreement
 from facesidecar.cli.main import main
+from facesidecar.compose import assemble_scanner
 from facesidecar.config import Settings, with_roots
-from facesidecar.scan import Scanner
 from facesidecar.store.folder import FolderStore
 
 from .csvedit import type_name
@@ -53,12 +53,12 @@ def test_two_models_keep_both_encodings_and_the_same_names(tmp_path, shared_face
     from facesidecar.config import load_settings
 
     settings = with_roots(load_settings(config), [str(root)])
-    Scanner(settings).scan_paths([root])
+    assemble_scanner(settings).scan_paths([root])
     type_name(root / "barack_obama", "1.jpg", 1, "Barack Obama")
     type_name(root / "barack_obama", "2.jpg", 1, "Barack Obama")
     type_name(root / "joe_biden", "1.jpg", 1, "Joe Biden")
     type_name(root / "joe_biden", "2.jpg", 1, "Joe Biden")
-    Scanner(settings).scan_paths([root])
+    assemble_scanner(settings).scan_paths([root])
 
     state = FolderStore(root / "barack_obama").load()
     faces = [f for p in state.photos.values() for f in p.faces]
@@ -72,7 +72,7 @@ def test_two_models_keep_both_encodings_and_the_same_names(tmp_path, shared_face
     switched.engine.backend, switched.engine.model = "deepface", "Dlib"
     switched.engine.detector, switched.engine.extra_models = "dlib", ["dlib_resnet_v1"]
     switched.engine.weights_dir, switched.metadata.enabled = str(tmp_path / "deepface"), False
-    Scanner(switched).scan_paths([root])
+    assemble_scanner(switched).scan_paths([root])
     state = FolderStore(root / "barack_obama").load()
     assert [f.name for f in state.photos["1.jpg"].faces] == ["Barack Obama"]
     assert all(p.model == "deepface_Dlib" for p in state.photos.values())

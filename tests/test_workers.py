@@ -14,12 +14,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from facesidecar.compose import build_scanner
+from facesidecar.compose import assemble_scanner, build_scanner
 from facesidecar.config import EngineSettings
 from facesidecar.engines.dlib_engine import DlibEngine
 from facesidecar.imaging import read_photo
 from facesidecar.photojob import PhotoJob
-from facesidecar.scan import Scanner
 from facesidecar.workers import LocalPool, worker_count
 
 from .conftest import PROJECT
@@ -35,7 +34,7 @@ def library(tmp_path, shared_faces) -> Path:
 def test_pool_writes_the_same_sidecars_as_a_scan_in_one_process(tmp_path, library):
     single = tmp_path / "single"
     shutil.copytree(library, single)
-    Scanner(settings_for(single, 1), engine=DlibEngine(EngineSettings())).scan_paths([single])
+    assemble_scanner(settings_for(single, 1), engine=DlibEngine(EngineSettings())).scan_paths([single])
     scanner = build_scanner(settings_for(library, 2))
     try:
         report = scanner.scan_paths([library])

@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..hubzilla_import import ALREADY, CONFLICT, IMPORTED, NO_PHOTO, REFUSED, UNMATCHED, ImportReport, import_hubzilla
-from ..naming_commands import library_settings
-from ..runlock import RootLocks
-from .common import existing_paths, is_terminal, scanner_for, settings_from
-from .scan import scan_progress, tell_waiting
+from .common import is_terminal, roots_locked, scanner_for, settings_from, target_roots
+from .scan import scan_progress
 
 SHOWN = {IMPORTED: "would import", ALREADY: "already named", CONFLICT: "not imported", UNMATCHED: "no face found",
          REFUSED: "refused", NO_PHOTO: "no photo"}
@@ -38,15 +36,15 @@ def print_report(report: ImportReport, every_name: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    paths = existing_paths(args.paths)
-    settings = library_settings(settings_from(args), paths)
+    target = target_roots(args, settings_from(args), "import")
+    if target is None:
+        return 2
     progress, bar = scan_progress(is_terminal(), args.quiet)
-    with RootLocks(settings.state_path(), "scan") as locks:
-        if not args.dry_run:  # it scans the folders: not at the same time as a scan of them
-            locks.acquire(paths, on_wait=tell_waiting)
+    locked = [] if args.dry_run else target.paths  # it scans the folders: not at the same time as a scan of them
+    with roots_locked(target.settings, locked, "scan"):
         try:
-            with scanner_for(settings, progress=progress) as scanner:
-                report = import_hubzilla(scanner, paths, dry_run=args.dry_run)
+            with scanner_for(target.settings, progress=progress) as scanner:
+                report = import_hubzilla(scanner, target.paths, dry_run=args.dry_run)
         finally:
             if bar is not None:
                 bar.close()

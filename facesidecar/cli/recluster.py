@@ -8,30 +8,20 @@ for example after changing ``cluster_threshold`` while the daemon keeps running.
 from __future__ import annotations
 
 import argparse
-import logging
 
-from ..config import with_roots
-from ..runlock import RootLocks
-from .common import existing_paths, scanner_for, settings_from
-from .scan import tell_waiting
-
-log = logging.getLogger(__name__)
+from .common import roots_locked, scanner_for, settings_from, target_roots
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
-    paths = existing_paths(args.paths) if args.paths else settings.root_paths()
-    if not paths:
-        log.error("nothing to recluster: give a folder or set [[roots]] in the config")
+    target = target_roots(args, settings_from(args), "recluster")
+    if target is None:
         return 2
-    if not settings.roots:
-        settings = with_roots(settings, [str(p) for p in paths])
-    with RootLocks(settings.state_path(), "recluster") as locks:
-        locks.acquire(settings.root_paths(), wait=not args.no_wait, on_wait=tell_waiting)
+    settings = target.settings
+    with roots_locked(settings, settings.root_paths(), "recluster", wait=not args.no_wait):  # every root's clusters
         with scanner_for(settings) as scanner:
-            report = scanner.recluster()
-            refresher = scanner.refresher
-            faces, groups, written = len(refresher.keeper.labels), len(refresher.keeper.members), refresher.folders_written
+            report = scanner.refresher.recluster()
+            keeper = scanner.clusters.keeper
+            faces, groups, written = len(keeper.labels), len(keeper.members), scanner.refresher.folders_written
     print(f"{groups} clusters among {faces} unnamed faces; {written} folders written, {len(report.errors)} errors")
     for path, message in report.errors:
         print(message if path in message else f"{path}: {message}")

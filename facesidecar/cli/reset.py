@@ -10,8 +10,8 @@ import argparse
 from ..config import Settings
 from ..errors import FacesidecarError
 from ..folders import walk_folders
+from ..liveclusters import clusters_marker
 from ..model import FolderState
-from ..refresh import clusters_marker
 from ..store.folder import FolderStore
 from .common import existing_paths, settings_from
 

@@ -7,11 +7,9 @@ import argparse
 import logging
 from pathlib import Path
 
-from ..config import with_roots
 from ..model import ScanReport
 from ..progress import LogLines, Progress, Snapshot
-from ..runlock import Holder, RootLocks
-from .common import existing_paths, is_terminal, scanner_for, settings_from
+from .common import is_terminal, roots_locked, scanner_for, settings_from, target_roots
 
 log = logging.getLogger(__name__)
 
@@ -56,30 +54,19 @@ def scan_progress(terminal: bool, quiet: bool) -> tuple[Progress, Bar | None]:
     return Progress("scan", [LogLines(log)]), None
 
 
-def tell_waiting(holders: list[Holder]) -> None:
-    for holder in holders:
-        log.warning("waiting for %s: it works through the same photos, so this scan goes on when it is done "
-                    "(its progress: facesidecar status; Ctrl-C stops waiting)", holder.describe())
-
-
 def run_scan(settings, paths, progress=None) -> ScanReport:
     with scanner_for(settings, progress=progress) as scanner:
         return scanner.scan_paths(paths)
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
-    paths = existing_paths(args.paths) if args.paths else settings.root_paths()
-    if not paths:
-        log.error("nothing to scan: give a folder (facesidecar scan ~/Pictures) or set [[roots]] in the config")
+    target = target_roots(args, settings_from(args), "scan")
+    if target is None:
         return 2
-    if not settings.roots:
-        settings = with_roots(settings, [str(p) for p in paths])
     progress, bar = scan_progress(is_terminal(), args.quiet)
-    with RootLocks(settings.state_path(), "scan") as locks:
-        locks.acquire(paths, wait=not args.no_wait, on_wait=tell_waiting)
+    with roots_locked(target.settings, target.paths, "scan", wait=not args.no_wait):
         try:
-            report = run_scan(settings, paths, progress)
+            report = run_scan(target.settings, target.paths, progress)
         finally:
             if bar is not None:
                 bar.close()

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
             if not is_loopback(serve.bind):
                 log.warning("serve listens on %s: put it behind a TLS reverse proxy or use it on a trusted network; "
                             "photos and the API key travel in clear over plain HTTP", serve.bind)
-            print(f"serving on http://{host}:{server.server_port}/ ({scanner.engine.describe()})", flush=True)
+            print(f"serving on http://{host}:{server.server_port}/ ({scanner.engines.primary.describe()})", flush=True)
             print("stop with Ctrl-C", flush=True)
             signal.signal(signal.SIGTERM, _stop)
             try:

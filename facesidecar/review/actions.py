@@ -64,7 +64,7 @@ class Actions:
         computed from what is on disk now, not from what was there when the page started.
         """
         settings = self.scanner.settings
-        self._sync.sync(self.scanner.library, settings.root_paths(), settings.exclude)
+        self._sync.sync(self.scanner.clusters.library, settings.root_paths(), settings.exclude)
 
     def _apply(self, folders: list[Path], change: Callable[[Transaction, Outcome], None]) -> Outcome:
         outcome = Outcome()

@@ -51,7 +51,7 @@ def create_app(settings: Settings, scanner: Scanner, api_key: str) -> Flask:
     and mirror adapters, so that learned names reach the photos and the database)."""
     serve = settings.serve
     maximum_area = serve.maximum_area or settings.engine.max_image_pixels
-    model = ExternalModel(scanner.engine, maximum_area, settings.engine.min_face_size)
+    model = ExternalModel(scanner.engines.primary, maximum_area, settings.engine.min_face_size)
     learning = Learning(scanner, settings)
     uploads = Uploads(settings.engine)
     limiter = RateLimiter(serve.rate_limit)

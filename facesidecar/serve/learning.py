@@ -7,7 +7,7 @@ confirmed face: in faces.csv, in the photo's metadata, in ``people``, ``export``
 the database mirror, and in the gallery every guess is made from.
 
 ``recognize`` finds the faces of a photo and names them by the gallery's own decision
-(``Scanner.decide``, the open-set rule the scan's guesses use); a face the rule does not name is
+(``Guesser.decide``, the open-set rule the scan's guesses use); a face the rule does not name is
 ``"id": null``. With a directory, the gallery is made of the faces learned in that directory only.
 
 The scanner is not thread-safe: learning and recognizing take turns under one lock (the engine's
@@ -173,7 +173,7 @@ class Learning:
                 "file": str((folder / file).relative_to(self.root)), "box": pixel_box(photo, found[0])}
 
     def _faces(self, photo: DecodedPhoto) -> list[FoundFace]:
-        return find_faces(self.scanner.engine, photo, self.settings.engine.min_face_size)
+        return find_faces(self.scanner.engines.primary, photo, self.settings.engine.min_face_size)
 
     def _extension(self, upload: Upload) -> str:
         try:
@@ -193,11 +193,11 @@ class Learning:
         found = self._faces(photo)
         vectors = np.stack([f.encoding for f in found]) if found else None
         with self.lock:  # the gallery changes when the library does (a learn, another process's edits)
-            self._sync.sync(self.scanner.library, self.settings.root_paths(), self.settings.exclude)
-            gallery = self.scanner.gallery() if directory is None else self._directory_gallery(directory)
+            self._sync.sync(self.scanner.clusters.library, self.settings.root_paths(), self.settings.exclude)
+            gallery = self.scanner.guesser.gallery() if directory is None else self._directory_gallery(directory)
             if vectors is None:
                 return []
-            decisions = self.scanner.decide(vectors, [UPLOADED] * len(found), gallery=gallery)  # one name per photo
+            decisions = self.scanner.guesser.decide(vectors, [UPLOADED] * len(found), gallery=gallery)  # one name per photo
             guesses = [d.guess() for d in decisions]
             nearest = gallery.person_distances(vectors).min(axis=1) if gallery.people else [None] * len(found)
         return [Recognized(guess.name if guess else None, pixel_box(photo, face),
@@ -209,12 +209,12 @@ class Learning:
         """The gallery of the faces learned in ``directory`` (cached until a confirmed face changes)."""
         if self.root is None or not (self.root / directory).is_dir():
             raise ServeError(404, f"nobody was learned in directory {directory!r}")
-        version = self.scanner.library.confirmed_version
+        version = self.scanner.clusters.library.confirmed_version
         cached = self._directory_galleries.get(directory)
         if cached is not None and cached[0] == version:
             return cached[1]
         below = self.root / directory
-        gallery = self.scanner.gallery_of((f.name, f.vector) for f in self.scanner.library.confirmed()
+        gallery = self.scanner.guesser.gallery_of((f.name, f.vector) for f in self.scanner.clusters.library.confirmed()
                                           if f.folder == below or f.folder.is_relative_to(below))
         self._directory_galleries[directory] = (version, gallery)
         return gallery

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from facesidecar import compose
-from facesidecar import scan as scan_module
 from facesidecar.cli.main import main
+from facesidecar.engines import source as engine_source
 from facesidecar.model import IGNORE
 
 from ..csvedit import rows, type_name
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.usefixtures("no_settle")
 @pytest.fixture(autouse=True)
 def color_engine(monkeypatch):
     """The color engine in this process; no worker processes, which would load the configured dlib."""
-    monkeypatch.setattr(scan_module, "get_engine", lambda settings, model=None, state_dir=None: ColorEngine())
+    monkeypatch.setattr(engine_source, "get_engine", lambda settings, model=None, state_dir=None: ColorEngine())
     monkeypatch.setattr(compose, "detect_executor", lambda settings: None)
 
 

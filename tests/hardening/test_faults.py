@@ -355,11 +355,11 @@ def dlib_engine():
 @pytest.mark.slow
 @pytest.mark.parametrize("in_place", [False, True], ids=["renamed-over", "rewritten-in-place"])
 def test_photo_replaced_while_it_is_scanned_is_scanned_again(tmp_path, shared_faces, dlib_engine, in_place):
+    from facesidecar.compose import assemble_scanner
     from facesidecar.config import Settings, with_roots
     from facesidecar.folders import file_sha256
     from facesidecar.imaging import decode_photo
     from facesidecar.pipeline.detect import find_faces
-    from facesidecar.scan import Scanner
 
     root = tmp_path / "photos"
     put_photo(root / "a" / "1.jpg", 0)
@@ -368,7 +368,7 @@ def test_photo_replaced_while_it_is_scanned_is_scanned_again(tmp_path, shared_fa
     settings.metadata.enabled = False
     replacement = FACES / "colin_powell" / "1.jpg"
     swapper = PhotoSwapper(dlib_engine, root / "a" / "1.jpg", replacement, in_place)
-    Scanner(settings, engine=swapper).scan_paths([root])
+    assemble_scanner(settings, engine=swapper).scan_paths([root])
     assert swapper.swapped
     state = FolderStore(root / "a").load()
     recorded = state.photos.get("1.jpg")
@@ -376,7 +376,7 @@ def test_photo_replaced_while_it_is_scanned_is_scanned_again(tmp_path, shared_fa
         "faces of the old content were recorded for the new content"
     assert leftovers(root / "a") == []
 
-    Scanner(settings, engine=dlib_engine).scan_paths([root])  # the next run
+    assemble_scanner(settings, engine=dlib_engine).scan_paths([root])  # the next run
     photo = FolderStore(root / "a").load().photos["1.jpg"]
     assert photo.sha256 == file_sha256(root / "a" / "1.jpg") and not photo.error
     path = root / "a" / "1.jpg"

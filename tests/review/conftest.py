@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from facesidecar.compose import assemble_scanner
 from facesidecar.config import Settings, with_roots
 from facesidecar.review.app import create_app
-from facesidecar.scan import Scanner
 from facesidecar.store.csvfile import parse_csv
 
 from ..photos import BLUE, BLUE2, GREEN, GREEN2, GREEN3, RED, RED2, SquaresEngine, draw_squares
@@ -54,7 +54,7 @@ class Lib:
         for key, value in review.items():
             setattr(settings.review, key, value)
         self.settings = settings
-        self.scanner = Scanner(settings, engine=SquaresEngine())
+        self.scanner = assemble_scanner(settings, engine=SquaresEngine())
         self.scanner.scan_paths([self.root])
         self.app = create_app(settings, [self.root], self.scanner)
         self.app.config["TESTING"] = True

@@ -316,14 +316,14 @@ class TestMore:
         assert named.client.get("/person?name=Rita&limit=x").status_code == 200
 
     def test_names_given_elsewhere_meanwhile_are_used_for_guesses(self, lib):
-        from facesidecar.scan import Scanner
+        from facesidecar.compose import assemble_scanner
         from facesidecar.store.merge import set_name
 
         from ..photos import SquaresEngine
 
         lib.client.get("/")
         lib.app.extensions["facesidecar"]["actions"].sync_library()
-        other = Scanner(lib.settings, engine=SquaresEngine())  # e.g. the daemon, another process
+        other = assemble_scanner(lib.settings, engine=SquaresEngine())  # e.g. the daemon, another process
 
         def name_greta(txn):
             photo = txn.state.photos["b1.jpg"]

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from facesidecar.compose import assemble_scanner
 from facesidecar.config import Settings, with_roots
 from facesidecar.review.app import create_app
-from facesidecar.scan import Scanner
 from facesidecar.store.csvfile import parse_csv
 
 from ..conftest import PROJECT
@@ -153,7 +153,7 @@ def test_every_page_in_a_real_browser(tmp_path, shared_faces, browser, no_settle
     settings = with_roots(Settings(), [str(root)])
     settings.state_dir = str(tmp_path / "state")
     metadata = metadata_for(settings)
-    scanner = Scanner(settings, metadata=metadata)
+    scanner = assemble_scanner(settings, metadata=metadata)
     try:
         scanner.scan_paths([root])
         obama, bush = root / "barack_obama", root / "george_w_bush"

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+from facesidecar.compose import assemble_scanner
 from facesidecar.config import Settings, with_roots
 from facesidecar.scan import Scanner
 from facesidecar.serve.app import EXTENSION, close_app, create_app
@@ -52,7 +53,7 @@ def served(tmp_path_factory, shared_faces) -> Iterator[Served]:
     (root / "album").mkdir(parents=True)
     shutil.copy(shared_faces / "group" / "16.jpg", root / "album" / "group16.jpg")
     settings = settings_for(tmp, root, maximum_area=1_000_000, max_upload_mb=2.0, learn_folder="learned")
-    scanner = Scanner(settings)
+    scanner = assemble_scanner(settings)
     scanner.scan_paths([root])
     app = create_app(settings, scanner, API_KEY)
     app.extensions[EXTENSION]["model"].load()

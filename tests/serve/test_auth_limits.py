@@ -59,9 +59,9 @@ def test_slots_bound_the_photos_in_work():
 def test_the_app_answers_429_with_retry_after_and_health_is_never_limited(tmp_path):
     (tmp_path / "photos").mkdir()
     settings = settings_for(tmp_path, tmp_path / "photos", rate_limit=3)
-    from facesidecar.scan import Scanner
+    from facesidecar.compose import assemble_scanner
 
-    app = create_app(settings, Scanner(settings), API_KEY)
+    app = create_app(settings, assemble_scanner(settings), API_KEY)
     try:
         client = app.test_client()
         codes = [client.get("/open", headers={"x-api-key": "wrong-but-long-enough-1234"}).status_code for _ in range(4)]

@@ -8,7 +8,7 @@ import pytest
 
 from facesidecar.adapters.mysql.mirror import Mirror
 from facesidecar.cli.main import main
-from facesidecar.scan import Scanner
+from facesidecar.compose import assemble_scanner
 from facesidecar.serve.app import close_app, create_app
 from facesidecar.serve.learning import probability, score
 from facesidecar.store.csvfile import parse_csv
@@ -143,7 +143,7 @@ def test_a_learned_face_reaches_the_database_mirror(tmp_path, shared_faces, mysq
     root.mkdir()
     settings = settings_for(tmp_path, root, learn_folder="learned")
     settings.mysql = mysql_db
-    scanner = Scanner(settings, mirror=Mirror(mysql_db, outbox_dir=settings.state_path()))
+    scanner = assemble_scanner(settings, mirror=Mirror(mysql_db, outbox_dir=settings.state_path()))
     app = create_app(settings, scanner, API_KEY)
     try:
         reply = app.test_client().post("/learn", headers={"x-api-key": API_KEY}, data={

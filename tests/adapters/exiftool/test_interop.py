@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facesidecar.compose import metadata_adapter
+from facesidecar.compose import assemble_scanner, metadata_adapter
 from facesidecar.config import EngineSettings, Settings, with_roots
 from facesidecar.engines import get_engine
 from facesidecar.gdpr import forget_person
@@ -61,7 +61,7 @@ def library(tmp_path: Path, engine=None, **metadata) -> tuple[Path, Scanner]:
     settings = with_roots(Settings(state_dir=str(tmp_path / "state")), [str(root)])
     for key, value in metadata.items():
         setattr(settings.metadata, key, value)
-    return root, Scanner(settings, engine=engine, metadata=metadata_adapter(settings))
+    return root, assemble_scanner(settings, engine=engine, metadata=metadata_adapter(settings))
 
 
 @pytest.fixture

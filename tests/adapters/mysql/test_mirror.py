@@ -12,6 +12,7 @@ import pytest
 
 from facesidecar.adapters.mysql.mirror import Mirror
 from facesidecar.cli.db import db_check, db_sync
+from facesidecar.compose import assemble_scanner
 from facesidecar.errors import MirrorError
 from facesidecar.model import encoding_to_plain
 from facesidecar.progress import Progress
@@ -50,7 +51,7 @@ def library(tmp_path: Path) -> Path:
 def scanner_with_mirror(root: Path, mysql, **kwargs) -> tuple[Scanner, Mirror]:
     settings = scan_settings(root, mysql)
     mirror = Mirror(mysql, outbox_dir=settings.state_path(), **kwargs)
-    return Scanner(settings, engine=ColorEngine(), mirror=mirror), mirror
+    return assemble_scanner(settings, engine=ColorEngine(), mirror=mirror), mirror
 
 
 def name_face(scanner: Scanner, photo: Path, face_nr: int, name: str) -> None:
