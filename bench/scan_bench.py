@@ -47,23 +47,42 @@ ORIENTATIONS = (3, 6, 8)
 
 
 # -- measuring ------------------------------------------------------------------------------------
-def tree_rss(pids: list[int]) -> int:
-    """Resident memory of these processes and all their descendants, in bytes."""
+def tree_processes(pids: list[int]) -> list:
+    """These processes and all their descendants (psutil reads every process of the machine for this)."""
     import psutil
 
-    total = 0
+    found = []
     for pid in pids:
         try:
             root = psutil.Process(pid)
-            for proc in [root, *root.children(recursive=True)]:
-                total += proc.memory_info().rss
+            found += [root, *root.children(recursive=True)]
         except psutil.Error:
             continue
+    return found
+
+
+def tree_cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system) used so far by these processes and their descendants."""
+    import psutil
+
+    total = 0.0
+    for proc in tree_processes(pids):
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
     return total
 
 
 class PeakSampler:
-    """Samples the summed RSS of process trees every 50 ms; ``peak`` in MB."""
+    """Samples the summed RSS of process trees every 50 ms; ``peak`` in MB.
+
+    The trees are listed again only every second: listing reads every process of the machine and
+    cost 2 ms a tree at each sample, CPU that the photos' workers missed on a 2-core machine.
+    """
+
+    LIST_EVERY = 20
 
     def __init__(self, pids: list[int]):
         self.pids, self.peak = list(pids), 0.0
@@ -72,8 +91,20 @@ class PeakSampler:
         self._thread.start()
 
     def _run(self) -> None:
+        import psutil
+
+        procs, sample = [], 0
         while not self._stop.wait(0.05):
-            self.peak = max(self.peak, tree_rss(self.pids) / 2**20)
+            if sample % self.LIST_EVERY == 0:
+                procs = tree_processes(self.pids)
+            sample += 1
+            total = 0
+            for proc in procs:
+                try:
+                    total += proc.memory_info().rss
+                except psutil.Error:
+                    continue
+            self.peak = max(self.peak, total / 2**20)
 
     def stop(self) -> float:
         self._stop.set()
@@ -101,6 +132,8 @@ class Row:
     seconds: float
     peak_mb: float
     vectors: dict[str, np.ndarray]
+    cpu: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    """CPU seconds of the timed part: the scanning process, its local workers, the Dask cluster's processes."""
 
     @property
     def rate(self) -> float:
@@ -113,12 +146,14 @@ def run_path(kind: str, root: Path, work: Path, *options: str, also: list[int] =
     _, peak = run_measured([sys.executable, __file__, "--path", kind, str(root), str(out), *options], also)
     data = np.load(out)
     vectors = dict(zip((str(n) for n in data["names"]), data["vectors"], strict=True))
-    return Row(kind, int(data["photos"]), int(data["faces"]), float(data["seconds"]), peak, vectors)
+    return Row(kind, int(data["photos"]), int(data["faces"]), float(data["seconds"]), peak, vectors,
+               tuple(float(c) for c in data["cpu"]))
 
 
-def save_result(out: Path, photos: int, seconds: float, faces: int, vectors: dict[str, np.ndarray]) -> None:
+def save_result(out: Path, photos: int, seconds: float, faces: int, vectors: dict[str, np.ndarray],
+                cpu: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> None:
     np.savez(out, photos=photos, seconds=seconds, faces=faces, names=np.array(list(vectors)),
-             vectors=np.array(list(vectors.values())).reshape(len(vectors), -1))
+             vectors=np.array(list(vectors.values())).reshape(len(vectors), -1), cpu=np.array(cpu))
 
 
 # -- the photo sets --------------------------------------------------------------------------------
@@ -220,26 +255,57 @@ def plain_dlib_path(root: Path, out: Path) -> None:
     save_result(out, len(photos), time.perf_counter() - started, faces, vectors)
 
 
-def facesidecar_path(root: Path, out: Path, workers: str, scheduler: str) -> None:
+def cpu_split(cluster: list[int]) -> tuple[float, float, float]:
+    """CPU seconds so far of this process, of its descendants (the local workers) and of ``cluster``'s trees."""
+    import psutil
+
+    times = psutil.Process().cpu_times()
+    own = times.user + times.system
+    return own, tree_cpu([os.getpid()]) - own, tree_cpu(cluster)
+
+
+def warm_photos(folder: Path, count: int) -> None:
+    """``count`` different camera-size photos (one face each): enough work that the pool starts all its
+    workers and every one of them has loaded its model before the clock starts."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with Image.open(SHARED / "barack_obama" / "2.jpg") as image:
+        picture = image.convert("RGB")
+    factor = (3_000_000 / (picture.width * picture.height)) ** 0.5
+    picture = picture.resize((round(picture.width * factor), round(picture.height * factor)), Image.Resampling.BICUBIC)
+    for n in range(count):
+        picture.save(folder / f"warm{n:02d}.jpg", quality=80 + n % 15)  # different bytes: no photo is a copy
+
+
+def facesidecar_path(root: Path, out: Path, workers: str, scheduler: str, cluster_pids: str = "") -> None:
     """The scanner the ``scan`` command builds (default config but metadata off), its workers started
-    and model loaded on one photo first; then the timed scan of ``root``."""
+    and models loaded on a few photos first; then the timed scan of ``root``, with the CPU seconds of
+    this process, of its workers and of the cluster's processes (``cluster_pids``) during it."""
     from facesidecar.compose import build_scanner
     from facesidecar.config import Settings, with_roots
     from facesidecar.folders import walk_folders
     from facesidecar.store.folder import FolderStore
+    from facesidecar.workers import LocalPool, worker_count
 
     warm = Path(tempfile.mkdtemp(prefix="warm-"))
-    shutil.copy(SHARED / "barack_obama" / "2.jpg", warm / "warm.jpg")
+    warm_photos(warm, 6 * worker_count(int(workers)))
     settings = with_roots(Settings(), [str(root), str(warm)])
     settings.metadata.enabled = False
     settings.engine.workers = int(workers)
     settings.cluster.scheduler = scheduler
     scanner = build_scanner(settings)
+    cluster = [int(pid) for pid in cluster_pids.split(",") if pid]
     try:
         scanner.scan_paths([warm])
+        pool = scanner.detector.executor
+        if isinstance(pool, LocalPool) and pool.size < pool.wanted:
+            raise SystemExit(f"the warm-up started {pool.size} of {pool.wanted} workers")
+        before = cpu_split(cluster)
         started = time.perf_counter()
         report = scanner.scan_paths([root])
         seconds = time.perf_counter() - started
+        after = cpu_split(cluster)
         if scheduler and scanner.detector.executor.fell_back:
             raise SystemExit(f"the Dask cluster at {scheduler} was not used")
     finally:
@@ -252,7 +318,7 @@ def facesidecar_path(root: Path, out: Path, workers: str, scheduler: str) -> Non
             if faces:
                 best = max(faces, key=lambda f: f.box.area)
                 vectors[str((folder / photo.file).relative_to(root))] = next(iter(best.encodings.values()))
-    save_result(out, report.scanned, seconds, report.faces, vectors)
+    save_result(out, report.scanned, seconds, report.faces, vectors, tuple(a - b for a, b in zip(after, before, strict=True)))
 
 
 PATHS = {"deepface": deepface_path, "dlib": plain_dlib_path, "facesidecar": facesidecar_path}
@@ -378,7 +444,8 @@ def main() -> None:
     if not args.skip_dask:
         cluster = LocalCluster(work, 2)
         try:
-            dask_row = run_path("facesidecar", fresh(camera), work, "2", cluster.address, also=cluster.pids)
+            dask_row = run_path("facesidecar", fresh(camera), work, "2", cluster.address,
+                                ",".join(map(str, cluster.pids)), also=cluster.pids)
         finally:
             cluster.close()
         dask_row.name = "facesidecar, Dask: 1 scheduler + 2 workers"
@@ -394,6 +461,11 @@ def main() -> None:
     print(f"\nscaling on camera photos: 1 -> 2 local workers {two.rate / one.rate:.2f}x")
     if not args.skip_dask:
         print(f"Dask cluster (2 workers) vs local pool (2 workers): {dask_row.rate / two.rate:.2f}x the local rate")
+    print("CPU seconds per photo in the timed part (user + system; load-independent, unlike the rates):")
+    for row in [r for r in results["camera"] if r.name.startswith("facesidecar")]:
+        own, workers, cluster = (1000 * c / max(row.photos, 1) for c in row.cpu)
+        print(f"  {row.name:<44} scanning process {own:6.1f} ms, workers {workers:6.1f} ms"
+              + (f", Dask processes (scheduler, nannies, workers) {cluster:6.1f} ms" if cluster else ""))
     print(f"'facesidecar scan' cold, start-up included: {cameras} camera photos in {cold:.1f} s "
           f"({cameras / cold:.2f} img/s), peak RSS of the process tree {cold_peak:.0f} MB")
     hours = 100_000 / default.rate / 3600

@@ -430,9 +430,9 @@ class Worker:
     def _log_reports(self, job: Job, reports: list[ScanReport], seconds: float) -> None:
         """Count the job's errors for ``status`` and log one line for the job; each error itself
         was logged where it happened (the stage that met it), so it is not logged again here."""
-        errors = [e for r in reports for e in r.errors]
-        for path, message in errors:
-            self._record_error(message if path in message else f"{path}: {message}")
+        errors = [line for r in reports for line in r.error_lines()]
+        for line in errors:
+            self._record_error(line)
         scanned = sum(r.scanned for r in reports)
         names = sum(r.names_changed for r in reports)
         level = logging.INFO if scanned or names or errors else logging.DEBUG

@@ -27,7 +27,7 @@ from .errors import EngineError, ImageError, MetadataError, SidecarError
 from .folders import file_sha256
 from .imaging import RAW_EXTENSIONS, decode_bytes, read_photo
 from .model import Box, Detection, Face, FolderPlan, ImportedRegion, best_overlap
-from .photojob import DecodeMark, DetectExecutor, InlineExecutor, PhotoJob, PhotoResult
+from .photojob import DecodeMark, DetectExecutor, Engines, InlineExecutor, PhotoJob, PhotoResult, run_job
 from .pipeline.detect import IMPORT_IOU, PeopleReader, changed_meanwhile, encode_boxes
 from .pipeline.inflight import DEATHS_ALLOWED, DecodeMarks, killed_error
 from .ports import MetadataWriter
@@ -218,6 +218,19 @@ class Detector:
                 results.append(detection)
             on_photo()
         return results
+
+    def analyse(self, path: Path) -> PhotoResult:
+        """One photo read and analysed in this process by the function workers run (photojob.run_job),
+        with the primary engine only: for commands that look at a photo without scanning it
+        (``match``, a dry run of ``import-hubzilla``), so that they find the faces a scan finds.
+        A photo that cannot be read is a result with ``error``."""
+        preview = self.metadata.raw_preview if self.metadata is not None else None
+        settings = self.settings.engine
+        try:
+            photo = read_photo(path, preview, settings.decode_memory_mb)
+        except (ImageError, SidecarError) as exc:
+            return PhotoResult(0, error=str(exc))
+        return run_job(PhotoJob(0, photo), settings, Engines(self.engines.primary))
 
     def close(self) -> None:
         if self._executor is not None:

@@ -27,13 +27,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import FacesidecarError, ImageError
+from .errors import FacesidecarError
 from .folders import is_photo_name, walk_folders
 from .hubzilla import AddonFormatError, AddonName, is_addon_csv, latest_per_face, parse_addon_csv
-from .imaging import decode_photo
 from .model import Box, FolderState
 from .names import NameRuleError, clean_name
-from .pipeline.detect import find_faces
 from .scan import Scanner
 from .store import CSV_NAME, PKL_NAME, confined
 from .store.folder import FolderStore, Transaction
@@ -333,15 +331,13 @@ def _plan_folder(scanner: Scanner, item: FolderImport, names: list[AddonName], o
         if not is_photo_name(file, settings.extensions) or not _is_file(path):
             item.outcomes += _no_photo(wanted, "not in this folder")
             continue
-        try:
-            decoded = decode_photo(path, settings.engine.max_image_pixels, settings.engine.pixel_limit,
-                                   decode_memory_mb=settings.engine.decode_memory_mb)
-        except ImageError as exc:
-            item.outcomes += _no_photo(wanted, str(exc))
+        analysed = scanner.detector.analyse(path)
+        if analysed.error or analysed.engine_error:
+            item.outcomes += _no_photo(wanted, analysed.error or analysed.engine_error)
             continue
-        found = find_faces(scanner.engines.primary, decoded, settings.engine.min_face_size)
-        faces = [SeenFace(f.box, "", i) for i, f in enumerate(found)]
-        item.outcomes += place_names(wanted, faces, (decoded.displayed_width, decoded.displayed_height))
+        faces = [SeenFace(f.box, "", i) for i, f in enumerate(analysed.faces)]
+        size = (analysed.stored_width, analysed.stored_height)
+        item.outcomes += place_names(wanted, faces, size[::-1] if analysed.orientation >= 5 else size)
 
 
 def _is_file(path: Path) -> bool:

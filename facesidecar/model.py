@@ -401,6 +401,10 @@ class ScanReport:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors.extend(e for e in other.errors if e not in self.errors)
 
+    def error_lines(self) -> list[str]:
+        """Each error as one line that names its file (a message that names it already stays as it is)."""
+        return [message if path in message else f"{path}: {message}" for path, message in self.errors]
+
     def summary(self) -> str:
         return (f"{self.folders} folders, {self.photos} photos ({self.scanned} scanned, {self.moved} moved, "
                 f"{self.removed} removed), {self.faces} faces found, {self.names_changed} names changed, "

@@ -395,21 +395,19 @@ class PhotoMatch:
 
 def match_photos(scanner: Scanner, images: list[Path]) -> list[PhotoMatch]:
     """Who is in each photo, by the gallery of the roots; nothing is written anywhere."""
-    from .imaging import decode_photo
-    from .pipeline.detect import find_faces
-
-    engine_settings = scanner.settings.engine
     gallery = scanner.guesser.gallery()
     results = []
     for image in images:
         try:
             path = photo_file(image, scanner.settings.extensions)
-            decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit,
-                                   decode_memory_mb=engine_settings.decode_memory_mb)
-            found = find_faces(scanner.engines.primary, decoded, engine_settings.min_face_size)
         except FacesidecarError as exc:
             results.append(PhotoMatch(Path(image), error=str(exc)))
             continue
+        analysed = scanner.detector.analyse(path)
+        if analysed.error or analysed.engine_error:
+            results.append(PhotoMatch(path, error=analysed.error or analysed.engine_error))
+            continue
+        found = analysed.faces
         decisions = scanner.guesser.decide(np.stack([f.encoding for f in found]), [str(path)] * len(found),
                                    gallery=gallery) if found else []
         guesses = [d.guess() for d in decisions]

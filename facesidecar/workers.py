@@ -35,13 +35,10 @@ from pathlib import Path
 
 from .config import EngineSettings
 from .errors import EngineError
-from .photojob import PhotoJob, PhotoResult, engines_for, run_job
+from .photojob import BATCH_PHOTOS, PhotoJob, PhotoResult, engines_for, run_job, take_batch
 
 log = logging.getLogger(__name__)
 
-BATCH_PHOTOS = 4
-"""Photos per message to a worker: fewer messages for small portraits, yet an even spread."""
-BATCH_BYTES = 16 * 2**20
 QUEUED_BATCHES = 2
 """Batches a worker holds: it starts the next while the scanner is busy with sidecars and metadata."""
 WAIT_SECONDS = 0.25
@@ -338,15 +335,9 @@ class LocalPool:
 
 
 def _take_batch(waiting: deque[PhotoJob], workers: int) -> list[PhotoJob]:
-    """The next batch: up to BATCH_PHOTOS photos and BATCH_BYTES, fewer when few photos wait, so
+    """The next batch (:func:`~facesidecar.photojob.take_batch`), smaller when few photos wait, so
     that every worker gets some."""
-    count = max(1, min(BATCH_PHOTOS, math.ceil(len(waiting) / max(1, workers * QUEUED_BATCHES))))
-    batch, size = [], 0
-    while waiting and len(batch) < count and (not batch or size + len(waiting[0].photo.data) <= BATCH_BYTES):
-        job = waiting.popleft()
-        batch.append(job)
-        size += len(job.photo.data)
-    return batch
+    return take_batch(waiting, max(1, min(BATCH_PHOTOS, math.ceil(len(waiting) / max(1, workers * QUEUED_BATCHES)))))
 
 
 def _how(exitcode: int | None) -> str:

@@ -18,15 +18,14 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, TimeoutError
+from concurrent.futures import FIRST_COMPLETED, Future, TimeoutError, wait
 from itertools import islice
 
 from ..config import ClusterSettings, EngineSettings
-from ..photojob import DetectExecutor, PhotoJob, PhotoResult, run_batch
+from ..photojob import BATCH_PHOTOS, DetectExecutor, PhotoJob, PhotoResult, run_batch, take_batch
 
 log = logging.getLogger(__name__)
 
-BATCH_PHOTOS = 4
 IN_FLIGHT_PER_WORKER = 2
 WAIT_SECONDS = 0.25
 RECONNECT_SECONDS = 300.0
@@ -114,37 +113,47 @@ class ClusterExecutor:
                 pass
 
     def _run_on(self, client, jobs: Iterator[PhotoJob], should_stop: Callable[[], bool]) -> Iterator[PhotoResult]:
+        """Batches go out as tasks finish, whichever finishes (a slow batch at the head must not
+        leave the other workers idle); results come back in the order of the jobs."""
         executor = client.get_executor(pure=False)
         window = max(1, len(client.scheduler_info().get("workers", {}))) * IN_FLIGHT_PER_WORKER
+        waiting: deque[PhotoJob] = deque()
         flying: deque[tuple[Future, list[PhotoJob]]] = deque()
+
+        def submit(batch: list[PhotoJob]) -> tuple[Future, list[PhotoJob]]:
+            return executor.submit(run_batch, batch, self.engine), batch
+
         while True:
-            while len(flying) < window and not should_stop():
-                batch = [dataclasses.replace(j, mark=None) for j in islice(jobs, BATCH_PHOTOS)]  # marks are local
+            running = sum(not future.done() for future, _ in flying)
+            while running < window and not should_stop():
+                # decode marks are this machine's files: a job leaves without its mark
+                waiting.extend(dataclasses.replace(j, mark=None) for j in islice(jobs, BATCH_PHOTOS - len(waiting)))
+                batch = take_batch(waiting)
                 if not batch:
                     break
-                flying.append((executor.submit(run_batch, batch, self.engine), batch))
+                flying.append(submit(batch))
+                running += 1
             if not flying or should_stop():
                 for future, _ in flying:
                     future.cancel()
                 return
             future, batch = flying[0]
-            try:
-                results = future.result(timeout=WAIT_SECONDS)
-            except TimeoutError:
-                if client.status not in ("running", "connecting"):
-                    raise _ClusterLost(client.status, [j for _, b in flying for j in b]) from None
+            if not future.done():
+                wait([f for f, _ in flying if not f.done()], timeout=WAIT_SECONDS, return_when=FIRST_COMPLETED)
+                if not future.done() and client.status not in ("running", "connecting"):
+                    raise _ClusterLost(client.status, _unfinished(flying, waiting))
                 continue
+            flying.popleft()
+            try:
+                results = future.result()
             except OSError as exc:
-                raise _ClusterLost(str(exc), [j for _, b in flying for j in b]) from None
+                raise _ClusterLost(str(exc), [*batch, *_unfinished(flying, waiting)]) from None
             except Exception as exc:  # noqa: BLE001 - a task's failure (KilledWorker, …) is its photos' error
-                flying.popleft()
                 if len(batch) > 1:  # find the photo: each of the batch again, alone
-                    flying.extendleft(reversed([(executor.submit(run_batch, [job], self.engine), [job])
-                                                for job in batch]))
+                    flying.extendleft(reversed([submit([job]) for job in batch]))
                 else:
                     yield _failed(batch[0], exc)
                 continue
-            flying.popleft()
             self._failed_at = None
             yield from results
 
@@ -153,6 +162,11 @@ class _ClusterLost(Exception):
     def __init__(self, reason: str, unfinished: list[PhotoJob]):
         super().__init__(reason)
         self.unfinished = unfinished
+
+
+def _unfinished(flying: deque[tuple[Future, list[PhotoJob]]], waiting: deque[PhotoJob]) -> list[PhotoJob]:
+    """The jobs sent and not answered, then those not yet sent, in order: the local pool takes them."""
+    return [*(job for _, batch in flying for job in batch), *waiting]
 
 
 def _failed(job: PhotoJob, exc: BaseException) -> PhotoResult:

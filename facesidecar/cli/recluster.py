@@ -23,8 +23,8 @@ def run(args: argparse.Namespace) -> int:
             keeper = scanner.clusters.keeper
             faces, groups, written = len(keeper.labels), len(keeper.members), scanner.refresher.folders_written
     print(f"{groups} clusters among {faces} unnamed faces; {written} folders written, {len(report.errors)} errors")
-    for path, message in report.errors:
-        print(message if path in message else f"{path}: {message}")
+    for line in report.error_lines():
+        print(line)
     return 1 if report.errors else 0
 
 

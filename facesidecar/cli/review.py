@@ -8,9 +8,9 @@ import logging
 from pathlib import Path
 
 from ..config import RootSettings
-from ..errors import FacesidecarError
 from ..naming_commands import no_roots_error
 from .common import existing_paths, scanner_for, settings_from
+from .httpserver import serve_until_stopped, start_server, url_host
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +20,6 @@ def _under(path: Path, roots: list[Path]) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from werkzeug.serving import make_server
-
     from ..review.app import create_app, is_loopback
     from ..review.requestlog import RedactingRequestHandler
 
@@ -43,23 +41,13 @@ def run(args: argparse.Namespace) -> int:
     with scanner_for(settings) as scanner:
         app = create_app(settings, shown, scanner)
         token = app.config["ACCESS_TOKEN"]
-        try:
-            server = make_server(review.bind, review.port, app, threaded=True, request_handler=RedactingRequestHandler)
-        except OSError as exc:
-            raise FacesidecarError(f"review: cannot listen on {review.bind}:{review.port}: {exc.strerror}") from None
-        host = f"[{review.bind}]" if ":" in review.bind else review.bind
-        url = f"http://{host}:{server.server_port}/" + (f"?token={token}" if token else "")
+        server = start_server("review", review.bind, review.port, app, RedactingRequestHandler)
+        url = f"http://{url_host(review.bind)}:{server.server_port}/" + (f"?token={token}" if token else "")
         if not is_loopback(review.bind):
             log.warning("the review page listens on %s: anyone who can reach it needs the token; "
                         "use it over a trusted network or behind TLS", review.bind)
         print(f"review page: {url}", flush=True)
-        print("stop with Ctrl-C", flush=True)
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            print("stopped", flush=True)
-        finally:
-            server.server_close()
+        serve_until_stopped(server)
     return 0
 
 

@@ -10,6 +10,7 @@ import signal
 from ..errors import FacesidecarError
 from ..naming_commands import library_settings
 from .common import existing_paths, scanner_for, settings_from
+from .httpserver import serve_until_stopped, start_server, url_host
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +20,6 @@ def _stop(_signum, _frame) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from werkzeug.serving import make_server
-
     from ..review.app import is_loopback
     from ..review.requestlog import RedactingRequestHandler
     from ..serve.app import close_app, create_app
@@ -45,23 +44,14 @@ def run(args: argparse.Namespace) -> int:
         app = create_app(settings, scanner, api_key)
         try:
             app.extensions["facesidecar.serve"]["model"].load()
-            try:
-                server = make_server(serve.bind, serve.port, app, threaded=True, request_handler=Handler)
-            except OSError as exc:
-                raise FacesidecarError(f"serve: cannot listen on {serve.bind}:{serve.port}: {exc.strerror}") from None
-            host = f"[{serve.bind}]" if ":" in serve.bind else serve.bind
+            server = start_server("serve", serve.bind, serve.port, app, Handler)
             if not is_loopback(serve.bind):
                 log.warning("serve listens on %s: put it behind a TLS reverse proxy or use it on a trusted network; "
                             "photos and the API key travel in clear over plain HTTP", serve.bind)
-            print(f"serving on http://{host}:{server.server_port}/ ({scanner.engines.primary.describe()})", flush=True)
-            print("stop with Ctrl-C", flush=True)
+            print(f"serving on http://{url_host(serve.bind)}:{server.server_port}/ "
+                  f"({scanner.engines.primary.describe()})", flush=True)
             signal.signal(signal.SIGTERM, _stop)
-            try:
-                server.serve_forever()
-            except KeyboardInterrupt:
-                print("stopped", flush=True)
-            finally:
-                server.server_close()
+            serve_until_stopped(server)
         finally:
             close_app(app)
     return 0

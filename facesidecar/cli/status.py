@@ -137,18 +137,21 @@ def print_status(status: dict) -> None:
         print(f"\n{'person':<{width}}  confirmed  guessed")
         for person in status["people"]:
             print(f"{person['name']:<{width}}  {person['confirmed']:>9}  {person['guessed']:>7}")
-    if status["unwritable_folders"]:
-        print("\nfolders whose sidecars cannot be written (their photos are not scanned):")
-        for item in status["unwritable_folders"]:
-            print(f"  {shown(item['error'])}")
-    if status["csv_problems"]:
-        print("\nfaces.csv saves that could not be read whole (fix the file and save it again):")
-        for item in status["csv_problems"]:
-            print(f"  {shown(item['problem'])}")
-    if status["error_list"]:
-        print("\nphotos that could not be read (retried when they change):")
-        for item in status["error_list"]:
-            print(f"  {shown(item['error'] if item['file'] in item['error'] else item['file'] + ': ' + item['error'])}")
+    print_section("folders whose sidecars cannot be written (their photos are not scanned)",
+                  [item["error"] for item in status["unwritable_folders"]])
+    print_section("faces.csv saves that could not be read whole (fix the file and save it again)",
+                  [item["problem"] for item in status["csv_problems"]])
+    print_section("photos that could not be read (retried when they change)",
+                  [item["error"] if item["file"] in item["error"] else f"{item['file']}: {item['error']}"
+                   for item in status["error_list"]])
+
+
+def print_section(title: str, lines: list[str]) -> None:
+    """A titled list of problems, each shown safely (file names are hostile input); nothing when empty."""
+    if lines:
+        print(f"\n{title}:")
+        for line in lines:
+            print(f"  {shown(line)}")
 
 
 def collect_daemons(state_dirs: list[Path], paths: list[Path]) -> list[dict]:

@@ -358,8 +358,6 @@ def test_photo_replaced_while_it_is_scanned_is_scanned_again(tmp_path, shared_fa
     from facesidecar.compose import assemble_scanner
     from facesidecar.config import Settings, with_roots
     from facesidecar.folders import file_sha256
-    from facesidecar.imaging import decode_photo
-    from facesidecar.pipeline.detect import find_faces
 
     root = tmp_path / "photos"
     put_photo(root / "a" / "1.jpg", 0)
@@ -376,14 +374,12 @@ def test_photo_replaced_while_it_is_scanned_is_scanned_again(tmp_path, shared_fa
         "faces of the old content were recorded for the new content"
     assert leftovers(root / "a") == []
 
-    assemble_scanner(settings, engine=dlib_engine).scan_paths([root])  # the next run
+    scanner = assemble_scanner(settings, engine=dlib_engine)
+    scanner.scan_paths([root])  # the next run
     photo = FolderStore(root / "a").load().photos["1.jpg"]
     assert photo.sha256 == file_sha256(root / "a" / "1.jpg") and not photo.error
-    path = root / "a" / "1.jpg"
-    engine_settings = settings.engine
-    decoded = decode_photo(path, engine_settings.max_image_pixels, engine_settings.pixel_limit)
-    direct = find_faces(dlib_engine, decoded, engine_settings.min_face_size, engine_settings.smallest_face)
-    assert [f.box.rounded() for f in photo.faces] == [f.box.rounded() for f in direct]
+    direct = scanner.detector.analyse(root / "a" / "1.jpg")  # the function the workers run, on the new content
+    assert not direct.error and [f.box.rounded() for f in photo.faces] == [f.box.rounded() for f in direct.faces]
 
 
 @pytest.mark.slow

@@ -7,6 +7,12 @@ original *in place*, which keeps the inode, hard links, owner and ACLs, as
 renamed to a commit file. Whoever finds a commit file next to a photo finishes the copy. A photo is
 therefore either untouched or fully written, even when exiftool or facesidecar is killed.
 
+Every write runs inside its folder's transaction, under the folder lock (store/folder.py), so a
+copy or commit file found under that lock was left by a writer that died. Finishing a folder's
+interrupted writes from outside a transaction (a scan's plan stage) takes the lock too: without
+it, the daemon's catch-up removed the copy a ``facesidecar name`` had just had exiftool write, and
+the name never reached the photo (issue 20).
+
 A commit file lies in a folder that others can write, so it is trusted only when facesidecar can
 prove it wrote it (issue 13, rule 2; SECURITY.md): it ends with a trailer holding a fixed magic,
 the length and SHA-256 of the bytes before it, and the photo's ``st_dev``/``st_ino``; it must be a
@@ -29,8 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from ...errors import MetadataError
+from ...errors import MetadataError, SidecarError
 from ...store import confined
+from ...store.folder import folder_lock
 
 log = logging.getLogger(__name__)
 
@@ -284,21 +291,38 @@ def finish_interrupted_writes(folder: Path) -> list[Path]:
     """Finish or drop the metadata writes a crash left in ``folder``; the files it finished.
 
     A scan may call it before decoding a folder's photos, so that it never reads a photo whose
-    copy in place was cut short. ``sync`` does the same for each photo it writes.
+    copy in place was cut short. ``sync`` does the same for each photo it writes. The folder lock
+    is taken only when the listing shows a file of ours, and waited for: a writer holding it is
+    alive, and its copy is not a crash's.
     """
+    if not any(_ours(name) for name in _names(folder)):
+        return []
     finished = []
     try:
+        with folder_lock(folder):
+            for name in _names(folder):
+                if name.startswith(".") and _COMMIT in name:
+                    target = Path(folder) / name[1:].split(_COMMIT)[0]
+                    if target.name and recover(target):
+                        finished.append(target)
+            _remove_temporaries(Path(folder), ".")
+    except SidecarError:  # the folder went, or became a link, since it was listed
+        return finished
+    return finished
+
+
+def _names(folder: Path) -> list[str]:
+    """The names in ``folder`` (none when it cannot be opened without following a link)."""
+    try:
         with confined.opened(folder) as opened:
-            names = opened.names()
+            return opened.names()
     except (OSError, confined.RefusedFile):
         return []
-    for name in names:
-        if name.startswith(".") and _COMMIT in name:
-            target = Path(folder) / name[1:].split(_COMMIT)[0]
-            if target.name and recover(target):
-                finished.append(target)
-    _remove_temporaries(Path(folder), ".")
-    return finished
+
+
+def _ours(name: str) -> bool:
+    """Whether ``name`` is one of our hidden copies or commit files."""
+    return name.startswith(".") and (_COMMIT in name or _TMP in name)
 
 
 def _remove_temporaries(folder: Path, prefix: str) -> None:

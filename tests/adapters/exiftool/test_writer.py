@@ -23,6 +23,7 @@ from facesidecar.adapters.exiftool.writer import MetadataWriter
 from facesidecar.config import MetadataSettings
 from facesidecar.errors import MetadataError
 from facesidecar.model import Box, PersonRegion
+from facesidecar.store.folder import folder_lock
 
 from ...photos import make_raw
 
@@ -407,6 +408,31 @@ def test_interrupted_commit_is_finished(exiftool, tmp_path, monkeypatch, finishe
     assert photo.stat().st_mtime_ns == 10**18  # the original time, not the crash's
     with Image.open(photo) as image:
         image.load()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg"]
+
+
+def test_a_write_in_progress_is_left_to_its_writer(writer, tmp_path, monkeypatch):
+    """Another process's scan finishes the writes a crash left in the folder while ``facesidecar
+    name`` writes a photo's names inside the folder's transaction: it waits for that transaction
+    instead of taking the copy exiftool has just written for a crash's and removing it (issue 20,
+    seed 1 round 814: the daemon's catch-up did that, the name command failed with 'exiftool did
+    not store anything as asked' although faces.csv had the name)."""
+    photo = make_photo(tmp_path / "a.jpg")
+    run_exiftool_as_usual = MetadataWriter._run_exiftool
+    other_scan: list[threading.Thread] = []
+
+    def copy_written_then_other_scan_plans(self, plan, tmp, target):
+        run_exiftool_as_usual(self, plan, tmp, target)
+        # a thread stands for the other process: flock keeps separate opens of the folder apart
+        other_scan.append(threading.Thread(target=crash_safe.finish_interrupted_writes, args=(tmp_path,)))
+        other_scan[0].start()
+        other_scan[0].join(timeout=1.0)  # enough to remove the copy; with the lock it waits instead
+
+    monkeypatch.setattr(MetadataWriter, "_run_exiftool", copy_written_then_other_scan_plans)
+    with folder_lock(tmp_path):  # every metadata write runs inside its folder's transaction
+        record = writer.sync(photo, [ALICE], 1, STORED, {})
+    other_scan[0].join()
+    assert as_list(exiftool_json(photo)["XMP-dc:Subject"]) == ["Alice"] and ours(record)["regions"] == ["Alice"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg"]
 
 
