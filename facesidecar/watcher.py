@@ -573,9 +573,10 @@ class Debouncer:
 
 def stored_echoes(folder: Path, paths: list[Path]) -> set[Path]:
     """Those of ``paths`` whose current content is what the folder's faces.pkl recorded:
-    a photo with the recorded size, mtime and identity (identity.py), a faces.csv with the recorded hash."""
+    a photo with the recorded size, mtime and identity (identity.py), a faces.csv with the recorded
+    hash. faces.pkl is read only when it is not the file this process last read or wrote."""
     try:
-        state = FolderStore(folder).load()
+        recorded = FolderStore(folder).recorded_files()
     except SidecarError:
         return set()
     same = set()
@@ -588,10 +589,10 @@ def stored_echoes(folder: Path, paths: list[Path]) -> set[Path]:
             if data is None:
                 continue
             digest = hashlib.sha256(data).hexdigest()
-            if state.csv_sha256 and digest == state.csv_sha256:
+            if recorded.csv_sha256 and digest == recorded.csv_sha256:
                 same.add(path)
             continue
-        photo = state.photos.get(path.name)
+        photo = recorded.photos.get(path.name)
         if photo is not None and _recorded_file(path, photo):
             same.add(path)
     return same

@@ -40,6 +40,7 @@ from .merge import (
     render_rows,
 )
 from .pklfile import dumps_state, loads_state
+from .recorded import RecordedFiles, recall, remember
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,8 @@ class Transaction:
     csv_problems: list[str] = field(default_factory=list)
     pkl_error: str = ""
     now: float = field(default_factory=time.time)
+    csv_stamp: tuple[int, int, int, int] | None = None
+    """faces.csv as it was just before it was last read: unchanged at the commit, it is not read again."""
     _listing: set[str] | None = None
 
     def photo_exists(self, file: str) -> bool:
@@ -159,8 +162,7 @@ class FolderStore:
 
     def load(self) -> FolderState:
         """The state without taking the lock or merging edits (for read-only commands)."""
-        state, _ = self._load_pkl(set_aside=False)
-        return state
+        return self.snapshot().state
 
     def snapshot(self) -> Snapshot:
         """The state without the lock (as :meth:`load`), kept so that a transaction can start from
@@ -168,7 +170,16 @@ class FolderStore:
         before = _stamp(confined.lstat(self.pkl_path))
         state, data = self._load_pkl(set_aside=False)
         stamp = before if data is not None and _stamp(confined.lstat(self.pkl_path)) == before else None
+        if stamp is not None:
+            remember(self.folder, stamp, state)
         return Snapshot(state, data, stamp)
+
+    def recorded_files(self) -> RecordedFiles:
+        """What faces.pkl records of the folder's files (the watcher's echo check): from what this
+        process last read or wrote while faces.pkl is still that file, else read (store/recorded.py)."""
+        stamp = _stamp(confined.lstat(self.pkl_path))
+        recorded = recall(self.folder, stamp) if stamp is not None else None
+        return recorded if recorded is not None else RecordedFiles.of(self.load())
 
     @contextlib.contextmanager
     def transaction(self, write: bool = True, snapshot: Snapshot | None = None) -> Iterator[Transaction]:
@@ -278,6 +289,7 @@ class FolderStore:
 
     def _merge_disk_csv(self, txn: Transaction, known_sha: str) -> str:
         """Merge the edits in faces.csv on disk; returns the hash of the bytes merged."""
+        txn.csv_stamp = _stamp(confined.lstat(self.csv_path))
         try:
             data = read_settled(self.csv_path, known=(known_sha, txn.state.csv_sha256))
         except confined.RefusedFile as exc:
@@ -334,8 +346,9 @@ class FolderStore:
         """
         state = txn.state
         txn.changes.extend(adopt_unmatched(state, txn.unmatched, txn.now, txn.photo_exists))
-        for _attempt in range(10):
-            csv_seen = self._merge_disk_csv(txn, csv_seen) or csv_seen
+        for attempt in range(10):
+            if attempt or not self._csv_unchanged(txn):  # a save made while the transaction ran
+                csv_seen = self._merge_disk_csv(txn, csv_seen) or csv_seen
             written_before = state.csv_sha256
             data = format_csv(render_rows(state))
             state.csv_sha256 = sha256(data)
@@ -355,6 +368,11 @@ class FolderStore:
         self._write_pkl(state, pkl_bytes)
         self._remove_own_swaps()
 
+    def _csv_unchanged(self, txn: Transaction) -> bool:
+        """Whether faces.csv is still the very file last read (same device, inode, size and mtime).
+        A save that lands after this look is caught by the swap itself (exchange_atomic)."""
+        return txn.csv_stamp is not None and _stamp(confined.lstat(self.csv_path)) == txn.csv_stamp
+
     def _remove_own_swaps(self) -> None:
         """The saves our swaps moved aside in this transaction (exchange_atomic keeps them until
         what was merged from them is committed, which it now is)."""
@@ -366,4 +384,7 @@ class FolderStore:
         new_pkl = dumps_state(state)
         if new_pkl != old:
             write_atomic(self.pkl_path, new_pkl)
+        stamp = _stamp(confined.lstat(self.pkl_path))
+        if stamp is not None:
+            remember(self.folder, stamp, state)
         return new_pkl
