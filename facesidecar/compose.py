@@ -58,10 +58,14 @@ def mirror_adapter(settings: Settings) -> Mirror | None:
 def detect_executor(settings: Settings) -> DetectExecutor | None:
     """Where photos are analysed: the Dask cluster of ``[cluster] scheduler`` (with this machine's
     pool when it cannot be reached), else worker processes here (``engine.workers``, within
-    ``daemon.memory_limit_mb``); None (this process) when this user cannot start the interpreter
-    again, as when a service user runs a venv whose Python lies in a folder only root can enter."""
+    ``daemon.memory_limit_mb``); None (this process) with ``engine.workers = 1`` (one worker gains
+    nothing from a second process and shows an engine's errors where they happen) and when this
+    user cannot start the interpreter again, as when a service user runs a venv whose Python lies
+    in a folder only root can enter."""
     from .workers import LocalPool
 
+    if settings.engine.workers == 1 and not settings.cluster.scheduler:
+        return None
     if not os.access(sys.executable, os.X_OK):
         log.warning("worker processes cannot be started (%s is not executable for this user); "
                     "photos are analysed in this process", sys.executable)

@@ -21,6 +21,9 @@ from .store.confined import ReadLimits
 CONFIG_ENV = "FACESIDECAR_CONFIG"
 STATE_ENV = "FACESIDECAR_STATE_DIR"
 """The state folder when the config names none (the test suite points it at a temporary folder)."""
+WORKERS_ENV = "FACESIDECAR_WORKERS"
+"""``engine.workers`` when the config sets none: 1 analyses photos in the scanning process (the test
+suite sets it, so that the commands and daemons it starts do not each load the model in a pool)."""
 DEFAULT_STATE_DIR = "/var/lib/facesidecar"
 DEFAULT_CONFIG_PATHS = (Path("/etc/facesidecar/config.toml"),)
 
@@ -30,6 +33,17 @@ class RootSettings:
     path: str = ""
     poll: bool = False
     poll_interval: float = 30.0
+
+
+def _workers_from_env() -> int:
+    """``$FACESIDECAR_WORKERS`` as the default of ``engine.workers`` (0 when unset)."""
+    text = os.environ.get(WORKERS_ENV, "").strip()
+    if not text:
+        return 0
+    if not text.isdigit():
+        raise ConfigError(f"${WORKERS_ENV} must be a whole number of worker processes (0: one per core, 1: this "
+                          f"process analyses the photos), got {text!r}: correct or unset it")
+    return int(text)
 
 
 @dataclass
@@ -47,9 +61,10 @@ class EngineSettings:
     decode_memory_mb: int = 768
     """Photos whose decoding would take more memory (bands, bit depth, decoder buffers) are refused."""
     min_face_size: int = 20
-    workers: int = 0
+    workers: int = field(default_factory=_workers_from_env)
     """Worker processes that decode and analyse photos (0: one per core; fewer if daemon.memory_limit_mb
-    cannot hold them)."""
+    cannot hold them; 1: no worker process, this process analyses them). Without the key:
+    ``$FACESIDECAR_WORKERS``, else 0."""
     smallest_face: float = 0.05
     """The smallest face to find, as a share of the photo's shorter side: the detector runs at the
     resolution where such a face fills its window (0: at the decoded size, enlarged per ``upsample``)."""
@@ -342,5 +357,5 @@ def settings_to_dict(settings: Settings) -> dict:
 __all__ = [
     "Settings", "RootSettings", "EngineSettings", "MetadataSettings", "MysqlSettings",
     "ClusterSettings", "DaemonSettings", "LimitSettings", "ReviewSettings", "ServeSettings", "load_settings", "parse_settings", "with_roots",
-    "settings_to_dict", "CONFIG_ENV", "STATE_ENV",
+    "settings_to_dict", "CONFIG_ENV", "STATE_ENV", "WORKERS_ENV",
 ]

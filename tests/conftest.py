@@ -1,4 +1,5 @@
-"""Shared fixtures: where the test photos are, a thread-leak check, sidecar reads without waiting."""
+"""Shared fixtures: where the test photos are, photos analysed in-process, a thread-leak check,
+sidecar reads without waiting."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from facesidecar.config import STATE_ENV
+from facesidecar.config import STATE_ENV, WORKERS_ENV
 from facesidecar.store import folder as folder_module
+
+from .fake_engine import FakeEngine
 
 PROJECT = Path(__file__).resolve().parents[1]
 TEST_DATA = Path(__file__).resolve().parent / "data"
@@ -43,12 +46,39 @@ def default_state_dir(tmp_path_factory):
         os.environ[STATE_ENV] = previous
 
 
+@pytest.fixture(scope="session", autouse=True)
+def detection_in_process():
+    """Every scanner of the suite, in the test's process and in the commands and daemons it starts,
+    analyses photos itself (``engine.workers = 1`` by default): a pool per ``facesidecar scan`` would
+    load the model once per core and per command, minutes over the suite. The tests of the pool and
+    the cluster ask for real workers (``worker_pool``); a config that sets ``engine.workers`` wins."""
+    previous = os.environ.get(WORKERS_ENV)
+    os.environ[WORKERS_ENV] = "1"
+    yield
+    if previous is None:
+        os.environ.pop(WORKERS_ENV, None)
+    else:
+        os.environ[WORKERS_ENV] = previous
+
+
+@pytest.fixture
+def worker_pool(monkeypatch):
+    """The product's default again for this test: worker processes, one per core (``engine.workers = 0``)."""
+    monkeypatch.delenv(WORKERS_ENV)
+
+
+@pytest.fixture
+def fake_engine() -> FakeEngine:
+    """The one stand-in for the face model (tests/fake_engine.py): the squares that tests/photos.py
+    draws are faces, and similar colours are one person."""
+    return FakeEngine()
+
+
 @pytest.fixture
 def no_settle(monkeypatch):
     """faces.csv is read at once instead of after it stopped changing for SETTLE_SECONDS: in these
     tests nobody is half-way through saving it (modules that edit faces.csv in-process use it)."""
     monkeypatch.setattr(folder_module, "SETTLE_SECONDS", 0.0)
-    monkeypatch.setattr(folder_module.read_settled, "__defaults__", ((), 0.0, 10.0))
 
 
 @pytest.fixture(autouse=True)

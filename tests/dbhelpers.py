@@ -1,4 +1,4 @@
-"""A real MariaDB for the mirror and GDPR tests, a fake engine and tiny photos built in code.
+"""A real MariaDB for the mirror and GDPR tests, people as colours of the photo factory.
 
 Each test gets its own database (``facesidecar_test_<random>``) and its own user with a random
 password, both dropped afterwards. Without a server on 127.0.0.1:3306 (and none that can be
@@ -17,12 +17,9 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from facesidecar.config import EngineSettings, MetadataSettings, MysqlSettings, RootSettings, Settings
-from facesidecar.engines.base import FaceEngine, PixelBox
 
 HOST, PORT = "127.0.0.1", 3306
 PASSWORD_ENV = "FACESIDECAR_TEST_MYSQL_PASSWORD"
@@ -109,57 +106,9 @@ def all_table_bytes(settings: MysqlSettings) -> bytes:
     return b"\x00".join(bytes(v) for v in out)
 
 
-# -- a fake engine and photos ----------------------------------------------------------------
-
-DIM = 8
-
-
-def color_vector(color: tuple[int, int, int]) -> np.ndarray:
-    """The fake engine's encoding of a face drawn in ``color``: the same person, the same vector."""
-    r, g, b = (c / 255.0 for c in color)
-    return np.array([r, g, b, r * g, g * b, b * r, 0.5, 0.25], dtype=np.float32)
-
-
-class ColorEngine(FaceEngine):
-    """Every square of one solid colour (not white) is a face; its colour is who it is."""
-
-    model_name = "fake_color_v1"
-    detector_name = "color"
-    metric = "euclidean"
-    threshold = 0.2
-
-    def detect(self, image: np.ndarray) -> list[PixelBox]:
-        flat = image.reshape(-1, 3)
-        colors = {tuple(int(v) for v in c) for c in np.unique(flat, axis=0)} - {(255, 255, 255)}
-        boxes = []
-        for color in colors:
-            ys, xs = np.nonzero(np.all(image == np.array(color, dtype=np.uint8), axis=2))
-            if len(xs) >= 16:
-                boxes.append(PixelBox(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1))
-        return sorted(boxes, key=lambda b: b.left)
-
-    def encode(self, image: np.ndarray, boxes: list[PixelBox]) -> list[np.ndarray]:
-        vectors = []
-        for box in boxes:
-            patch = image[box.top:box.bottom, box.left:box.right].reshape(-1, 3)
-            values, counts = np.unique(patch, axis=0, return_counts=True)
-            vectors.append(color_vector(tuple(int(v) for v in values[np.argmax(counts)])))
-        return vectors
-
+# -- people as colours (faces drawn by tests/photos.py, told apart by tests/fake_engine.py) --------
 
 PEOPLE = {"red": (200, 30, 30), "green": (30, 160, 30), "blue": (30, 30, 200), "gold": (210, 170, 20)}
-
-
-def make_photo(path: Path, *colors: str, size: int = 96) -> Path:
-    """A PNG with one 16-pixel square "face" per colour, left to right."""
-    image = Image.new("RGB", (size, size), (255, 255, 255))
-    step = size // max(len(colors), 1)
-    for index, name in enumerate(colors):
-        left = index * step + 4
-        image.paste(PEOPLE[name], (left, 30, left + 16, 46))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
-    return path
 
 
 def scan_settings(root: Path, mysql: MysqlSettings | None = None, metadata: bool = False) -> Settings:

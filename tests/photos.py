@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import io
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from facesidecar.engines.base import FaceEngine, PixelBox
 from facesidecar.model import Box
 
 EMPTY_XMP = (b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
@@ -119,34 +119,6 @@ def noise_picture(size: tuple[int, int] = (300, 200), seed: int = 7) -> Image.Im
     return Image.fromarray(np.random.default_rng(seed).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
 
 
-class FixedBoxEngine(FaceEngine):
-    """Finds the same faces in every photo, where detection is not the point of a test.
-
-    ``boxes`` are fractions of the displayed photo. A face is encoded by where it is, so the face
-    in the same place of two photos is the same person and faces in different places are not.
-    """
-
-    model_name = "fixed_boxes"
-    detector_name = "fixed"
-    metric = "euclidean"
-    threshold = 0.6
-
-    def __init__(self, boxes: list[Box]) -> None:
-        self.boxes = boxes
-        self.detections = 0
-
-    def detect(self, image: np.ndarray) -> list[PixelBox]:
-        self.detections += 1
-        height, width = image.shape[:2]
-        return [PixelBox(round(b.x * width), round(b.y * height), round((b.x + b.w) * width), round((b.y + b.h) * height))
-                for b in self.boxes]
-
-    def encode(self, image: np.ndarray, boxes: list[PixelBox]) -> list[np.ndarray]:
-        height, width = image.shape[:2]
-        return [np.array([10 * (b.left + b.right) / 2 / width, 10 * (b.top + b.bottom) / 2 / height], np.float32)
-                for b in boxes]
-
-
 def immich_displayed_box(area: dict, orientation: int) -> Box:
     """Where Immich shows an MWG area read by exiftool: ``orientRegionInfo`` in its
     ``metadata.service.ts`` moves the centre for the EXIF orientation and swaps W/H when sideways."""
@@ -158,56 +130,11 @@ def immich_displayed_box(area: dict, orientation: int) -> Box:
     return Box(x - w / 2, y - h / 2, w, h)
 
 
-# -- coloured squares as faces -------------------------------------------------------------------
-GREY = (128, 128, 128)
+# -- coloured squares as faces (found and told apart by tests/fake_engine.py) ------------------------
+Colour = tuple[int, int, int]
+
 RED, RED2, BLUE, BLUE2, GREEN, GREEN2, GREEN3 = (
     (230, 20, 20), (220, 30, 25), (20, 20, 230), (30, 25, 220), (20, 200, 20), (30, 190, 30), (25, 210, 25))
-SLOTS = 4
-WIDTH, HEIGHT = 400, 200
-
-
-class SquaresEngine(FaceEngine):
-    """Finds a square in each of SLOTS slots whose centre is not grey, and encodes it as its mean
-    colour: squares of similar colour are the same person (see ``draw_squares``)."""
-
-    model_name = "fake_colour_v1"
-    detector_name = "slots"
-    metric = "euclidean"
-    threshold = 0.3
-
-    def detect(self, image: np.ndarray) -> list[PixelBox]:
-        height, width = image.shape[:2]
-        slot = width / SLOTS
-        boxes = []
-        for i in range(SLOTS):
-            cx, cy = int(slot * i + slot / 2), height // 2
-            if np.abs(image[cy, cx].astype(int) - GREY).sum() > 30:
-                side = int(slot * 0.6)
-                boxes.append(PixelBox(cx - side // 2, cy - side // 2, cx + side // 2, cy + side // 2))
-        return boxes
-
-    def encode(self, image: np.ndarray, boxes: list[PixelBox]) -> list[np.ndarray]:
-        return [image[b.top:b.bottom, b.left:b.right].reshape(-1, 3).mean(axis=0).astype(np.float32) / 255
-                for b in boxes]
-
-
-def draw_squares(colours: list[tuple | None]) -> Image.Image:
-    """A grey photo with a square of each colour in its slot (None: an empty slot)."""
-    image = Image.new("RGB", (WIDTH, HEIGHT), GREY)
-    slot = WIDTH // SLOTS
-    for i, colour in enumerate(colours):
-        if colour is not None:
-            cx, cy, half = slot * i + slot // 2, HEIGHT // 2, int(slot * 0.3)
-            image.paste(colour, (cx - half, cy - half, cx + half, cy + half))
-    return image
-
-
-__all__ = ["FixedBoxEngine", "immich_displayed_box", "FORMATS", "TO_DISPLAYED", "exif_with_orientation", "face_picture", "make_raw", "noise_picture",
-           "save_oriented", "stored_pixels",
-           "SquaresEngine", "draw_squares"]
-
-
-# -- coloured squares: the naming tests' photos and engine ---------------------------------------
 ALICE = (200, 0, 0)
 ALICE2 = (210, 10, 0)
 ALICE3 = (190, 0, 12)
@@ -217,40 +144,49 @@ CAROL = (0, 0, 200)
 CAROL2 = (8, 0, 190)
 DAVE = (120, 120, 0)
 DAVE2 = (126, 114, 0)
+"""Colours a few units apart are one person to the fake engine, colours far apart are not."""
+
+SIDE = 40
+"""A face's side in pixels when a test gives only its colour (above the default engine.min_face_size)."""
 
 
-class ColorEngine(FaceEngine):
-    """One face per distinct color on black; the vector is the color / 100, so colors that differ a
-    little are the same person (distance < 0.6) and far-apart colors are different people."""
+@dataclass(frozen=True)
+class Layout:
+    """Where ``draw_faces`` puts the squares: left to right from ``origin``, ``gap`` pixels apart."""
 
-    model_name = "color"
-    detector_name = "color"
-    metric = "euclidean"
-    threshold = 0.6
-
-    def __init__(self):
-        self.detections = 0
-
-    def detect(self, image: np.ndarray) -> list[PixelBox]:
-        self.detections += 1
-        boxes = []
-        flat = image.reshape(-1, 3)
-        for color in np.unique(flat[flat.any(axis=1)], axis=0):
-            ys, xs = np.nonzero(np.all(image == color, axis=2))
-            boxes.append(PixelBox(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1))
-        return boxes
-
-    def encode(self, image: np.ndarray, boxes: list[PixelBox]) -> list[np.ndarray]:
-        return [image[b.top, b.left].astype(np.float32) / 100.0 for b in boxes]
+    size: tuple[int, int] = (400, 100)
+    side: int = SIDE
+    gap: int = 20
+    origin: tuple[int, int] = (10, 10)
+    background: Colour = (0, 0, 0)
 
 
-def make_photo(path: Path, *faces: tuple[tuple[int, int, int], int]) -> Path:
-    """A 400x100 PNG with a square of ``color`` and side ``size`` per face, left to right."""
+SLOTS = Layout(size=(400, 200), side=60, gap=40, origin=(20, 70), background=(128, 128, 128))
+"""Four 60-pixel places centred in the quarters of a grey 400x200 picture (the review page's photos)."""
+
+
+def draw_faces(*faces: Colour | tuple[Colour, int] | None, layout: Layout = Layout()) -> Image.Image:
+    """A picture with one square "face" per colour, left to right: ``(colour, side)`` or a bare
+    colour (the layout's side); None leaves a face's place empty."""
+    image = Image.new("RGB", layout.size, layout.background)
+    x, top = layout.origin
+    for face in faces:
+        if face is None:
+            x += layout.side + layout.gap
+            continue
+        colour, side = face if isinstance(face[0], tuple) else (face, layout.side)
+        image.paste(colour, (x, top, x + side, top + side))
+        x += side + layout.gap
+    return image
+
+
+def make_photo(path: Path, *faces: Colour | tuple[Colour, int] | None) -> Path:
+    """``draw_faces`` saved at ``path`` (the format by its ending; PNG keeps the colours exact)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    image = Image.new("RGB", (400, 100))
-    x = 10
-    for color, size in faces:
-        image.paste(color, (x, 10, x + size, 10 + size))
-        x += size + 20
-    image.save(path)
+    options = {"quality": 95} if path.suffix.lower() in (".jpg", ".jpeg") else {}
+    draw_faces(*faces).save(path, **options)
     return path
+
+
+__all__ = ["immich_displayed_box", "FORMATS", "TO_DISPLAYED", "exif_with_orientation", "face_picture", "make_raw",
+           "noise_picture", "save_oriented", "stored_pixels", "draw_faces", "make_photo", "Layout", "SLOTS", "SIDE"]

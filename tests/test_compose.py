@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 import facesidecar
-from facesidecar.compose import build_scanner
+from facesidecar.compose import build_scanner, detect_executor
 from facesidecar.config import MetadataSettings, RootSettings, Settings
 from facesidecar.daemon import default_scanner_factory
+from facesidecar.workers import LocalPool
 
 PACKAGE = Path(facesidecar.__file__).parent
 needs_exiftool = pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool not installed")
@@ -48,3 +49,16 @@ def test_a_scanner_without_adapters_is_asked_for_by_name(tmp_path):
 def test_switched_off_metadata_builds_no_writer(tmp_path):
     scanner = build_scanner(settings_for(tmp_path, metadata=False))
     assert scanner.metadata is None
+
+
+def test_one_worker_analyses_photos_in_the_scanning_process(tmp_path):
+    """``engine.workers = 1``: no pool (what the pool's start failure message promises)."""
+    settings = settings_for(tmp_path, metadata=False)
+    settings.engine.workers = 1
+    assert detect_executor(settings) is None
+    settings.engine.workers = 2
+    pool = detect_executor(settings)
+    try:
+        assert isinstance(pool, LocalPool) and pool.wanted == 2
+    finally:
+        pool.close()

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from facesidecar.config import CONFIG_ENV, load_settings, parse_settings
+from facesidecar.config import CONFIG_ENV, WORKERS_ENV, load_settings, parse_settings
 from facesidecar.errors import ConfigError
 
 PROJECT = Path(__file__).resolve().parents[1]
 
 
-def test_example_config_documents_exactly_the_defaults():
+def test_example_config_documents_exactly_the_defaults(worker_pool):
     example = parse_settings((PROJECT / "config.example.toml").read_text(), "config.example.toml")
     defaults = load_settings.__globals__["Settings"]()
     assert example.engine == defaults.engine
@@ -56,6 +56,15 @@ def test_config_from_flag_and_environment(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="not found"):
         load_settings()
 
+
+
+def test_workers_from_the_environment_when_the_config_sets_none(monkeypatch):
+    monkeypatch.setenv(WORKERS_ENV, "3")
+    assert parse_settings("", "c.toml").engine.workers == 3
+    assert parse_settings("[engine]\nworkers = 2\n", "c.toml").engine.workers == 2
+    monkeypatch.setenv(WORKERS_ENV, "many")
+    with pytest.raises(ConfigError, match=r"\$FACESIDECAR_WORKERS must be a whole number .* got 'many'"):
+        parse_settings("", "c.toml")
 
 # -- every documented snippet loads ----------------------------------------------------------------
 DOCUMENTS = ("README.md", "systemd/README.md")

@@ -33,7 +33,7 @@ from facesidecar.model import ScanReport
 from facesidecar.sdnotify import Notifier
 from facesidecar.watcher import Job, Priority
 
-from .photos import ColorEngine, make_photo
+from .photos import make_photo
 
 PROJECT = Path(__file__).resolve().parents[1]
 PYTHON = PROJECT / ".venv" / "bin" / "python"
@@ -190,7 +190,7 @@ def test_worker_runs_jobs_and_counts_errors(worker_parts):
     assert calls[-1] == ("close",)  # the scanner is closed on the worker thread at the end
 
 
-def test_the_worker_logs_each_error_of_a_real_scan_once(tmp_path, caplog, no_settle):
+def test_the_worker_logs_each_error_of_a_real_scan_once(tmp_path, caplog, no_settle, fake_engine):
     """The stage that meets an error logs it; the worker counts it for ``status`` without a second line."""
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "broken.jpg").write_bytes(b"not a photo at all")
@@ -198,7 +198,7 @@ def test_the_worker_logs_each_error_of_a_real_scan_once(tmp_path, caplog, no_set
     settings = with_roots(Settings(), [str(tmp_path)])
     settings.state_dir, settings.metadata.enabled = str(tmp_path / "state"), False
     queue = JobQueue(10)
-    worker = Worker(queue, settings, lambda s, stop: assemble_scanner(s, engine=ColorEngine(), should_stop=stop),
+    worker = Worker(queue, settings, lambda s, stop: assemble_scanner(s, engine=fake_engine, should_stop=stop),
                     MemoryGuard(0))
     queue.put(Job(Priority.PHOTO, folders=frozenset({tmp_path / "a"})))
     with caplog.at_level(logging.INFO):

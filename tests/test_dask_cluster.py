@@ -23,7 +23,7 @@ from facesidecar.engines.dlib_engine import DlibEngine  # noqa: E402
 
 from .scanlibrary import PHOTOS, assert_same_sidecars, copy_library, jobs_of, settings_for, sidecars  # noqa: E402
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_settle")]
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_settle", "worker_pool")]
 
 BIN = Path(sys.executable).parent
 

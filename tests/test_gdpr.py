@@ -21,15 +21,14 @@ from facesidecar.store.folder import FolderStore
 from facesidecar.store.merge import set_name
 from tests.dbhelpers import (  # noqa: F401 - fixtures
     PEOPLE,
-    ColorEngine,
     all_table_bytes,
-    color_vector,
-    make_photo,
     mariadb_server_fixture,
     mysql_db_fixture,
     query,
     scan_settings,
 )
+from tests.fake_engine import COLOUR_MODEL, FakeEngine
+from tests.photos import make_photo
 
 NAME = "Zoë Ålander"
 OTHER = "Bob"
@@ -48,18 +47,18 @@ def metadata_writer(settings):
 
 def build(tmp_path: Path, mysql) -> tuple[Path, Scanner]:
     root = tmp_path / "photos"
-    make_photo(root / "a" / "one.png", "red", "green")
-    make_photo(root / "a" / "two.png", "red")
-    make_photo(root / "b" / "three.png", "blue", "red")
-    make_photo(root / "b" / "four.png", "gold")
-    make_photo(root / "b" / "tagged.png", "red")
+    make_photo(root / "a" / "one.png", PEOPLE["red"], PEOPLE["green"])
+    make_photo(root / "a" / "two.png", PEOPLE["red"])
+    make_photo(root / "b" / "three.png", PEOPLE["blue"], PEOPLE["red"])
+    make_photo(root / "b" / "four.png", PEOPLE["gold"])
+    make_photo(root / "b" / "tagged.png", PEOPLE["red"])
     if HAS_EXIFTOOL:  # another tool already put the person into this photo's metadata
         subprocess.run(["exiftool", "-q", "-overwrite_original", f"-XMP-iptcExt:PersonInImage={NAME}",
                         f"-XMP-dc:Subject={NAME}", str(root / "b" / "tagged.png")], check=True)
     settings = scan_settings(root, mysql, metadata=HAS_EXIFTOOL)
     settings.metadata.import_existing = False
     mirror = Mirror(mysql, outbox_dir=settings.state_path()) if mysql is not None else None
-    scanner = assemble_scanner(settings, engine=ColorEngine(), metadata=metadata_writer(settings), mirror=mirror)
+    scanner = assemble_scanner(settings, engine=FakeEngine(), metadata=metadata_writer(settings), mirror=mirror)
     scanner.scan_paths([root])
     return root, scanner
 
@@ -150,7 +149,7 @@ class TestForget:
         for photo in ("one.png", "two.png"):
             path = root / "a" / photo
             os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
-        make_photo(root / "b" / "new.png", "green")
+        make_photo(root / "b" / "new.png", PEOPLE["green"])
         scanner.scan_paths([root])
         self.assert_no_trace(root, mysql_db, encodings)
         forgotten = [f for _, f in FolderStore(root / "a").load().faces() if f.forgotten]
@@ -250,10 +249,10 @@ class TestExport:
         faces = sorted((f["file"], f["how"]) for f in data["faces"])
         assert faces == [("one.png", "confirmed"), ("tagged.png", "confirmed"), ("three.png", "guessed"),
                          ("two.png", "guessed")]
-        red = color_vector(PEOPLE["red"])
+        red = FakeEngine().vector_of(PEOPLE["red"])
         for face in data["faces"]:
             assert set(face["box"]) == {"x", "y", "w", "h"}
-            assert face["encodings"]["fake_color_v1"]["values"] == pytest.approx(list(red))
+            assert face["encodings"][COLOUR_MODEL]["values"] == pytest.approx(list(red))
             assert face["photo"]["sha256"]
         assert face["photo"]["scanned_at"]
         db = data["database"]

@@ -1,7 +1,7 @@
 """naming_commands: the naming commands' work functions, on generated photos with a fake engine.
 
-Photos and engine: ``tests.photos.make_photo`` and ``ColorEngine`` (a "face" is a solid colored
-square; colors that differ a little are the same person).
+Photos and engine: ``tests.photos.make_photo`` and ``tests.fake_engine.FakeEngine`` (a "face" is a
+solid colored square; colors that differ a little are the same person).
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from facesidecar.scan import Scanner
 from facesidecar.store.csvfile import parse_csv
 
 from .csvedit import rows, type_name
-from .photos import ALICE, ALICE2, ALICE3, BOB, BOB2, CAROL, CAROL2, DAVE, DAVE2, ColorEngine, make_photo
+from .fake_engine import FakeEngine
+from .photos import ALICE, ALICE2, ALICE3, BOB, BOB2, CAROL, CAROL2, DAVE, DAVE2, make_photo
 
 pytestmark = pytest.mark.usefixtures("no_settle")
 
@@ -50,10 +51,10 @@ def root(tmp_path) -> Path:
     return root
 
 
-def new_scanner(root: Path, engine: ColorEngine | None = None) -> Scanner:
+def new_scanner(root: Path, engine: FakeEngine | None = None) -> Scanner:
     settings = with_roots(Settings(), [str(root)])
     settings.metadata.enabled = False
-    return assemble_scanner(settings, engine=engine or ColorEngine())
+    return assemble_scanner(settings, engine=engine or FakeEngine())
 
 
 @pytest.fixture
@@ -273,7 +274,7 @@ class TestEnroll:
         make_photo(people / "1.png", (CAROL2, 30), (CAROL, 60))
         make_photo(people / "2.png", (CAROL2, 50))
         make_photo(tmp_path / "photos" / "b" / "x.png", (CAROL, 40))
-        engine = ColorEngine()
+        engine = FakeEngine()
         scanner = new_scanner(tmp_path / "photos", engine)
         outcome = enroll(scanner, "Carol", [people])
         assert [(n.file, n.face_nr) for n in outcome.named] == [("1.png", 2), ("2.png", 1)]

@@ -15,7 +15,8 @@ from facesidecar.scan import Scanner
 from facesidecar.store.folder import FolderStore
 
 from .csvedit import type_name
-from .photos import BLUE, BLUE2, GREEN, GREEN2, GREEN3, RED, RED2, SquaresEngine, draw_squares
+from .fake_engine import FakeEngine
+from .photos import BLUE, BLUE2, GREEN, GREEN2, GREEN3, RED, RED2, SLOTS, draw_faces
 
 pytestmark = pytest.mark.usefixtures("no_settle")
 
@@ -27,7 +28,7 @@ def root(tmp_path) -> Path:
                            "reds": [[RED2]], "alone": [[None, None, (200, 200, 20)]]}.items():
         (root / album).mkdir(parents=True)
         for i, squares in enumerate(colours):
-            draw_squares(squares).save(root / album / f"{i}.jpg", quality=95)
+            draw_faces(*squares, layout=SLOTS).save(root / album / f"{i}.jpg", quality=95)
     return root
 
 
@@ -35,7 +36,7 @@ def scanner_of(root: Path) -> Scanner:
     settings = with_roots(Settings(), [str(root)])
     settings.metadata.enabled = False
     settings.state_dir = str(root.parent / "state")
-    return assemble_scanner(settings, engine=SquaresEngine())
+    return assemble_scanner(settings, engine=FakeEngine(scale=255, threshold=0.3))
 
 
 def clusters(root: Path) -> dict[tuple[str, str, int], str]:
@@ -61,7 +62,7 @@ def test_a_new_face_rewrites_only_the_folders_of_its_cluster(root):
     assert before["greens", "1.jpg", 2] == before["reds", "0.jpg", 1] != ""
     written = pkl_bytes(root)
     (root / "new").mkdir()
-    draw_squares([GREEN3]).save(root / "new" / "0.jpg", quality=95)
+    draw_faces(GREEN3, layout=SLOTS).save(root / "new" / "0.jpg", quality=95)
     scanner.scan_paths([root / "new"])
     after = clusters(root)
     assert after["new", "0.jpg", 1] == after["greens", "0.jpg", 1] == after["greens", "1.jpg", 1]
@@ -75,7 +76,7 @@ def test_a_named_face_leaves_its_cluster_and_the_rest_splits(tmp_path):
     chain = {"left": (0, 200, 0), "middle": (100, 200, 0), "right": (200, 200, 0)}  # 0.39 apart, ends 0.78
     for album, colour in chain.items():
         (root / album).mkdir(parents=True)
-        draw_squares([colour]).save(root / album / "0.jpg", quality=95)
+        draw_faces(colour, layout=SLOTS).save(root / album / "0.jpg", quality=95)
     scanner = scanner_of(root)
     scanner.scan_paths([root])
     assert len(set(clusters(root).values())) == 1, "the middle face links both ends"

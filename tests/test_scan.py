@@ -17,6 +17,7 @@ from facesidecar.store.csvfile import parse_csv
 from facesidecar.store.folder import FolderStore
 
 from .csvedit import type_name
+from .fake_engine import FakeEngine
 
 pytestmark = pytest.mark.usefixtures("no_settle")
 
@@ -24,25 +25,6 @@ pytestmark = pytest.mark.usefixtures("no_settle")
 @pytest.fixture(scope="module")
 def engine():
     return DlibEngine(Settings().engine)
-
-
-class CountingEngine:
-    """Wraps the real engine and counts detections, to prove unchanged photos are not decoded."""
-
-    def __init__(self, inner, model_name=None):
-        self.inner, self.detections = inner, 0
-        self.model_name = model_name or inner.model_name
-        self.metric, self.threshold, self.detector_name = inner.metric, inner.threshold, inner.detector_name
-
-    def detect(self, image):
-        self.detections += 1
-        return self.inner.detect(image)
-
-    def encode(self, image, boxes):
-        return self.inner.encode(image, boxes)
-
-    def distances(self, gallery, probes):
-        return self.inner.distances(gallery, probes)
 
 
 @pytest.fixture
@@ -57,10 +39,11 @@ def library(tmp_path, shared_faces) -> Path:
     return root
 
 
-def scanner_for(root: Path, engine) -> tuple[Scanner, CountingEngine]:
+def scanner_for(root: Path, engine) -> tuple[Scanner, FakeEngine]:
+    """A scanner with the real engine, counting its detections (to prove unchanged photos are not decoded)."""
     settings = with_roots(Settings(), [str(root)])
     settings.metadata.enabled = False
-    counting = CountingEngine(engine)
+    counting = FakeEngine(inner=engine)
     return assemble_scanner(settings, engine=counting), counting
 
 
@@ -129,7 +112,7 @@ def test_typed_name_survives_rescan_reencode_move_and_model_change(library, engi
     # model change: every photo is detected again; names belong to boxes and survive
     settings = with_roots(Settings(), [str(library)])
     settings.metadata.enabled = False
-    other_model = CountingEngine(engine, model_name="dlib_resnet_v1_retrained")
+    other_model = FakeEngine(inner=engine, model_name="dlib_resnet_v1_retrained")
     assemble_scanner(settings, engine=other_model).scan_paths([library])
     assert other_model.detections > 0
     assert names_of(library / "archive", "obama-2009.jpg") == ["Barack Obama"]

@@ -24,7 +24,7 @@ from facesidecar.workers import LocalPool, worker_count
 from .conftest import PROJECT
 from .scanlibrary import PHOTOS, assert_same_sidecars, copy_library, jobs_of, settings_for, sidecars
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_settle")]
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_settle", "worker_pool")]
 
 @pytest.fixture
 def library(tmp_path, shared_faces) -> Path:

@@ -61,14 +61,16 @@ def timestamp() -> str:
     return time.strftime("%Y%m%d-%H%M%S")
 
 
-def read_settled(path: Path, known: tuple[str, ...] = (), settle: float = SETTLE_SECONDS,
+def read_settled(path: Path, known: tuple[str, ...] = (), settle: float | None = None,
                  max_wait: float = 10.0) -> bytes | None:
-    """The file's bytes once it has not changed for ``settle`` seconds (None if it is absent).
+    """The file's bytes (None if it is absent) once it has not changed for ``settle`` seconds
+    (None: SETTLE_SECONDS as it is at the call, so that one setting governs every read).
 
     An editor that truncates and then writes leaves a short or empty file for a moment; reading
     it then would look like deleted rows. Bytes whose hash is in ``known`` (what facesidecar wrote
     itself) need no waiting; an empty file waits longer (see :func:`.atomic.read_when_settled`).
     """
+    settle = SETTLE_SECONDS if settle is None else settle
     try:
         with confined.opened(path.parent) as folder:
             return read_when_settled(folder, path.name, known, settle, max_wait)

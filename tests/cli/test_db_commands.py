@@ -20,14 +20,14 @@ from facesidecar.config import load_settings
 from facesidecar.store.merge import set_name
 from tests.dbhelpers import (  # noqa: F401 - fixtures
     PASSWORD_ENV,
-    ColorEngine,
+    PEOPLE,
     all_table_bytes,
     env_without,
-    make_photo,
     mariadb_server_fixture,
     mysql_db_fixture,
     query,
 )
+from tests.photos import make_photo
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -56,16 +56,16 @@ connect_timeout = 3
 
 
 @pytest.fixture
-def fake_engine(monkeypatch):
-    monkeypatch.setattr(common, "build_scanner", functools.partial(build_scanner, engine=ColorEngine()))
+def commands_use_the_fake_engine(monkeypatch, fake_engine):
+    monkeypatch.setattr(common, "build_scanner", functools.partial(build_scanner, engine=fake_engine))
 
 
 @pytest.fixture
-def scanned(tmp_path, mysql_db, fake_engine):
+def scanned(tmp_path, mysql_db, commands_use_the_fake_engine):
     root = tmp_path / "photos"
-    make_photo(root / "a" / "one.png", "red", "green")
-    make_photo(root / "a" / "two.png", "red")
-    make_photo(root / "b" / "three.png", "blue")
+    make_photo(root / "a" / "one.png", PEOPLE["red"], PEOPLE["green"])
+    make_photo(root / "a" / "two.png", PEOPLE["red"])
+    make_photo(root / "b" / "three.png", PEOPLE["blue"])
     secret = tmp_path / "pw"
     secret.write_text(mysql_db.test_password + "\n")
     secret.chmod(0o600)

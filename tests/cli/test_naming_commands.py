@@ -11,23 +11,21 @@ from pathlib import Path
 
 import pytest
 
-from facesidecar import compose
 from facesidecar.cli.main import main
 from facesidecar.engines import source as engine_source
 from facesidecar.model import IGNORE
 
 from ..csvedit import rows, type_name
-from ..photos import ALICE, ALICE2, BOB, BOB2, CAROL, DAVE, ColorEngine, make_photo
+from ..photos import ALICE, ALICE2, BOB, BOB2, CAROL, DAVE, make_photo
 from ..test_naming_commands import root as root  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.usefixtures("no_settle")
 
 
 @pytest.fixture(autouse=True)
-def color_engine(monkeypatch):
-    """The color engine in this process; no worker processes, which would load the configured dlib."""
-    monkeypatch.setattr(engine_source, "get_engine", lambda settings, model=None, state_dir=None: ColorEngine())
-    monkeypatch.setattr(compose, "detect_executor", lambda settings: None)
+def commands_use_the_fake_engine(monkeypatch, fake_engine):
+    """The fake engine in place of dlib (photos are analysed in this process: ``detection_in_process``)."""
+    monkeypatch.setattr(engine_source, "get_engine", lambda settings, model=None, state_dir=None: fake_engine)
 
 
 @pytest.fixture

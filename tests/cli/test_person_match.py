@@ -13,7 +13,7 @@ from facesidecar.naming_commands import Person
 
 from ..csvedit import rows
 from .test_naming_commands import cli as cli  # noqa: F401 - fixture
-from .test_naming_commands import color_engine as color_engine  # noqa: F401 - autouse fixture
+from .test_naming_commands import commands_use_the_fake_engine as commands_use_the_fake_engine  # noqa: F401 - autouse fixture
 from .test_naming_commands import config as config  # noqa: F401 - fixture
 from .test_naming_commands import root as root  # noqa: F401 - fixture
 from .test_naming_commands import scanned as scanned  # noqa: F401 - fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -34,6 +35,14 @@ def write_config(path: Path, root: Path | None = None, *, metadata: bool = True,
         encoding="utf-8",
     )
     return path
+
+
+def wait_for_catch_up(state: Path, timeout: float = 90.0) -> None:
+    """Until the daemon's status file says its start-up catch-up is over."""
+    deadline = time.monotonic() + timeout
+    while not any('"catchup_finished": true' in f.read_text(errors="replace") for f in state.glob("*.status.json")):
+        assert time.monotonic() < deadline, f"the daemon never finished its catch-up (status in {state})"
+        time.sleep(0.2)
 
 
 def cli(*args: str | Path, config: Path, timeout: float = 300, env: dict | None = None,

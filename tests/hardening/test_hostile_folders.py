@@ -16,7 +16,7 @@ import pytest
 
 from facesidecar.store.csvfile import parse_csv
 
-from .helpers import PYTHON, cli, write_config
+from .helpers import PYTHON, cli, wait_for_catch_up, write_config
 from .hostile import GOOD_PHOTO, Corpus, HostileCase, all_cases
 
 GOOD_NAME = "Hostile Tester"
@@ -79,22 +79,29 @@ def run_daemon(outcome: Outcome, config: Path) -> None:
     log = corpus.state / "daemon.log"
     try:
         runner.start()
-        wait_for(log, r"catch-up: .*done|catch-up: \d+ photos scanned", 120)
+        wait_for_catch_up(corpus.state, 120)
         live = [c for c in corpus.cases if c.during_daemon is not None]
         for case in live:
             case.during_daemon(corpus.folder(case), corpus)
         for case in live:
-            wait_for(log, re.escape(str(corpus.folder(case))) + "[/:].*" + case.reported, 60)
+            wait_for_report(log, corpus, case, 60)
         time.sleep(2)  # let the daemon work through what the changes queued
     finally:
         runner.stop()
     outcome.daemon_log = log.read_text(errors="replace")
 
 
-def wait_for(log: Path, pattern: str, seconds: float) -> None:
+def reports(output: str, corpus: Corpus, case: HostileCase) -> list[str]:
+    """The lines of ``output`` that report ``case``: they name its folder and say what it reports."""
+    folder = re.compile(re.escape(str(corpus.folder(case))) + "[/:]")
+    return [line for line in output.splitlines() if folder.search(line) and re.search(case.reported, line)]
+
+
+def wait_for_report(log: Path, corpus: Corpus, case: HostileCase, seconds: float) -> None:
+    """Until the daemon reported the case (the test below counts the reports)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if log.exists() and re.search(pattern, log.read_text(errors="replace")):
+        if log.exists() and reports(log.read_text(errors="replace"), corpus, case):
             return
         time.sleep(0.2)
 
@@ -143,17 +150,14 @@ def test_the_good_photo_next_to_the_case_was_scanned_and_named(outcome, case):
 
 @pytest.mark.parametrize("case", case_ids(), ids=lambda c: c.slug)
 def test_every_bad_item_is_reported_once(outcome, case):
-    folder = re.compile(re.escape(str(outcome.corpus.folder(case))) + "[/:]")
-
-    def reports(output: str) -> list[str]:
-        return [line for line in output.splitlines() if folder.search(line) and re.search(case.reported, line)]
-
+    in_scan, in_daemon = reports(outcome.scans[0], outcome.corpus, case), reports(outcome.daemon_log, outcome.corpus, case)
     if case.during_daemon is not None:
-        assert len(reports(outcome.daemon_log)) == 1, f"{case.name}: {reports(outcome.daemon_log)}"
+        assert len(in_daemon) == 1, f"{case.name}: {in_daemon}"
     elif case.reported:
-        assert len(reports(outcome.scans[0])) == 1, f"{case.name}: {reports(outcome.scans[0])}"
-        assert len(reports(outcome.daemon_log)) <= 1, f"{case.name}: {reports(outcome.daemon_log)}"
+        assert len(in_scan) == 1, f"{case.name}: {in_scan}"
+        assert len(in_daemon) <= 1, f"{case.name}: {in_daemon}"
     else:
+        folder = re.compile(re.escape(str(outcome.corpus.folder(case))) + "[/:]")
         said = [line for line in outcome.scans[0].splitlines() if folder.search(line)]
         assert not said, f"{case.name} should pass without a word: {said}"
 

@@ -14,7 +14,7 @@ import pytest
 from facesidecar.store.csvfile import parse_csv
 from facesidecar.store.folder import FolderStore
 
-from .helpers import cli, put_photo, write_config
+from .helpers import cli, put_photo, wait_for_catch_up, write_config
 
 DEAD_WRITER = ".faces.csv.tmp-999999-abcd1234"
 """The temporary file of a writer that no longer runs (pid 999999 does not exist here)."""
@@ -140,10 +140,3 @@ def wait_for_name(folder: Path, name: str, timeout: float = 90.0) -> None:
         assert time.monotonic() < deadline, f"{name!r} never reached {folder / 'faces.csv'}: {csv_names(folder)}"
         time.sleep(0.2)
 
-
-def wait_for_catch_up(state: Path, timeout: float = 90.0) -> None:
-    """Until the daemon's status file says its start-up catch-up is over."""
-    deadline = time.monotonic() + timeout
-    while not any('"catchup_finished": true' in f.read_text(errors="replace") for f in state.glob("*.status.json")):
-        assert time.monotonic() < deadline, f"the daemon never finished its catch-up (status in {state})"
-        time.sleep(0.2)

@@ -9,32 +9,16 @@ import pytest
 from PIL import Image
 
 from facesidecar.config import EngineSettings
-from facesidecar.engines.base import FaceEngine, PixelBox
+from facesidecar.engines.base import PixelBox
 from facesidecar.imaging import DecodedPhoto, decode_photo
 from facesidecar.model import Box, FoundFace
 from facesidecar.pipeline.detect import box_to_pixels, detection_scale, encode_boxes, find_faces, pixels_to_box
 
 from ..conftest import TEST_DATA
+from ..fake_engine import FakeEngine
 from ..test_imaging import save_oriented
 
 LIMIT = 200_000_000
-
-
-class FakeEngine(FaceEngine):
-    """Fixed boxes; each vector records the box it was made from, so tests can check the mapping."""
-
-    model_name = "fake"
-
-    def __init__(self, boxes: list[PixelBox]) -> None:
-        self.boxes = boxes
-        self.encoded: list[PixelBox] = []
-
-    def detect(self, image: np.ndarray) -> list[PixelBox]:
-        return list(self.boxes)
-
-    def encode(self, image: np.ndarray, boxes: list[PixelBox]) -> list[np.ndarray]:
-        self.encoded.extend(boxes)
-        return [np.array([b.left, b.top, b.right, b.bottom], np.float32) for b in boxes]
 
 
 def photo_of(width: int, height: int, displayed_width: int, displayed_height: int) -> DecodedPhoto:
@@ -68,25 +52,25 @@ class TestConversions:
 
 class TestFindFacesWithFakeEngine:
     def test_sorted_left_to_right(self):
-        engine = FakeEngine([PixelBox(60, 10, 80, 30), PixelBox(5, 50, 25, 70), PixelBox(30, 0, 50, 20)])
+        engine = FakeEngine(boxes=[PixelBox(60, 10, 80, 30), PixelBox(5, 50, 25, 70), PixelBox(30, 0, 50, 20)])
         faces = find_faces(engine, photo_of(100, 100, 100, 100), min_face_size=0)
         assert [f.box.x for f in faces] == [0.05, 0.3, 0.6]
-        assert [f.encoding[0] for f in faces] == [5, 30, 60], "each face keeps its own encoding"
+        assert [f.encoding[0] for f in faces] == pytest.approx([0.5, 3, 6]), "each face keeps its own encoding"
 
     def test_min_face_size_counts_full_resolution_pixels(self):
         """A 30-pixel face in a photo decoded at half size is 60 pixels wide in the photo."""
-        engine = FakeEngine([PixelBox(0, 0, 30, 30), PixelBox(50, 0, 70, 20)])
+        engine = FakeEngine(boxes=[PixelBox(0, 0, 30, 30), PixelBox(50, 0, 70, 20)])
         faces = find_faces(engine, photo_of(100, 100, 200, 200), min_face_size=50)
         assert [f.box for f in faces] == [Box(0.0, 0.0, 0.3, 0.3)]
         assert engine.encoded == [PixelBox(0, 0, 30, 30)], "small faces are not even encoded"
 
     def test_encode_boxes_uses_pixels_of_the_decoded_image(self):
-        engine = FakeEngine([])
+        engine = FakeEngine(boxes=[])
         vectors = encode_boxes(engine, photo_of(100, 50, 4000, 2000), [Box(0.5, 0.5, 0.25, 0.5), Box(0, 0, 0.1, 0.1)])
-        assert [list(v) for v in vectors] == [[50, 25, 75, 50], [0, 0, 10, 5]]
+        assert engine.encoded == [PixelBox(50, 25, 75, 50), PixelBox(0, 0, 10, 5)] and len(vectors) == 2
 
     def test_no_faces(self):
-        assert find_faces(FakeEngine([]), photo_of(10, 10, 10, 10), 20) == []
+        assert find_faces(FakeEngine(boxes=[]), photo_of(10, 10, 10, 10), 20) == []
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +132,7 @@ class TestDetectionScale:
     """The detector looks at each photo at the size where the smallest wanted face fills its window."""
 
     def test_engines_without_a_window_see_the_decoded_photo(self):
-        assert detection_scale(FakeEngine([]), 4000, 3000, 0.05) is None
+        assert detection_scale(FakeEngine(boxes=[]), 4000, 3000, 0.05) is None
 
     def test_camera_photo_is_scanned_smaller_and_a_small_one_enlarged(self, engine):
         assert detection_scale(engine, 2449, 1632, 0.05) == pytest.approx(80 / (0.05 * 1632))

@@ -17,7 +17,8 @@ from facesidecar.config import Settings, with_roots
 from facesidecar.review.app import create_app
 from facesidecar.store.csvfile import parse_csv
 
-from ..photos import BLUE, BLUE2, GREEN, GREEN2, GREEN3, RED, RED2, SquaresEngine, draw_squares
+from ..fake_engine import FakeEngine
+from ..photos import BLUE, BLUE2, GREEN, GREEN2, GREEN3, RED, RED2, SLOTS, draw_faces
 
 
 def save_rotated(image: Image.Image, path: Path) -> None:
@@ -36,10 +37,10 @@ def quick_sidecar_reads(no_settle):
 def make_library(root: Path) -> None:
     (root / "album1").mkdir(parents=True)
     (root / "album2").mkdir()
-    draw_squares([RED, None, BLUE, None]).save(root / "album1" / "a1.jpg", quality=95)
-    draw_squares([RED2, GREEN, None, None]).save(root / "album1" / "a2.jpg", quality=95)
-    draw_squares([GREEN2, None, None, BLUE2]).save(root / "album2" / "b1.jpg", quality=95)
-    save_rotated(draw_squares([None, None, GREEN3, None]), root / "album2" / "b2.jpg")
+    draw_faces(RED, None, BLUE, None, layout=SLOTS).save(root / "album1" / "a1.jpg", quality=95)
+    draw_faces(RED2, GREEN, None, None, layout=SLOTS).save(root / "album1" / "a2.jpg", quality=95)
+    draw_faces(GREEN2, None, None, BLUE2, layout=SLOTS).save(root / "album2" / "b1.jpg", quality=95)
+    save_rotated(draw_faces(None, None, GREEN3, None, layout=SLOTS), root / "album2" / "b2.jpg")
 
 
 class Lib:
@@ -54,7 +55,7 @@ class Lib:
         for key, value in review.items():
             setattr(settings.review, key, value)
         self.settings = settings
-        self.scanner = assemble_scanner(settings, engine=SquaresEngine())
+        self.scanner = assemble_scanner(settings, engine=FakeEngine(scale=255, threshold=0.3))
         self.scanner.scan_paths([self.root])
         self.app = create_app(settings, [self.root], self.scanner)
         self.app.config["TESTING"] = True

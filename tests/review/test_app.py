@@ -319,11 +319,11 @@ class TestMore:
         from facesidecar.compose import assemble_scanner
         from facesidecar.store.merge import set_name
 
-        from ..photos import SquaresEngine
+        from ..fake_engine import FakeEngine
 
         lib.client.get("/")
         lib.app.extensions["facesidecar"]["actions"].sync_library()
-        other = assemble_scanner(lib.settings, engine=SquaresEngine())  # e.g. the daemon, another process
+        other = assemble_scanner(lib.settings, engine=FakeEngine(scale=255, threshold=0.3))  # e.g. the daemon, another process
 
         def name_greta(txn):
             photo = txn.state.photos["b1.jpg"]

@@ -32,10 +32,10 @@ from facesidecar.scan import Scanner
 
 from ...conftest import TEST_DATA
 from ...exiv2read import digikam_displayed_box, read_exiv2
+from ...fake_engine import FakeEngine
 from ...photos import (
     EMPTY_XMP,
     FORMATS,
-    FixedBoxEngine,
     face_picture,
     immich_displayed_box,
     make_raw,
@@ -182,7 +182,7 @@ def test_regions_frame_the_detected_face_in_every_orientation(make_library, dlib
 @pytest.mark.parametrize("orientation", [3, 6, 7])
 def test_a_region_in_a_turned_photo_is_imported_where_the_face_is(make_library, suffix, orientation):
     """digiKam wrote "Anna" at the face, in the stored frame: the import must land on the same face."""
-    root, scanner = make_library(FixedBoxEngine([FACE, OTHER_FACE]))
+    root, scanner = make_library(FakeEngine(boxes=[FACE, OTHER_FACE]))
     photo = save_oriented(noise_picture((300, 200)), orientation, root / f"a{suffix}")
     stored = (200, 300) if orientation >= 5 else (300, 200)
     run_exiftool(photo, f"-XMP-mwg-rs:RegionInfo={{AppliedToDimensions={{W={stored[0]},H={stored[1]},Unit=pixel}},"
@@ -198,7 +198,7 @@ def test_heic_xmp_and_libexiv2(make_library):
     """libexiv2 (0.28.9, what digiKam reads HEIC with) ignores the item offset exiftool uses for an
     XMP packet it adds to a HEIC that had none; a HEIC that already carries one is read fine.
     The README says so; when this test fails, libexiv2 has fixed it and the README can stop."""
-    root, scanner = make_library(FixedBoxEngine([FACE]))
+    root, scanner = make_library(FakeEngine(boxes=[FACE]))
     save_oriented(noise_picture(), 6, root / "bare.heic")
     save_oriented(noise_picture(), 6, root / "packet.heic", xmp=EMPTY_XMP)
     scanner.scan_paths([root])
@@ -231,7 +231,7 @@ def users_photo(path: Path) -> Path:
 
 
 def test_name_rename_clear_leave_the_users_metadata(make_library):
-    root, scanner = make_library(FixedBoxEngine([FACE, OTHER_FACE]))
+    root, scanner = make_library(FakeEngine(boxes=[FACE, OTHER_FACE]))
     photo = users_photo(root / "a.jpg")
     scanner.scan_paths([root])
     assert csv_rows(root)[("a.jpg", 1)]["name"] == "Jack"  # imported from the MP region
@@ -268,7 +268,7 @@ def test_name_rename_clear_leave_the_users_metadata(make_library):
 def test_tags_list_keeps_the_photos_other_tags_visible(make_library):
     """digiKam and Immich read TagsList alone once it exists: the hierarchical keywords the photo
     had must be in it while facesidecar's names are, and it goes with the last name."""
-    root, scanner = make_library(FixedBoxEngine([FACE]))
+    root, scanner = make_library(FakeEngine(boxes=[FACE]))
     photo = save_oriented(noise_picture(), 1, root / "a.jpg")
     run_exiftool(photo, "-XMP-lr:HierarchicalSubject=Places|Rome")
     scanner.scan_paths([root])
@@ -280,7 +280,7 @@ def test_tags_list_keeps_the_photos_other_tags_visible(make_library):
 
 
 def test_forget_takes_the_person_out_of_every_place(make_library):
-    root, scanner = make_library(FixedBoxEngine([FACE, OTHER_FACE]))
+    root, scanner = make_library(FakeEngine(boxes=[FACE, OTHER_FACE]))
     photo = users_photo(root / "a.jpg")
     scanner.scan_paths([root])
     name_face(scanner, photo, 2, "Jill")
@@ -310,7 +310,7 @@ def to_stored_area(box: Box, orientation: int) -> str:
 
 
 def test_lightroom_sidecar_is_the_one_read_and_written(make_library):
-    root, scanner = make_library(FixedBoxEngine([FACE, OTHER_FACE]))
+    root, scanner = make_library(FakeEngine(boxes=[FACE, OTHER_FACE]))
     raw = make_raw(root / "IMG_1.ARW", noise_picture((200, 150)), 6, raw_size=(300, 400))
     digest = raw.read_bytes()
     sidecar = lightroom_sidecar(root / "IMG_1.xmp", 6, (300, 400))
@@ -334,7 +334,7 @@ def test_lightroom_sidecar_is_the_one_read_and_written(make_library):
 @pytest.mark.parametrize(("convention", "created"), [("auto", "IMG_1.ARW.xmp"), ("IMG_1.CR2.xmp", "IMG_1.ARW.xmp"),
                                                      ("IMG_1.xmp", "IMG_1.xmp")])
 def test_a_sidecar_we_created_goes_with_the_last_name(make_library, convention, created):
-    root, scanner = make_library(FixedBoxEngine([FACE]), raw_sidecar=convention)
+    root, scanner = make_library(FakeEngine(boxes=[FACE]), raw_sidecar=convention)
     raw = make_raw(root / "IMG_1.ARW", noise_picture((200, 150)), 8, raw_size=(300, 400))
     scanner.scan_paths([root])
     assert sorted(p.name for p in root.iterdir() if "xmp" in p.name.lower()) == []
@@ -349,7 +349,7 @@ def test_a_sidecar_we_created_goes_with_the_last_name(make_library, convention, 
 
 
 def test_a_created_sidecar_another_tool_wrote_into_stays(make_library):
-    root, scanner = make_library(FixedBoxEngine([FACE]))
+    root, scanner = make_library(FakeEngine(boxes=[FACE]))
     raw = make_raw(root / "IMG_1.ARW", noise_picture((200, 150)), 1)
     scanner.scan_paths([root])
     name_face(scanner, raw, 1, "Alice")
@@ -360,7 +360,7 @@ def test_a_created_sidecar_another_tool_wrote_into_stays(make_library):
 
 
 def test_auto_follows_the_folders_habit(make_library):
-    root, scanner = make_library(FixedBoxEngine([FACE]))
+    root, scanner = make_library(FakeEngine(boxes=[FACE]))
     for stem in ("IMG_1", "IMG_2", "IMG_3"):
         make_raw(root / f"{stem}.ARW", noise_picture((200, 150)), 1)
     lightroom_sidecar(root / "IMG_2.xmp", 1)
@@ -374,7 +374,7 @@ def test_auto_follows_the_folders_habit(make_library):
 
 def test_both_sidecars_are_read_and_written(make_library):
     """darktable's IMG_1.ARW.xmp and Lightroom's IMG_1.xmp side by side: each tool reads its own."""
-    root, scanner = make_library(FixedBoxEngine([FACE, OTHER_FACE]))
+    root, scanner = make_library(FakeEngine(boxes=[FACE, OTHER_FACE]))
     make_raw(root / "IMG_1.ARW", noise_picture((200, 150)), 1)
     lightroom_sidecar(root / "IMG_1.xmp", 1)
     darktable = root / "IMG_1.ARW.xmp"
@@ -390,7 +390,7 @@ def test_both_sidecars_are_read_and_written(make_library):
 
 # -- catalog tools see the change; facesidecar does not rescan its own write -------------------------
 def test_a_written_photo_is_a_changed_file_but_not_rescanned(make_library):
-    engine = FixedBoxEngine([FACE])
+    engine = FakeEngine(boxes=[FACE])
     root, scanner = make_library(engine)
     photo = save_oriented(noise_picture(), 1, root / "a.jpg")
     raw = make_raw(root / "IMG_1.ARW", noise_picture((200, 150)), 1)
@@ -408,7 +408,7 @@ def test_a_written_photo_is_a_changed_file_but_not_rescanned(make_library):
 
 
 def test_preserve_mtime_keeps_the_old_time(make_library):
-    root, scanner = make_library(FixedBoxEngine([FACE]), preserve_mtime=True)
+    root, scanner = make_library(FakeEngine(boxes=[FACE]), preserve_mtime=True)
     photo = save_oriented(noise_picture(), 1, root / "a.jpg")
     os.utime(photo, (1_000_000, 1_000_000))
     scanner.scan_paths([root])

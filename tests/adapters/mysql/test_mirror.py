@@ -20,16 +20,16 @@ from facesidecar.scan import Scanner
 from facesidecar.store.folder import FolderStore
 from facesidecar.store.merge import set_name
 from tests.dbhelpers import (  # noqa: F401 - fixtures
-    ColorEngine,
+    PEOPLE,
     PrivateMariaDB,
     Proxy,
-    color_vector,
-    make_photo,
     mariadb_server_fixture,
     mysql_db_fixture,
     query,
     scan_settings,
 )
+from tests.fake_engine import COLOUR_MODEL, FakeEngine
+from tests.photos import make_photo
 
 
 class Clock:
@@ -42,16 +42,16 @@ class Clock:
 
 def library(tmp_path: Path) -> Path:
     root = tmp_path / "photos"
-    make_photo(root / "a" / "one.png", "red", "green")
-    make_photo(root / "a" / "two.png", "red")
-    make_photo(root / "b" / "three.png", "blue", "red")
+    make_photo(root / "a" / "one.png", PEOPLE["red"], PEOPLE["green"])
+    make_photo(root / "a" / "two.png", PEOPLE["red"])
+    make_photo(root / "b" / "three.png", PEOPLE["blue"], PEOPLE["red"])
     return root
 
 
 def scanner_with_mirror(root: Path, mysql, **kwargs) -> tuple[Scanner, Mirror]:
     settings = scan_settings(root, mysql)
     mirror = Mirror(mysql, outbox_dir=settings.state_path(), **kwargs)
-    return assemble_scanner(settings, engine=ColorEngine(), mirror=mirror), mirror
+    return assemble_scanner(settings, engine=FakeEngine(), mirror=mirror), mirror
 
 
 def name_face(scanner: Scanner, photo: Path, face_nr: int, name: str) -> None:
@@ -81,9 +81,9 @@ class TestMirrorEqualsSidecars:
         assert_clean(scanner, mirror)
         assert query(mysql_db, "SELECT COUNT(*) FROM faces") == [(5,)]
         blobs = {bytes(b) for (b,) in query(mysql_db, "SELECT encoding FROM face_encodings")}
-        assert encoding_to_plain(color_vector((200, 30, 30))) in blobs
+        assert encoding_to_plain(FakeEngine().vector_of(PEOPLE["red"])) in blobs
         dims = query(mysql_db, "SELECT DISTINCT model, dimension FROM face_encodings")
-        assert dims == [("fake_color_v1", 8)]
+        assert dims == [(COLOUR_MODEL, len(FakeEngine().vector_of(PEOPLE["red"])))]
         state = FolderStore(root / "a").load()
         ids = {f.face_id for _, f in state.faces()}
         assert ids <= {fid for (fid,) in query(mysql_db, "SELECT face_id FROM faces")}
@@ -167,13 +167,13 @@ class TestOutage:
 
             proxy.stop()  # the server goes away mid-run: open connections die, new ones are refused
             caplog.set_level(logging.DEBUG, logger="facesidecar.adapters.mysql.mirror")
-            make_photo(root / "c" / "four.png", "gold", "blue")
+            make_photo(root / "c" / "four.png", PEOPLE["gold"], PEOPLE["blue"])
             report = scanner.scan_paths([root])
             assert report.scanned == 1 and not report.errors
             name_face(scanner, root / "a" / "two.png", 1, "Anna")
             assert len(mirror.outbox) >= 2
             clock.now += 1000
-            make_photo(root / "c" / "five.png", "red")
+            make_photo(root / "c" / "five.png", PEOPLE["red"])
             scanner.scan_paths([root])
             warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
             assert len(warnings) == 1, [r.getMessage() for r in warnings]
@@ -236,8 +236,8 @@ class TestRealServerKilled:
 
             # the server is killed while the next scan runs (at its first photo)
             scanner.progress = Progress("scan", [lambda event, _: server.kill() if event == "photo" else None])
-            make_photo(root / "c" / "four.png", "gold", "blue")
-            make_photo(root / "c" / "five.png", "red")
+            make_photo(root / "c" / "four.png", PEOPLE["gold"], PEOPLE["blue"])
+            make_photo(root / "c" / "five.png", PEOPLE["red"])
             report = scanner.scan_paths([root])
             assert report.scanned == 2 and not report.errors
             scanner.progress = Progress("scan")
@@ -271,14 +271,14 @@ def query_port(mysql, sql: str) -> list[tuple]:
 class TestSharedGallery:
     def test_names_from_another_server_make_guesses(self, tmp_path, mysql_db):
         first = tmp_path / "one" / "photos"
-        make_photo(first / "x" / "anna.png", "red")
+        make_photo(first / "x" / "anna.png", PEOPLE["red"])
         scanner_one, _ = scanner_with_mirror(first, mysql_db)
         scanner_one.scan_paths([first])
         name_face(scanner_one, first / "x" / "anna.png", 1, "Anna")
         scanner_one.close()
 
         second = tmp_path / "two" / "photos"
-        make_photo(second / "y" / "who.png", "red", "blue")
+        make_photo(second / "y" / "who.png", PEOPLE["red"], PEOPLE["blue"])
         alone, _ = scanner_with_mirror(second, mysql_db)
         alone.scan_paths([second])
         assert [f.guess for f in FolderStore(second / "y").load().photos["who.png"].visible_faces] == ["", ""]
@@ -289,6 +289,6 @@ class TestSharedGallery:
         shared.scan_paths([second])
         faces = FolderStore(second / "y").load().photos["who.png"].visible_faces
         assert [f.guess for f in faces] == ["Anna", ""]
-        assert [n for n, _ in mirror.confirmed_faces("fake_color_v1")] == ["Anna"]
+        assert [n for n, _ in mirror.confirmed_faces(COLOUR_MODEL)] == ["Anna"]
         assert mirror.confirmed_faces("other_model") == []
         shared.close()
