@@ -1,6 +1,6 @@
 """guessing.Guesser: the gallery follows the confirmed faces, every guess goes through one
 decision, and names confirmed on another server (the shared gallery) make the faces near them
-stale here. Coloured squares are the faces (tests/photos.py)."""
+stale here. Coloured squares are the faces (tests/fake_engine.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from facesidecar.liveclusters import LiveClusters
 from facesidecar.scan import Scanner
 
 from .csvedit import type_name
-from .photos import ALICE, ALICE2, BOB, ColorEngine, make_photo
+from .photos import ALICE, ALICE2, BOB, make_photo
 
 pytestmark = pytest.mark.usefixtures("no_settle")
 
@@ -30,12 +30,12 @@ def settings_for(root: Path) -> Settings:
 
 
 @pytest.fixture
-def scanned(tmp_path) -> tuple[Path, Scanner]:
+def scanned(tmp_path, fake_engine) -> tuple[Path, Scanner]:
     root = tmp_path / "photos"
     make_photo(root / "a" / "1.png", (ALICE, 40))
     make_photo(root / "b" / "1.png", (ALICE2, 40))
     make_photo(root / "b" / "2.png", (BOB, 40))
-    scanner = assemble_scanner(settings_for(root), engine=ColorEngine())
+    scanner = assemble_scanner(settings_for(root), engine=fake_engine)
     scanner.scan_paths([root])
     return root, scanner
 
@@ -61,11 +61,11 @@ class SharedGallery:
         return list(self.entries)
 
 
-def test_a_name_confirmed_on_another_server_makes_the_faces_near_it_stale(scanned):
+def test_a_name_confirmed_on_another_server_makes_the_faces_near_it_stale(scanned, fake_engine):
     root, scanner = scanned
     settings = settings_for(root)
     settings.mysql.shared_gallery = True
-    engines = EngineSource(settings, ColorEngine())
+    engines = EngineSource(settings, fake_engine)
     clusters, shared = LiveClusters(settings, engines), SharedGallery()
     guesser = Guesser(settings, engines, clusters, shared)
     guesser.gallery()  # the first look after the start
