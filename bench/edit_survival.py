@@ -434,6 +434,8 @@ class Harness:
         if result.returncode != 0:
             self.log(f"facesidecar name failed: {result.stderr.strip()[-300:]}")
             return
+        if result.stderr.strip():  # the name is saved, but the photo could not take it (issue 20)
+            self.log(f"facesidecar name: {result.stderr.strip()[-300:]}")
         self.figures.cli_names += 1
         self.daemon.mark(f"cli name {row.file} {row.face_nr} -> {name!r}")
         self.expected[key] = (name, f"cli{self.figures.cli_names}")
