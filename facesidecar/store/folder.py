@@ -27,7 +27,7 @@ from pathlib import Path
 from ..errors import SidecarError
 from ..model import FolderState
 from . import CSV_NAME, PKL_NAME, confined
-from .atomic import exchange_atomic, write_atomic
+from .atomic import exchange_atomic, read_when_settled, write_atomic
 from .csvfile import CsvRead, CsvRow, format_csv, read_csv
 from .leftovers import CSV_LEFTOVER_PREFIX, own_temp_prefix
 from .merge import (
@@ -67,29 +67,15 @@ def read_settled(path: Path, known: tuple[str, ...] = (), settle: float | None =
     (None: SETTLE_SECONDS as it is at the call, so that one setting governs every read).
 
     An editor that truncates and then writes leaves a short or empty file for a moment; reading
-    it then would look like deleted rows. Bytes whose hash is in ``known`` (what facesidecar
-    wrote itself) need no waiting.
+    it then would look like deleted rows. Bytes whose hash is in ``known`` (what facesidecar wrote
+    itself) need no waiting; an empty file waits longer (see :func:`.atomic.read_when_settled`).
     """
     settle = SETTLE_SECONDS if settle is None else settle
-    deadline = time.monotonic() + max_wait
-    while True:
-        before = confined.lstat(path)
-        try:
-            data = confined.read_file(path, confined.limits().csv)
-        except OSError as exc:
-            raise SidecarError(f"cannot read {path}: {exc.strerror}") from None
-        if data is None or before is None:
-            return None
-        if sha256(data) in known:
-            return data
-        age = time.time() - before.st_mtime
-        if age < settle and time.monotonic() < deadline:
-            time.sleep(min(settle - age, 0.25) + 0.01)
-            continue
-        after = confined.lstat(path)
-        stable = after is not None and (after.st_mtime_ns, after.st_size) == (before.st_mtime_ns, before.st_size)
-        if stable or time.monotonic() >= deadline:
-            return data
+    try:
+        with confined.opened(path.parent) as folder:
+            return read_when_settled(folder, path.name, known, settle, max_wait)
+    except OSError as exc:
+        raise SidecarError(f"cannot read {path}: {exc.strerror}") from None
 
 
 @contextlib.contextmanager
@@ -365,12 +351,15 @@ class FolderStore:
         for attempt in range(10):
             if attempt or not self._csv_unchanged(txn):  # a save made while the transaction ran
                 csv_seen = self._merge_disk_csv(txn, csv_seen) or csv_seen
+            written_before = state.csv_sha256
             data = format_csv(render_rows(state))
             state.csv_sha256 = sha256(data)
             pkl_bytes = self._write_pkl(state, pkl_bytes)
             if csv_seen == state.csv_sha256:
                 break
-            swapped_out = exchange_atomic(self.csv_path, data, known=(csv_seen, state.csv_sha256),
+            # only our own bytes skip the wait: a person's save merged a moment ago may be the file
+            # their editor is still writing into (a save stalled after its first bytes)
+            swapped_out = exchange_atomic(self.csv_path, data, known=(written_before, state.csv_sha256),
                                           settle=SETTLE_SECONDS)
             if swapped_out is None or sha256(swapped_out) in (csv_seen, state.csv_sha256):
                 break
