@@ -13,6 +13,8 @@ there, then saves one new name with one of these editors:
                  decimal commas, temp+rename;
 * ``webdav``     HTTP PUT through a real WebDAV server (wsgidav + cheroot) in chunks;
 * ``stale``      a copy of a file facesidecar wrote a few rounds ago, with one new name in it;
+* ``stall``      truncate, then nothing for longer than the daemon's settle time, then the bytes in
+                 pieces (an HTTP PUT from a slow link, an editor on a loaded machine: issue 20, seed 3);
 * ``aside``      an in-place save that lands in the file the daemon's swap just moved aside
                  (``.faces.csv.tmp-<pid>-<id>``), the daemon killed while it waited for the save to
                  settle: faces.csv looks unchanged and only the leftover holds the edit (issue 20).

@@ -310,6 +310,8 @@ def _check_choices(settings: Settings) -> None:
     if cluster.scheduler and "://" not in cluster.scheduler:
         raise ConfigError(f"{source}: cluster.scheduler must be an address like 'tls://host:8786' or "
                           f"'tcp://host:8786', got {cluster.scheduler!r}")
+    if cluster.scheduler:
+        check_cluster_tls(cluster.scheduler, cluster, source)
     if engine.workers < 0:
         raise ConfigError(f"{source}: engine.workers must be 0 (one per core) or more, got {engine.workers}")
     if not 0 <= engine.smallest_face < 1:
@@ -322,6 +324,21 @@ def _check_choices(settings: Settings) -> None:
     if serve.maximum_area < 0 or serve.max_upload_mb <= 0 or serve.rate_limit < 0 or serve.max_concurrent < 1:
         raise ConfigError(f"{source}: serve.maximum_area and serve.rate_limit must be 0 or more, "
                           "serve.max_upload_mb positive and serve.max_concurrent at least 1")
+
+
+def check_cluster_tls(scheduler: str, cluster: ClusterSettings, source: str) -> None:
+    """A tls:// scheduler needs all three TLS files (Dask fails with a TypeError without a certificate
+    of this machine), and ``require_encryption`` refuses a tcp:// one (Dask raises RuntimeError)."""
+    files = {"tls_ca_file": cluster.tls_ca_file, "tls_client_cert": cluster.tls_client_cert,
+             "tls_client_key": cluster.tls_client_key}
+    missing = [name for name, value in files.items() if not value]
+    if scheduler.startswith("tls://") and missing:
+        raise ConfigError(f"{source}: the Dask scheduler {scheduler} speaks TLS: set {', '.join(f'cluster.{m}' for m in missing)} "
+                          "in [cluster] (the CA that signed the cluster's certificates, this machine's certificate and its "
+                          "key; README 'Using more machines' shows how to make them)")
+    if cluster.require_encryption and not scheduler.startswith("tls://"):
+        raise ConfigError(f"{source}: cluster.require_encryption is set, so the scheduler address must start with "
+                          f"tls://, got {scheduler!r}")
 
 
 def load_settings(path: str | os.PathLike | None = None) -> Settings:
@@ -356,6 +373,6 @@ def settings_to_dict(settings: Settings) -> dict:
 
 __all__ = [
     "Settings", "RootSettings", "EngineSettings", "MetadataSettings", "MysqlSettings",
-    "ClusterSettings", "DaemonSettings", "LimitSettings", "ReviewSettings", "ServeSettings", "load_settings", "parse_settings", "with_roots",
+    "ClusterSettings", "DaemonSettings", "check_cluster_tls", "LimitSettings", "ReviewSettings", "ServeSettings", "load_settings", "parse_settings", "with_roots",
     "settings_to_dict", "CONFIG_ENV", "STATE_ENV", "WORKERS_ENV",
 ]

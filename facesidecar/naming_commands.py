@@ -125,11 +125,20 @@ class Named:
         return self.folder / self.file
 
 
-def _check_report(report: ScanReport) -> None:
-    """A folder transaction that could not write is an error; a set-aside faces.csv is only a warning."""
-    fatal = [msg for where, msg in report.errors if not where.endswith("faces.csv")]
+def _check_report(report: ScanReport, folder: Path) -> None:
+    """A folder transaction that could not save is an error: nothing of the change was kept.
+
+    A photo whose metadata could not be written is not (as for ``scan``): the names are saved in
+    faces.csv and faces.pkl, and the next scan writes the photo. Failing the command for it told
+    the person the name was not set while faces.csv had it (issue 20), and stopped a rename
+    half-way through the folders. A set-aside faces.csv is only a warning.
+    """
+    fatal = [msg for where, msg in report.errors if where == str(folder)]
     if fatal:
         raise FacesidecarError(fatal[0])
+    for where, _ in report.errors:
+        if not where.endswith("faces.csv"):
+            log.warning("%s: the names are saved in faces.csv; the next scan writes them into the photo", where)
 
 
 def name_face(scanner: Scanner, image: Path, face_nr: int, name: str) -> Named:
@@ -148,7 +157,7 @@ def name_face(scanner: Scanner, image: Path, face_nr: int, name: str) -> Named:
             txn.changes.append(named)
         result.append(Named(txn.folder, photo.file, face_nr, old, name))
 
-    _check_report(scanner.update_folder(path.parent, change))
+    _check_report(scanner.update_folder(path.parent, change), path.parent)
     scanner.refresh()
     return result[0]
 
@@ -187,7 +196,7 @@ def confirm_guesses(scanner: Scanner, folders: list[Path], name: str | None = No
                         txn.changes.append(named)
                         done.append(Named(txn.folder, photo.file, number, "", guess, distance))
 
-        _check_report(scanner.update_folder(folder, change))
+        _check_report(scanner.update_folder(folder, change), folder)
     if done and not dry_run:
         scanner.refresh()
     return sorted(done, key=lambda n: (str(n.folder), n.file, n.face_nr))
@@ -224,7 +233,7 @@ def rename_person(scanner: Scanner, folders: list[Path], old: str, new: str) -> 
                             txn.changes.append(named)
                             done.append(Named(txn.folder, photo.file, number, old, new))
 
-        _check_report(scanner.update_folder(folder, change))
+        _check_report(scanner.update_folder(folder, change), folder)
     if not done:
         raise FacesidecarError(f"nobody is named {old!r} in {', '.join(str(f) for f in scanner.settings.root_paths())}")
     scanner.refresh()
@@ -365,7 +374,7 @@ def name_cluster(scanner: Scanner, folders: list[Path], cluster_id: str, name: s
 
     for folder in folders:
         if str(folder) in wanted:
-            _check_report(scanner.update_folder(folder, change))
+            _check_report(scanner.update_folder(folder, change), folder)
     scanner.refresh()
     return touched
 
@@ -500,4 +509,4 @@ def _enroll_folder(scanner: Scanner, folder: Path, photos: list[Path], name: str
                 txn.changes.append(named)
                 outcome.named.append(Named(txn.folder, photo.file, number, old, name))
 
-    _check_report(scanner.update_folder(folder, change))
+    _check_report(scanner.update_folder(folder, change), folder)

@@ -1,14 +1,17 @@
 """The runner: composes the scan stages over folders, as beets' importer composes its stages.
 
-    plan (pipeline/plan) > detect (pipeline/detect) > apply (pipeline/apply) > guess (pipeline/guess)
-    > publish (pipeline/publish: the photos' metadata, then the sidecars, then the mirror)
+    plan (pipeline/plan) > detect (detection.Detector, photojob.run_job) > apply (pipeline/apply)
+    > cluster (liveclusters) > guess (guessing.Guesser) > publish (pipeline/update, pipeline/publish:
+    the photos' metadata, then the sidecars, then the mirror) > refresh (refresh.Refresher)
 
 For each folder: compare the photos on disk with faces.pkl (a stat per photo, faces.pkl read once),
 find photos that moved (content hash), decode and detect the new and changed ones outside the
-folder lock, then in one transaction merge a person's CSV edits, apply the results, label new faces'
-clusters, guess names and write the photos' metadata. After all folders, the folders whose guesses
-or clusters the pass's changes touched are written (refresh.py). The stages reach exiftool and the
-database only through :mod:`facesidecar.ports`.
+folder lock (ahead of the folder, in worker processes where compose.py gave an executor), then in
+one transaction merge a person's CSV edits, apply the results, label new faces' clusters, guess
+names and write the photos' metadata. After all folders, the folders whose guesses or clusters
+the pass's changes touched are written. The runner holds no state of its own between passes: its
+parts (built and wired by compose.py) do. The stages reach exiftool and the database only through
+:mod:`facesidecar.ports`.
 """
 
 from __future__ import annotations

@@ -53,33 +53,46 @@ def worker_count(configured: int) -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _worker_main(jobs: Connection, conn: Connection, settings: EngineSettings, state_dir: Path | None) -> None:
+def _worker_main(jobs: Connection, conn: Connection, settings: EngineSettings, state_dir: Path | None,
+                 scanner: int) -> None:
     """A worker process: load the engines, then answer batches until told to stop (None)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent()
+    if not _die_with(scanner):
+        return
     inbox: queue.SimpleQueue = queue.SimpleQueue()
     threading.Thread(target=_receive_batches, args=(jobs, inbox), daemon=True).start()
     try:
         engines = engines_for(settings, state_dir)
     except EngineError as exc:
-        conn.send(("failed", str(exc)))
+        _tell(conn, "failed", str(exc))
         return
-    conn.send(("ready", _peak_rss()))
+    if not _tell(conn, "ready", _peak_rss()):
+        return
     while True:
         batch = inbox.get()
         if batch is None:
             return
         for job in batch:
-            try:
-                conn.send(("result", run_job(job, settings, engines)))
-            except (BrokenPipeError, EOFError):
-                return  # the scanner is gone
+            if not _tell(conn, "result", run_job(job, settings, engines)):
+                return
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to end this worker when the scanner dies (SIGKILL, OOM): no orphan goes on decoding."""
+def _tell(conn: Connection, kind: str, value: object) -> bool:
+    """Send to the scanner; False when it is gone (stopped, killed while this worker loaded its model)."""
+    try:
+        conn.send((kind, value))
+    except (BrokenPipeError, EOFError):
+        return False
+    return True
+
+
+def _die_with(scanner: int) -> bool:
+    """Ask Linux to end this worker when the scanner dies (SIGKILL, OOM, SIGTERM): no orphan goes on
+    decoding. False when the scanner is already gone (it died while this process started: loading
+    the model would keep an orphan busy for seconds)."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    return os.getppid() == scanner
 
 
 def _receive_batches(jobs: Connection, inbox: queue.SimpleQueue) -> None:
@@ -250,7 +263,7 @@ class LocalPool:
     def _start(self) -> None:
         ours, theirs = self._context.Pipe(duplex=False)
         their_jobs, our_jobs = self._context.Pipe(duplex=False)
-        process = self._context.Process(target=_worker_main, args=(their_jobs, theirs, self.settings, self.state_dir),
+        process = self._context.Process(target=_worker_main, args=(their_jobs, theirs, self.settings, self.state_dir, os.getpid()),
                                         name="facesidecar-detect", daemon=True)
         process.start()
         theirs.close()

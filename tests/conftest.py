@@ -1,5 +1,5 @@
-"""Shared fixtures: where the test photos are, photos analysed in-process, a thread-leak check,
-sidecar reads without waiting."""
+"""Shared fixtures: where the test photos are, photos analysed in-process, thread-leak and
+stray-process checks, sidecar reads without waiting."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from facesidecar.config import STATE_ENV, WORKERS_ENV
 from facesidecar.store import folder as folder_module
 
 from .fake_engine import FakeEngine
+from .processes import SESSION_MARK, end_strays
 
 PROJECT = Path(__file__).resolve().parents[1]
 TEST_DATA = Path(__file__).resolve().parent / "data"
@@ -59,6 +60,17 @@ def detection_in_process():
         os.environ.pop(WORKERS_ENV, None)
     else:
         os.environ[WORKERS_ENV] = previous
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_stray_processes():
+    """Fail the run when a process a test started (a worker, a Dask scheduler or worker, exiftool, a
+    daemon) outlives every test: such leftovers held CPU and ports that later tests waited for."""
+    mark = str(os.getpid())
+    os.environ[SESSION_MARK] = mark
+    yield
+    left = end_strays(mark)
+    assert not left, "processes the tests started were still running at the end (now killed):\n" + "\n".join(left)
 
 
 @pytest.fixture

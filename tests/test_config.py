@@ -116,3 +116,10 @@ def test_a_top_level_key_below_a_table_says_which_table_it_landed_in():
         parse_settings(text, "c.toml")
     with pytest.raises(ConfigError, match=r"'port' belongs in \[mysql\] or \[review\] or \[serve\], but TOML put it into \[engine\]"):
         parse_settings("[engine]\nport = 1\n", "c.toml")
+
+
+def test_a_tls_scheduler_needs_the_three_tls_files_and_require_encryption_needs_tls():
+    with pytest.raises(ConfigError, match=r"speaks TLS: set cluster.tls_client_cert, cluster.tls_client_key"):
+        parse_settings('[cluster]\nscheduler = "tls://home:8786"\ntls_ca_file = "/etc/facesidecar/ca.pem"\n', "c.toml")
+    with pytest.raises(ConfigError, match="require_encryption is set, so the scheduler address must start with tls://"):
+        parse_settings('[cluster]\nscheduler = "tcp://home:8786"\nrequire_encryption = true\n', "c.toml")

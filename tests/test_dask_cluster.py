@@ -17,9 +17,11 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from facesidecar.adapters.dask_cluster import ClusterExecutor  # noqa: E402
+from facesidecar.adapters.dask_cluster import security as dask_security  # noqa: E402
 from facesidecar.compose import assemble_scanner, build_scanner  # noqa: E402
 from facesidecar.config import ClusterSettings, EngineSettings  # noqa: E402
 from facesidecar.engines.dlib_engine import DlibEngine  # noqa: E402
+from facesidecar.photojob import InlineExecutor, engines_for  # noqa: E402
 
 from .scanlibrary import PHOTOS, assert_same_sidecars, copy_library, jobs_of, settings_for, sidecars  # noqa: E402
 
@@ -34,19 +36,63 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class Cluster:
-    """One scheduler and one ``facesidecar worker`` with two worker processes, all on 127.0.0.1."""
+def make_certificates(folder: Path) -> Path:
+    """A CA and the certificates it signs for the scheduler, a worker and a client, plus a stranger's
+    certificate from another CA, made with the openssl command as README 'Using more machines' says."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not installed (apt-get install openssl)")
 
-    def __init__(self, folder: Path):
-        self.address = f"tcp://127.0.0.1:{free_port()}"
-        port = self.address.rsplit(":", 1)[1]
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    for ca in ("ca", "other-ca"):
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN=facesidecar {ca}",
+                "-keyout", f"{ca}.key", "-out", f"{ca}.pem")
+    for name, ca in (("scheduler", "ca"), ("worker", "ca"), ("client", "ca"), ("stranger", "other-ca")):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", f"{name}.key",
+                "-out", f"{name}.csr")
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key", "-CAcreateserial",
+                "-days", "2", "-out", f"{name}.pem")
+    return folder
+
+
+def tls_settings(certificates: Path, name: str, scheduler: str = "") -> ClusterSettings:
+    """``[cluster]`` of a machine holding ``name``'s certificate, trusting the cluster's CA."""
+    return ClusterSettings(scheduler=scheduler, tls_ca_file=str(certificates / "ca.pem"),
+                           tls_client_cert=str(certificates / f"{name}.pem"),
+                           tls_client_key=str(certificates / f"{name}.key"), require_encryption=True)
+
+
+class Cluster:
+    """One scheduler and one ``facesidecar worker`` with ``workers`` worker processes, all on 127.0.0.1;
+    with ``certificates`` every connection is TLS, the worker's files coming from its config file."""
+
+    def __init__(self, folder: Path, workers: int = 2, certificates: Path | None = None):
+        port = str(free_port())
+        self.address = f"{'tls' if certificates else 'tcp'}://127.0.0.1:{port}"
+        scheduler_tls, worker_config = [], []
+        self.client = ClusterSettings(scheduler=self.address)
+        """``[cluster]`` of a machine that scans through this cluster."""
+        if certificates is not None:
+            scheduler_tls = ["--protocol", "tls", "--tls-ca-file", str(certificates / "ca.pem"),
+                             "--tls-cert", str(certificates / "scheduler.pem"),
+                             "--tls-key", str(certificates / "scheduler.key")]
+            settings = tls_settings(certificates, "worker")
+            (folder / "worker.toml").write_text(
+                "[cluster]\n" + "".join(f'{key} = "{getattr(settings, key)}"\n'
+                                        for key in ("tls_ca_file", "tls_client_cert", "tls_client_key"))
+                + "require_encryption = true\n")
+            worker_config = ["--config", str(folder / "worker.toml")]
+            self.client = tls_settings(certificates, "client", self.address)
         self.log = (folder / "cluster.log").open("wb")
         self.scheduler = subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", port,
-                                           "--no-dashboard"], stdout=self.log, stderr=self.log, cwd=folder)
-        self.worker = subprocess.Popen([sys.executable, "-m", "facesidecar", "worker", self.address, "--nworkers", "2",
-                                        "--host", "127.0.0.1"], stdout=self.log, stderr=self.log, cwd=folder)
-        with distributed.Client(self.address, timeout=60, set_as_default=False) as client:
-            client.wait_for_workers(2, timeout=180)
+                                           "--no-dashboard", *scheduler_tls], stdout=self.log, stderr=self.log, cwd=folder)
+        self.worker = subprocess.Popen([sys.executable, "-m", "facesidecar", "worker", self.address, "--nworkers",
+                                        str(workers), "--host", "127.0.0.1", *worker_config],
+                                       stdout=self.log, stderr=self.log, cwd=folder)
+        with distributed.Client(self.address, timeout=60, set_as_default=False,
+                                security=dask_security(self.client)) as client:
+            client.wait_for_workers(workers, timeout=180)
 
     def worker_processes(self) -> list[psutil.Process]:
         """The two Dask worker processes (children of the nannies' process)."""
@@ -76,12 +122,27 @@ def cluster(tmp_path_factory):
     running.close()
 
 
-def test_a_scan_through_the_cluster_equals_a_local_scan(tmp_path, library, cluster):
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory) -> Path:
+    return make_certificates(tmp_path_factory.mktemp("certificates"))
+
+
+@pytest.fixture(scope="module")
+def tls_cluster(tmp_path_factory, certificates):
+    running = Cluster(tmp_path_factory.mktemp("dask-tls"), workers=1, certificates=certificates)
+    yield running
+    running.close()
+
+
+@pytest.mark.parametrize("which", ["cluster", "tls_cluster"])
+def test_a_scan_through_the_cluster_equals_a_local_scan(tmp_path, library, which, request):
+    """Over plain TCP, and over TLS with real certificates of one CA and ``require_encryption``."""
+    cluster = request.getfixturevalue(which)
     local = tmp_path / "local"
     shutil.copytree(library, local)
     assemble_scanner(settings_for(local, 1), engine=DlibEngine(EngineSettings())).scan_paths([local])
     settings = settings_for(library, 1)
-    settings.cluster.scheduler = cluster.address
+    settings.cluster = cluster.client
     scanner = build_scanner(settings)
     try:
         report = scanner.scan_paths([library])
@@ -91,6 +152,30 @@ def test_a_scan_through_the_cluster_equals_a_local_scan(tmp_path, library, clust
         scanner.close()
     assert report.scanned == len(PHOTOS) and len(report.errors) == 1
     assert_same_sidecars(sidecars(local), sidecars(library))
+
+
+def test_a_machine_whose_certificate_another_ca_signed_is_refused_and_told_why(library, tls_cluster, certificates,
+                                                                               caplog):
+    stranger = tls_settings(certificates, "stranger", tls_cluster.address)
+    here = EngineSettings()
+    executor = ClusterExecutor(stranger, here, local=lambda: InlineExecutor(here, lambda: engines_for(here)))
+    try:
+        with caplog.at_level(logging.WARNING, logger="facesidecar"):
+            [result] = list(executor.run(jobs_of(library, ["barack_obama/1.jpg"]), lambda: False))
+    finally:
+        executor.close()
+    assert executor.fell_back and len(result.faces) == 1
+    [said] = [r.getMessage() for r in caplog.records if "Dask scheduler" in r.getMessage()]
+    assert "do not trust each other's certificates" in said and "stranger.pem" in said and "ca.pem" in said
+
+
+def test_the_worker_command_refuses_a_tls_scheduler_without_certificates(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[cluster]\ntls_ca_file = "/etc/facesidecar/ca.pem"\n')
+    done = subprocess.run([sys.executable, "-m", "facesidecar", "worker", "tls://127.0.0.1:9", "--config", str(config)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "set cluster.tls_client_cert, cluster.tls_client_key" in done.stderr and "README" in done.stderr
 
 
 def test_a_dask_worker_killed_mid_scan_loses_no_photo(library, cluster):

@@ -40,6 +40,7 @@ def test_unit_has_what_the_service_needs():
         "Type": "notify", "User": "facesidecar", "ProtectSystem": "strict", "PrivateTmp": "true",
         "NoNewPrivileges": "true", "IOSchedulingClass": "idle", "Restart": "on-failure",
         "StateDirectory": "facesidecar",
+        "OOMPolicy": "continue",  # one OOM-killed worker process is retried by the pool, not the service stopped
     }
     for key, value in expected.items():
         assert found.get(key) == [value], key

@@ -22,6 +22,7 @@ from facesidecar.photojob import PhotoJob
 from facesidecar.workers import LocalPool, worker_count
 
 from .conftest import PROJECT
+from .processes import sigint_default
 from .scanlibrary import PHOTOS, assert_same_sidecars, copy_library, jobs_of, settings_for, sidecars
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_settle", "worker_pool")]
@@ -106,30 +107,70 @@ def test_pool_size_follows_the_cores_and_the_memory_limit(library):
     assert all(r.peak_rss > 50 * 2**20 for r in results)
 
 
-def test_ctrl_c_stops_a_scan_with_workers_within_10_seconds(tmp_path, shared_faces):
-    """The real ``facesidecar scan`` and a real SIGINT while workers analyse large photos; no worker stays."""
+@pytest.fixture(scope="module")
+def large_photos(tmp_path_factory, shared_faces) -> Path:
+    """Twelve 27 MP group photos: seconds of work for two workers."""
     from PIL import Image
 
-    root = tmp_path / "photos"
-    root.mkdir()
+    folder = tmp_path_factory.mktemp("large")
     with Image.open(shared_faces / "group/5.jpg") as group:
         large = group.convert("RGB").resize((6000, 4500))
     for n in range(12):
-        large.save(root / f"{n}.jpg", quality=85)
+        large.save(folder / f"{n}.jpg", quality=85)
+    return folder
+
+
+@pytest.mark.parametrize(("stop", "whom", "when"), [
+    (signal.SIGINT, "scan", "analysing"),
+    (signal.SIGINT, "group", "loading"),  # Ctrl-C at a terminal reaches the workers too, before they ignore it
+    (signal.SIGTERM, "scan", "loading"),
+    (signal.SIGTERM, "scan", "analysing"),
+])
+def test_ctrl_c_or_sigterm_stops_a_scan_with_workers_within_10_seconds(tmp_path, large_photos, stop, whom, when):
+    """The real ``facesidecar scan`` and a real signal while its workers load the model or analyse
+    large photos; no worker process stays."""
+    root = shutil.copytree(large_photos, tmp_path / "photos")
     config = tmp_path / "config.toml"
     config.write_text("[metadata]\nenabled = false\n")
     scan = subprocess.Popen([sys.executable, "-m", "facesidecar", "scan", "-q", "--config", str(config), str(root)],
-                            cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            cwd=PROJECT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=sigint_default)
     me = psutil.Process(scan.pid)
     deadline = time.monotonic() + 120
-    while len(me.children()) < 2 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    workers = me.children()
-    assert len(workers) >= 2, "the scan started its worker processes"
-    time.sleep(3)  # well into the photos
+    while not _workers(me) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _workers(me), "the scan started its worker processes"
+    if when == "analysing":
+        time.sleep(3)
+    children = me.children(recursive=True)
     started = time.monotonic()
-    scan.send_signal(signal.SIGINT)
-    scan.wait(10)
+    (os.killpg if whom == "group" else os.kill)(scan.pid, stop)
+    try:
+        code = scan.wait(10)
+    finally:
+        scan.kill()
+        scan.stderr.close()
     assert time.monotonic() - started < 10
-    gone, alive = psutil.wait_procs(workers, timeout=2)
-    assert not alive, "worker processes outlived the scan"
+    assert code == (130 if stop == signal.SIGINT else -signal.SIGTERM)
+    gone, alive = psutil.wait_procs(children, timeout=10)
+    assert not [p for p in alive if _running(p)], "processes of the scan outlived it by 10 s"
+
+
+def _running(process: psutil.Process) -> bool:
+    """Alive, not a zombie: the workers of a scan killed by SIGTERM end by themselves and are reaped by init."""
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _workers(scan: psutil.Process) -> list[psutil.Process]:
+    """The scan's worker processes (not multiprocessing's resource tracker)."""
+    found = []
+    for child in scan.children():
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.Error:
+            continue
+    return found

@@ -94,7 +94,7 @@ class ClusterExecutor:
             self._client = Client(self.cluster.scheduler, security=security(self.cluster),
                                   timeout=self.cluster.connect_timeout, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
-            self._lose(f"cannot reach the Dask scheduler {self.cluster.scheduler} ({exc or type(exc).__name__})")
+            self._lose(_unreachable(self.cluster, exc))
             return None
         log.info("analysing photos on the Dask cluster at %s", self.cluster.scheduler)
         return self._client
@@ -156,6 +156,16 @@ class ClusterExecutor:
                 continue
             self._failed_at = None
             yield from results
+
+
+def _unreachable(cluster: ClusterSettings, exc: BaseException) -> str:
+    """Why the scheduler could not be reached; a TLS handshake that failed names the certificates."""
+    reason = str(exc) or type(exc).__name__
+    if "SSL" in reason:
+        return (f"the Dask scheduler {cluster.scheduler} and this machine do not trust each other's certificates "
+                f"({reason}): cluster.tls_client_cert ({cluster.tls_client_cert}) must be signed by the CA in "
+                f"cluster.tls_ca_file ({cluster.tls_ca_file}), the CA that also signed the scheduler's certificate")
+    return f"cannot reach the Dask scheduler {cluster.scheduler} ({reason})"
 
 
 class _ClusterLost(Exception):

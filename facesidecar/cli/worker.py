@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 
+from ..config import check_cluster_tls
 from ..extras import require
 from ..workers import worker_count
 from .common import settings_from
@@ -33,8 +34,11 @@ def dask_worker_command(args: argparse.Namespace, settings) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     require("distributed", "cluster", "facesidecar worker")
     settings = settings_from(args)
+    check_cluster_tls(args.scheduler, settings.cluster, args.config or "the config's [cluster] section")
     if args.config:
         os.environ["FACESIDECAR_CONFIG"] = os.path.abspath(args.config)
+    if settings.cluster.require_encryption:  # dask worker has no option for it
+        os.environ["DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION"] = "True"
     command = dask_worker_command(args, settings)
     sys.stdout.flush()
     sys.stderr.flush()

@@ -103,21 +103,44 @@ def _read_swapped_out(folder: Folder, tmp: str, known: Collection[str], settle: 
 
     None when what was swapped out is not a regular file any more (nothing of a person's to merge).
     """
+    try:
+        return read_when_settled(folder, tmp, known, settle, max_wait)
+    except RefusedFile:
+        return None
+
+
+EMPTY_SETTLE_SECONDS = 10.0
+"""How long an empty faces.csv must stay empty before it counts as the file's content. Every save in
+place passes through the empty file (the editor truncates, then writes) and the first bytes may take
+longer than ``settle`` to come (an HTTP PUT over a slow link, an editor on a loaded machine: issue 20,
+seed 3); an empty file carries no edit, so waiting for it costs nothing but the wait."""
+
+
+def read_when_settled(folder: Folder, name: str, known: Collection[str] = (), settle: float = 0.0,
+                      max_wait: float = 10.0) -> bytes | None:
+    """The bytes of ``name`` once they have not changed for ``settle`` seconds (None if it is absent).
+
+    An editor that truncates and then writes leaves a short or empty file for a moment; reading it
+    then would look like deleted rows, and a writer that took it for the save would throw away the
+    file the editor is still writing into. Bytes whose hash is in ``known`` (what facesidecar wrote
+    itself) need no waiting; empty bytes are never known and wait ``EMPTY_SETTLE_SECONDS``. After
+    ``max_wait`` the bytes are taken as they are. RefusedFile when ``name`` is not a regular file
+    (or too large).
+    """
     deadline = time.monotonic() + max_wait
     while True:
-        before = folder.lstat(tmp)
-        try:
-            data = folder.read(tmp, limits().csv)
-        except RefusedFile:
-            return None
+        before = folder.lstat(name)
+        data = folder.read(name, limits().csv)
         if before is None or data is None:
             return None
-        if hashlib.sha256(data).hexdigest() in known:
+        if data and hashlib.sha256(data).hexdigest() in known:
             return data
+        quiet = settle if data else max(settle, EMPTY_SETTLE_SECONDS)
         age = time.time() - before.st_mtime
-        if age >= settle or time.monotonic() >= deadline:
-            after = folder.lstat(tmp)
-            if after is None or (after.st_mtime_ns, after.st_size) == (before.st_mtime_ns, before.st_size) \
-                    or time.monotonic() >= deadline:
+        timed_out = time.monotonic() >= deadline
+        if age >= quiet or timed_out:
+            after = folder.lstat(name)
+            if timed_out or (after is not None and
+                              (after.st_mtime_ns, after.st_size) == (before.st_mtime_ns, before.st_size)):
                 return data
-        time.sleep(min(max(settle - age, 0.02), 0.25))
+        time.sleep(min(max(quiet - age, 0.02), 0.25))

@@ -10,6 +10,7 @@ import urllib.request
 
 import pytest
 
+from ..processes import sigint_default
 from .conftest import Lib
 
 
@@ -18,7 +19,7 @@ def start(lib: Lib, tmp_path, *extra: str, config: str = "") -> tuple[subprocess
     cfg.write_text(f'state_dir = "{tmp_path / "state"}"\n[metadata]\nenabled = false\n{config}')
     proc = subprocess.Popen([sys.executable, "-m", "facesidecar", "review", str(lib.root), "--port", "0",
                              "--config", str(cfg), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default)
     line = proc.stdout.readline()
     if not line.startswith("review page: "):
         proc.kill()

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -112,6 +113,32 @@ def test_save_that_lands_during_our_write_is_merged(tmp_path, monkeypatch):
         txn.state.photos["a.jpg"].visible_faces[1].name = "Bob"
     names = [r.name for r in parse_csv(store.csv_path.read_bytes())]
     assert names == ["Zoë", "Bob"]
+
+
+def test_in_place_save_that_stalls_after_truncating_is_not_lost(tmp_path):
+    """Issue 20, seed 3 round 351: an editor saving in place truncates faces.csv, then nothing
+    arrives for longer than the settle time (an HTTP PUT over a slow link, a loaded machine). A
+    transaction running meanwhile must neither take the empty file for the person's save nor
+    discard the file the editor is writing into: the edit that follows reaches faces.csv and
+    faces.pkl. (Before the fix the empty bytes counted as the save merged, the swap found the
+    same empty bytes in the inode it moved aside, took them as known and deleted that inode; the
+    editor's save went into a file no longer in the folder.)"""
+    store = make_folder(tmp_path, a_jpg=[face(0.1, "Anna"), face(0.5, "Bob")])
+    saved = store.csv_path.read_bytes().replace(b",Anna,", b",Zo\xc3\xab,", 1)
+    with store.csv_path.open("wb") as editor:  # truncated: the editor's bytes are still on their way
+        transaction = threading.Thread(target=_one_transaction, args=(store,))
+        transaction.start()
+        transaction.join(timeout=1.0)  # the stall: longer than the settle time (0 here)
+        editor.write(saved)
+    transaction.join()
+    _one_transaction(store)  # the next event's transaction
+    assert [r.name for r in parse_csv(store.csv_path.read_bytes())] == ["Zoë", "Bob"]
+    assert [f.name for _, f in store.load().faces()] == ["Zoë", "Bob"]
+
+
+def _one_transaction(store: FolderStore) -> None:
+    with store.transaction():
+        pass
 
 
 WRITER = textwrap.dedent("""

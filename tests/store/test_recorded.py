@@ -10,7 +10,6 @@ import pytest
 
 from facesidecar.model import PhotoState
 from facesidecar.store import confined
-from facesidecar.store import folder as folder_module
 from facesidecar.store.folder import FolderStore
 
 pytestmark = pytest.mark.usefixtures("no_settle")
@@ -18,16 +17,16 @@ pytestmark = pytest.mark.usefixtures("no_settle")
 
 @pytest.fixture
 def reads(monkeypatch) -> list[str]:
-    """The names of the files confined.read_file reads."""
+    """The names of the files read through the confined layer (every read of a sidecar ends in
+    Folder.read: confined.read_file and the settle loop of faces.csv alike)."""
     seen: list[str] = []
-    real = confined.read_file
+    real = confined.Folder.read
 
-    def counting(path, limit):
-        seen.append(os.path.basename(path))
-        return real(path, limit)
+    def counting(self, name, limit):
+        seen.append(os.path.basename(name))
+        return real(self, name, limit)
 
-    monkeypatch.setattr(confined, "read_file", counting)
-    monkeypatch.setattr(folder_module.confined, "read_file", counting)
+    monkeypatch.setattr(confined.Folder, "read", counting)
     return seen
 
 
