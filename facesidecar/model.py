@@ -102,6 +102,9 @@ class Face:
     ``saved_rev``/``saved_name`` are this face's row as a person's save changed it, until a faces.csv
     of ours answers that save: a follow-up save made from the person's own file still carries that
     rev, and is compared with what the person saved there, not with what facesidecar wrote.
+    ``saved_file`` is the (device, inode) of the file that save was read from: only a save in that
+    same file is such a follow-up; any other file at that rev is an older copy (the person saw our
+    file, not theirs: their save had gone into the file a killed writer moved aside).
     ``why`` is what the last guess of an unnamed face weighed (``gallery.Decision.explain``): shown by
     ``status --json`` and the review page, so that a person can see why a face got a name or none.
     """
@@ -122,6 +125,7 @@ class Face:
     not_names: list[str] = field(default_factory=list)
     saved_rev: int | None = None
     saved_name: str = ""
+    saved_file: tuple[int, int] | None = None
     why: dict = field(default_factory=dict)
 
     @property
@@ -151,6 +155,7 @@ class Face:
             "not_names": list(self.not_names),
             "saved_rev": self.saved_rev,
             "saved_name": self.saved_name,
+            "saved_file": None if self.saved_file is None else list(self.saved_file),
             "why": dict(self.why),
         }
 
@@ -173,8 +178,16 @@ class Face:
             not_names=[str(n) for n in data.get("not_names", [])],
             saved_rev=None if data.get("saved_rev") is None else int(data["saved_rev"]),
             saved_name=str(data.get("saved_name", "")),
+            saved_file=_file_id(data.get("saved_file")),
             why=dict(data.get("why") or {}),
         )
+
+
+def _file_id(value: object) -> tuple[int, int] | None:
+    """A (device, inode) pair as stored in faces.pkl; None when absent or not two numbers."""
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return int(value[0]), int(value[1])
+    return None
 
 
 @dataclass

@@ -57,7 +57,7 @@ class Refresher:
         if self.publish_seconds is not None:
             self.publish(report, self.publish_seconds)
         elif clusters.full_running or clusters.full_needed():
-            self.recluster_into(report)
+            self._recluster_into(report)
         else:
             self.publish(report)
 
@@ -66,7 +66,7 @@ class Refresher:
         report = ScanReport()
         self.clusters.start()
         self.clusters.begin_full()
-        self.recluster_into(report)
+        self._recluster_into(report)
         return report
 
     def background_step(self) -> bool:
@@ -83,7 +83,7 @@ class Refresher:
         return self.publish(ScanReport(), self.publish_seconds or 0.5)
 
     # -- the work -----------------------------------------------------------------------------------
-    def recluster_into(self, report: ScanReport) -> bool:
+    def _recluster_into(self, report: ScanReport) -> bool:
         """The full recomputation in one go (slices still check the stop flag), then the writes.
         Returns False when stopped before the end."""
         clusters = self.clusters

@@ -31,6 +31,7 @@ from .atomic import exchange_atomic, read_when_settled, write_atomic
 from .csvfile import CsvRead, CsvRow, format_csv, read_csv
 from .leftovers import CSV_LEFTOVER_PREFIX, own_temp_prefix
 from .merge import (
+    FileId,
     MergeResult,
     NameChange,
     adopt_unmatched,
@@ -55,6 +56,10 @@ def sha256(data: bytes) -> str:
 def _mtime(folder: confined.Folder, name: str) -> float:
     info = folder.lstat(name)
     return info.st_mtime if info is not None else 0.0
+
+
+def _file_id(info: os.stat_result | None) -> FileId | None:
+    return None if info is None else (info.st_dev, info.st_ino)
 
 
 def timestamp() -> str:
@@ -99,6 +104,7 @@ class Leftover:
     name: str
     mtime: float
     data: bytes
+    file_id: FileId | None = None
 
 
 @dataclass(frozen=True)
@@ -222,7 +228,8 @@ class FolderStore:
             except SidecarError as exc:
                 log.warning("%s; a save there is not read", exc)
                 data = b""
-            found.append(Leftover(name, _mtime(folder, name), data))
+            info = folder.lstat(name)
+            found.append(Leftover(name, info.st_mtime if info is not None else 0.0, data, _file_id(info)))
         return sorted(found, key=lambda left: left.mtime)
 
     def _merge_leftovers(self, txn: Transaction, leftovers: list[Leftover]) -> None:
@@ -240,7 +247,7 @@ class FolderStore:
                 continue
             for problem in read.problems:
                 log.warning("%s; that row of a save left behind is not merged", problem.message)
-            result = merge_rows(txn.state, read.rows, left.mtime, reject_missing=False)
+            result = merge_rows(txn.state, read.rows, left.mtime, reject_missing=False, file_id=left.file_id)
             txn.record(result)
             keep_pending(txn.state, result.unmatched, txn.photo_exists)
             if result.changes:
@@ -302,16 +309,17 @@ class FolderStore:
         if data is None:
             return ""
         if sha256(data) != known_sha:
-            self._merge_bytes(txn, data)
+            self._merge_bytes(txn, data, None if txn.csv_stamp is None else txn.csv_stamp[:2])
         return sha256(data)
 
-    def _merge_bytes(self, txn: Transaction, data: bytes) -> None:
+    def _merge_bytes(self, txn: Transaction, data: bytes, file_id: FileId | None) -> None:
         """Merge a person's save; what cannot be read of it is reported and kept, never the run's end.
 
         A row with a bad cell is left out and the rest of the save merged; the faces of a photo whose
         row was left out are not taken for deleted (nor any face, when a row's file is unreadable).
         The problems stay in the folder state (``facesidecar status`` shows them) until a save reads
         clean, and the save itself is kept as ``faces.csv.bad-*`` so nothing typed is lost.
+        ``file_id``: the file the save was read from (a follow-up in that same file may take back a name).
         """
         try:
             read = read_csv(data, str(self.csv_path))
@@ -319,7 +327,8 @@ class FolderStore:
             self._report_bad_save(txn, data, [str(exc)], "faces.csv rewritten from the last good state")
             return
         spared = {p.file for p in read.problems}
-        result = merge_rows(txn.state, read.rows, txn.now, reject_missing=None not in spared, spared=spared)
+        result = merge_rows(txn.state, read.rows, txn.now, reject_missing=None not in spared, spared=spared,
+                            file_id=file_id)
         txn.record(result)
         keep_pending(txn.state, result.unmatched, txn.photo_exists)
         self._report_bad_rows(txn, data, read)
@@ -359,12 +368,13 @@ class FolderStore:
                 break
             # only our own bytes skip the wait: a person's save merged a moment ago may be the file
             # their editor is still writing into (a save stalled after its first bytes)
+            swapped_id = _file_id(confined.lstat(self.csv_path))
             swapped_out = exchange_atomic(self.csv_path, data, known=(written_before, state.csv_sha256),
                                           settle=SETTLE_SECONDS)
             if swapped_out is None or sha256(swapped_out) in (csv_seen, state.csv_sha256):
                 break
             log.info("%s was saved while facesidecar wrote it; merging that save too", self.csv_path)
-            self._merge_bytes(txn, swapped_out)
+            self._merge_bytes(txn, swapped_out, swapped_id)
             csv_seen = state.csv_sha256
         answer_saves(state)
         self._write_pkl(state, pkl_bytes)

@@ -28,6 +28,9 @@ from .csvfile import CsvRow, OutRow
 
 MATCH_IOU = 0.5
 
+FileId = tuple[int, int]
+"""The (device, inode) of the file a save was read from."""
+
 
 @dataclass(frozen=True)
 class NameChange:
@@ -76,13 +79,14 @@ def photo_of(state: FolderState, file: str) -> PhotoState | None:
     return alike[0] if len(alike) == 1 else None
 
 
-def is_edit(face: Face, row: CsvRow) -> bool:
+def is_edit(face: Face, row: CsvRow, file_id: FileId | None = None) -> bool:
     """Whether the row's name is a person's edit rather than what facesidecar wrote (or a stale copy).
 
     A row of the person's own file that no faces.csv of ours has answered yet is compared with what
-    they saved there: saving a name and then taking it back in the same file is two edits.
+    they saved there: saving a name and then taking it back in the same file (``file_id``, the file
+    the rows were read from) is two edits. A row at that rev in any other file is an older copy.
     """
-    if row.rev is not None and row.rev == face.saved_rev:
+    if row.rev is not None and row.rev == face.saved_rev and file_id is not None and file_id == face.saved_file:
         return row.name != face.saved_name
     base = face.name_history.get(row.rev) if row.rev is not None else None
     if base is not None:
@@ -102,11 +106,12 @@ def set_name(photo: PhotoState, face: Face, name: str, source: str, now: float) 
 
 
 def merge_rows(state: FolderState, rows: list[CsvRow], now: float, source: str = "csv",
-               reject_missing: bool = True, spared: Collection[str | None] = ()) -> MergeResult:
+               reject_missing: bool = True, spared: Collection[str | None] = (),
+               file_id: FileId | None = None) -> MergeResult:
     """Apply the edits found in ``rows`` (faces.csv as read from disk) to ``state``.
 
     ``spared``: photos whose missing rows must not reject their faces (a row of theirs was in the
-    file but could not be read).
+    file but could not be read). ``file_id``: the file the rows were read from (see :func:`is_edit`).
     """
     result = MergeResult()
     seen: dict[str, CsvRow] = {}
@@ -121,17 +126,17 @@ def merge_rows(state: FolderState, rows: list[CsvRow], now: float, source: str =
             continue
         if row.rev is not None and row.rev in face.name_history:
             newest_rev = max(newest_rev, row.rev)
-        if face.face_id in seen and not is_edit(face, row):
+        if face.face_id in seen and not is_edit(face, row, file_id):
             continue
         if face.face_id in seen:
             result.warnings.append(f"line {row.line}: a second row for {row.file} face {row.face_nr}; the later one counts")
         seen[face.face_id] = row
-        if is_edit(face, row):
+        if is_edit(face, row, file_id):
             change = set_name(photo, face, row.name, source, now)
             if change:
                 result.changes.append(change)
             if row.rev is not None:
-                face.saved_rev, face.saved_name = row.rev, row.name
+                face.saved_rev, face.saved_name, face.saved_file = row.rev, row.name, file_id
     if reject_missing:
         _reject_deleted_rows(state, seen, newest_rev, result, spared)
     return result
@@ -150,7 +155,7 @@ def _reject_deleted_rows(state: FolderState, seen: dict[str, CsvRow], newest_rev
 def answer_saves(state: FolderState) -> None:
     """faces.csv on disk is ours again: a person's next save starts from its revs."""
     for _, face in state.faces():
-        face.saved_rev, face.saved_name = None, ""
+        face.saved_rev, face.saved_name, face.saved_file = None, "", None
 
 
 def keep_pending(state: FolderState, rows: list[CsvRow], photo_exists: Callable[[str], bool]) -> None:

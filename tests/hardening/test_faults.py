@@ -126,6 +126,36 @@ def test_a_name_taken_back_in_the_same_unanswered_file_is_taken_back(tmp_path, m
     assert names(store) == ["Final Name", "Bea Later"], "once answered, an old copy undoes nothing"
 
 
+def test_a_save_left_aside_is_not_taken_back_by_the_next_save_of_faces_csv(tmp_path, monkeypatch):
+    """Found by bench/edit_survival.py (seed 3, round 28): a person's save landed in the file a killed
+    writer had moved aside; the next writer merged it and was killed before its faces.csv replaced
+    ours, leaving that save recorded as unanswered (saved_rev/saved_name). faces.csv still held our
+    older file, without the name: the person, who saw that file, named another face in it. The row
+    of the first face carried the same rev and the older name, which was taken for the person taking
+    the name back in their own file. Only a save in the same file as the unanswered one is that."""
+    store = FolderStore(tmp_path)
+    with store.transaction() as txn:
+        txn.state.photos.update(state_with(a_jpg=[face(0.1)], b_jpg=[face(0.5)]).photos)
+    ours = store.csv_path.read_bytes()
+    (tmp_path / ".faces.csv.tmp-999999-0000aaaa").write_bytes(set_name_in(ours, 1, "Saved Aside"))
+    real_exchange = folder_module.exchange_atomic
+
+    def killed(path, data, **options):
+        raise Killed
+
+    monkeypatch.setattr(folder_module, "exchange_atomic", killed)
+    with pytest.raises(Killed):
+        with store.transaction():
+            pass
+    monkeypatch.setattr(folder_module, "exchange_atomic", real_exchange)
+    assert names(store) == ["", ""], "faces.csv is still our older file"
+    store.csv_path.write_bytes(set_name_in(store.csv_path.read_bytes(), 2, "Named Next"))
+    with store.transaction():
+        pass
+    assert names(store) == ["Saved Aside", "Named Next"]
+    assert [f.name for _, f in store.load().faces()] == ["Saved Aside", "Named Next"]
+
+
 def test_a_save_our_swap_moved_aside_stays_on_disk_until_its_merge_is_committed(tmp_path, monkeypatch):
     """A person saved faces.csv just before our swap; the swap handed their bytes back and the writer
     died before it had written what it merged from them: the save must still be on disk (as the
