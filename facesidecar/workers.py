@@ -35,7 +35,7 @@ from pathlib import Path
 
 from .config import EngineSettings
 from .errors import EngineError
-from .photojob import BATCH_PHOTOS, PhotoJob, PhotoResult, engines_for, run_job, take_batch
+from .photojob import BATCH_PHOTOS, PhotoJob, PhotoResult, engines_for, peak_rss, run_job, take_batch
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def _worker_main(jobs: Connection, conn: Connection, settings: EngineSettings, s
     except EngineError as exc:
         _tell(conn, "failed", str(exc))
         return
-    if not _tell(conn, "ready", _peak_rss()):
+    if not _tell(conn, "ready", peak_rss()):
         return
     while True:
         batch = inbox.get()
@@ -105,12 +105,6 @@ def _receive_batches(jobs: Connection, inbox: queue.SimpleQueue) -> None:
         inbox.put(batch)
         if batch is None:
             return
-
-
-def _peak_rss() -> int:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 @dataclass

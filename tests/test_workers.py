@@ -120,6 +120,27 @@ def large_photos(tmp_path_factory, shared_faces) -> Path:
     return folder
 
 
+def test_the_pool_retires_workers_when_measured_photo_peaks_no_longer_fit_the_memory_limit(library, large_photos):
+    """The limit is set between what the workers measure at start and what a 27 MP photo makes them
+    grow to: two fit while only the model is loaded, one once a worker reports that photo's peak."""
+    probe = LocalPool(EngineSettings(), workers=1)
+    try:
+        [small] = probe.run(jobs_of(library, ["barack_obama/1.jpg"]), lambda: False)
+        [large] = probe.run(jobs_of(large_photos, ["0.jpg"]), lambda: False)
+    finally:
+        probe.close()
+    assert large.peak_rss > small.peak_rss > 50 * 2**20, "peaks are measured (getrusage), not assumed"
+    limit_mb = (small.peak_rss + large.peak_rss) // 2**20
+    pool = LocalPool(EngineSettings(), workers=3, memory_limit_mb=limit_mb, own_rss=lambda: 0)
+    try:
+        results = list(pool.run(jobs_of(large_photos, ["1.jpg", "2.jpg", "3.jpg", "4.jpg"]), lambda: False))
+        assert len(pool._workers) <= 2, "a third worker never fitted"
+        assert [w.retiring for w in pool._workers].count(False) == 1, "one worker of that peak fits the limit"
+    finally:
+        pool.close()
+    assert [len(r.faces) for r in results] == [len(large.faces)] * 4
+
+
 @pytest.mark.parametrize(("stop", "whom", "when"), [
     (signal.SIGINT, "scan", "analysing"),
     (signal.SIGINT, "group", "loading"),  # Ctrl-C at a terminal reaches the workers too, before they ignore it
