@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import daemon_soak
+from tests.support import daemon_soak
 
 
 @pytest.mark.slow
