@@ -188,5 +188,18 @@ def make_photo(path: Path, *faces: Colour | tuple[Colour, int] | None) -> Path:
     return path
 
 
+def naming_library(root: Path) -> Path:
+    """The naming tests' photos: folder a (alice, bob, alice+bob) and folder b (alice, carol twice in
+    one photo, an unknown dave twice)."""
+    make_photo(root / "a" / "alice1.png", (ALICE, 60))
+    make_photo(root / "a" / "bob1.png", (BOB, 60))
+    make_photo(root / "a" / "both.png", (ALICE2, 40), (BOB2, 60))
+    make_photo(root / "b" / "alice2.png", (ALICE3, 50))
+    make_photo(root / "b" / "carol.png", (CAROL, 50), (CAROL2, 30))
+    make_photo(root / "b" / "dave1.png", (DAVE, 50))
+    make_photo(root / "b" / "dave2.png", (DAVE2, 50))
+    return root
+
+
 __all__ = ["immich_displayed_box", "FORMATS", "TO_DISPLAYED", "exif_with_orientation", "face_picture", "make_raw",
-           "noise_picture", "save_oriented", "stored_pixels", "draw_faces", "make_photo", "Layout", "SLOTS", "SIDE"]
+           "noise_picture", "save_oriented", "stored_pixels", "draw_faces", "make_photo", "naming_library", "Layout", "SLOTS", "SIDE"]

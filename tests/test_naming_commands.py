@@ -32,23 +32,14 @@ from facesidecar.store.csvfile import parse_csv
 
 from .csvedit import rows, type_name
 from .fake_engine import FakeEngine
-from .photos import ALICE, ALICE2, ALICE3, BOB, BOB2, CAROL, CAROL2, DAVE, DAVE2, make_photo
+from .photos import ALICE2, ALICE3, BOB, BOB2, CAROL, CAROL2, make_photo, naming_library
 
 pytestmark = pytest.mark.usefixtures("no_settle")
 
 
 @pytest.fixture
 def root(tmp_path) -> Path:
-    """Two folders: a (alice, bob, alice+bob) and b (alice, carol, an unknown dave twice)."""
-    root = tmp_path / "photos"
-    make_photo(root / "a" / "alice1.png", (ALICE, 60))
-    make_photo(root / "a" / "bob1.png", (BOB, 60))
-    make_photo(root / "a" / "both.png", (ALICE2, 40), (BOB2, 60))
-    make_photo(root / "b" / "alice2.png", (ALICE3, 50))
-    make_photo(root / "b" / "carol.png", (CAROL, 50), (CAROL2, 30))
-    make_photo(root / "b" / "dave1.png", (DAVE, 50))
-    make_photo(root / "b" / "dave2.png", (DAVE2, 50))
-    return root
+    return naming_library(tmp_path / "photos")
 
 
 def new_scanner(root: Path, engine: FakeEngine | None = None) -> Scanner:

@@ -3,7 +3,6 @@ the password never shows in ``ps``, output or logs."""
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import subprocess
@@ -15,7 +14,6 @@ import pytest
 
 from facesidecar.cli import common
 from facesidecar.cli.main import main
-from facesidecar.compose import build_scanner
 from facesidecar.config import load_settings
 from facesidecar.store.merge import set_name
 from tests.dbhelpers import (  # noqa: F401 - fixtures
@@ -53,11 +51,6 @@ database = "{mysql.database}"
 connect_timeout = 3
 """, encoding="utf-8")
     return config
-
-
-@pytest.fixture
-def commands_use_the_fake_engine(monkeypatch, fake_engine):
-    monkeypatch.setattr(common, "build_scanner", functools.partial(build_scanner, engine=fake_engine))
 
 
 @pytest.fixture

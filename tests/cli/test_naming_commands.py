@@ -7,50 +7,16 @@ place of dlib, on generated photos, with a config whose roots are the photo fold
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from facesidecar.cli.main import main
-from facesidecar.engines import source as engine_source
 from facesidecar.model import IGNORE
 
 from ..csvedit import rows, type_name
 from ..photos import ALICE, ALICE2, BOB, BOB2, CAROL, DAVE, make_photo
-from ..test_naming_commands import root as root  # noqa: F401 - fixture
 
-pytestmark = pytest.mark.usefixtures("no_settle")
-
-
-@pytest.fixture(autouse=True)
-def commands_use_the_fake_engine(monkeypatch, fake_engine):
-    """The fake engine in place of dlib (photos are analysed in this process: ``detection_in_process``)."""
-    monkeypatch.setattr(engine_source, "get_engine", lambda settings, model=None, state_dir=None: fake_engine)
-
-
-@pytest.fixture
-def config(tmp_path, root) -> Path:  # noqa: F811 - pytest fixture
-    path = tmp_path / "config.toml"
-    path.write_text(f'state_dir = "{tmp_path / "state"}"\n[[roots]]\npath = "{root}"\n\n[metadata]\nenabled = false\n')
-    return path
-
-
-@pytest.fixture
-def cli(config, capsys):
-    """Run a command with the test config; returns (exit status, stdout, stderr)."""
-
-    def run(*args: str) -> tuple[int, str, str]:
-        status = main([args[0], "--config", str(config), *args[1:]])
-        out = capsys.readouterr()
-        return status, out.out, out.err
-
-    return run
-
-
-@pytest.fixture
-def scanned(cli, root):  # noqa: F811
-    assert cli("scan")[0] == 0
-    return root
+pytestmark = pytest.mark.usefixtures("no_settle", "commands_use_the_fake_engine")
 
 
 def test_help_of_every_naming_command(capsys):

@@ -12,13 +12,8 @@ from facesidecar.cli.person_match import fold, match_person
 from facesidecar.naming_commands import Person
 
 from ..csvedit import rows
-from .test_naming_commands import cli as cli  # noqa: F401 - fixture
-from .test_naming_commands import commands_use_the_fake_engine as commands_use_the_fake_engine  # noqa: F401 - autouse fixture
-from .test_naming_commands import config as config  # noqa: F401 - fixture
-from .test_naming_commands import root as root  # noqa: F401 - fixture
-from .test_naming_commands import scanned as scanned  # noqa: F401 - fixture
 
-pytestmark = pytest.mark.usefixtures("no_settle")
+pytestmark = pytest.mark.usefixtures("no_settle", "commands_use_the_fake_engine")
 
 
 def test_fold_ignores_case_and_accents():
