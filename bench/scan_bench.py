@@ -132,8 +132,9 @@ class Row:
     seconds: float
     peak_mb: float
     vectors: dict[str, np.ndarray]
-    cpu: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    """CPU seconds of the timed part: the scanning process, its local workers, the Dask cluster's processes."""
+    cpu: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    """CPU seconds of the timed part: the scanning process, its local workers, the Dask cluster's
+    processes, and how much of the latter they spend idle (heartbeats) in as long."""
 
     @property
     def rate(self) -> float:
@@ -151,7 +152,7 @@ def run_path(kind: str, root: Path, work: Path, *options: str, also: list[int] =
 
 
 def save_result(out: Path, photos: int, seconds: float, faces: int, vectors: dict[str, np.ndarray],
-                cpu: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> None:
+                cpu: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)) -> None:
     np.savez(out, photos=photos, seconds=seconds, faces=faces, names=np.array(list(vectors)),
              vectors=np.array(list(vectors.values())).reshape(len(vectors), -1), cpu=np.array(cpu))
 
@@ -259,9 +260,19 @@ def cpu_split(cluster: list[int]) -> tuple[float, float, float]:
     """CPU seconds so far of this process, of its descendants (the local workers) and of ``cluster``'s trees."""
     import psutil
 
-    times = psutil.Process().cpu_times()
-    own = times.user + times.system
-    return own, tree_cpu([os.getpid()]) - own, tree_cpu(cluster)
+    me = psutil.Process()
+    times = me.cpu_times()
+    return times.user + times.system, tree_cpu([child.pid for child in me.children()]), tree_cpu(cluster)
+
+
+def idle_cpu_rate(cluster: list[int], seconds: float = 3.0) -> float:
+    """CPU seconds per second that ``cluster``'s processes spend with nothing to do (heartbeats, event
+    loops), so that their cost per photo can be told apart from the time the scan took."""
+    if not cluster:
+        return 0.0
+    before = tree_cpu(cluster)
+    time.sleep(seconds)
+    return (tree_cpu(cluster) - before) / seconds
 
 
 def warm_photos(folder: Path, count: int) -> None:
@@ -301,6 +312,7 @@ def facesidecar_path(root: Path, out: Path, workers: str, scheduler: str, cluste
         pool = scanner.detector.executor
         if isinstance(pool, LocalPool) and pool.size < pool.wanted:
             raise SystemExit(f"the warm-up started {pool.size} of {pool.wanted} workers")
+        idle_rate = idle_cpu_rate(cluster)
         before = cpu_split(cluster)
         started = time.perf_counter()
         report = scanner.scan_paths([root])
@@ -318,7 +330,8 @@ def facesidecar_path(root: Path, out: Path, workers: str, scheduler: str, cluste
             if faces:
                 best = max(faces, key=lambda f: f.box.area)
                 vectors[str((folder / photo.file).relative_to(root))] = next(iter(best.encodings.values()))
-    save_result(out, report.scanned, seconds, report.faces, vectors, tuple(a - b for a, b in zip(after, before, strict=True)))
+    save_result(out, report.scanned, seconds, report.faces, vectors,
+                (*(a - b for a, b in zip(after, before, strict=True)), idle_rate * seconds))
 
 
 PATHS = {"deepface": deepface_path, "dlib": plain_dlib_path, "facesidecar": facesidecar_path}
@@ -463,9 +476,10 @@ def main() -> None:
         print(f"Dask cluster (2 workers) vs local pool (2 workers): {dask_row.rate / two.rate:.2f}x the local rate")
     print("CPU seconds per photo in the timed part (user + system; load-independent, unlike the rates):")
     for row in [r for r in results["camera"] if r.name.startswith("facesidecar")]:
-        own, workers, cluster = (1000 * c / max(row.photos, 1) for c in row.cpu)
+        own, workers, cluster, idle = (1000 * c / max(row.photos, 1) for c in row.cpu)
         print(f"  {row.name:<44} scanning process {own:6.1f} ms, workers {workers:6.1f} ms"
-              + (f", Dask processes (scheduler, nannies, workers) {cluster:6.1f} ms" if cluster else ""))
+              + (f", Dask processes (scheduler, nannies, workers) {cluster:6.1f} ms, {idle:5.1f} ms of it "
+                 "idle ticking (their rate before the scan, over the scan's time)" if cluster else ""))
     print(f"'facesidecar scan' cold, start-up included: {cameras} camera photos in {cold:.1f} s "
           f"({cameras / cold:.2f} img/s), peak RSS of the process tree {cold_peak:.0f} MB")
     hours = 100_000 / default.rate / 3600

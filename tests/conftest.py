@@ -3,8 +3,10 @@ stray-process checks, sidecar reads without waiting."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -73,10 +75,19 @@ def no_stray_processes():
     assert not left, "processes the tests started were still running at the end (now killed):\n" + "\n".join(left)
 
 
+@contextlib.contextmanager
+def default_workers() -> Iterator[None]:
+    """The product's default again: worker processes, one per core (``engine.workers = 0``)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv(WORKERS_ENV)
+        yield
+
+
 @pytest.fixture
-def worker_pool(monkeypatch):
-    """The product's default again for this test: worker processes, one per core (``engine.workers = 0``)."""
-    monkeypatch.delenv(WORKERS_ENV)
+def worker_pool() -> Iterator[None]:
+    """This test's scans and daemons analyse photos in worker processes, as by default."""
+    with default_workers():
+        yield
 
 
 @pytest.fixture

@@ -7,15 +7,21 @@ from pathlib import Path
 from facesidecar.store.cells import from_cell
 
 
-def type_name(folder: Path, file: str, face_nr: int, name: str) -> None:
-    """Put ``name`` into the name column of the row (file, face_nr) and save the file in place."""
-    lines = (folder / "faces.csv").read_text().split("\n")
+def with_name(data: bytes, file: str, face_nr: int, name: str) -> bytes:
+    """faces.csv ``data`` with ``name`` typed into the name column of the row (file, face_nr)."""
+    lines = data.decode("utf-8").split("\n")
     for i, line in enumerate(lines):
         cells = line.split(",")
         if cells[:2] == [file, str(face_nr)]:
             cells[6] = name
             lines[i] = ",".join(cells)
-    (folder / "faces.csv").write_text("\n".join(lines))
+    return "\n".join(lines).encode("utf-8")
+
+
+def type_name(folder: Path, file: str, face_nr: int, name: str) -> None:
+    """Put ``name`` into the name column of the row (file, face_nr) and save the file in place."""
+    path = folder / "faces.csv"
+    path.write_bytes(with_name(path.read_bytes(), file, face_nr, name))
 
 
 def rows(folder: Path) -> dict[tuple[str, int], dict]:

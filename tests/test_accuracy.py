@@ -1,4 +1,4 @@
-"""Can a user trust the guesses? The naming protocol of bench/accuracy.py on the shared photos.
+"""Can a user trust the guesses? The naming protocol (tests/support/accuracy.py, printed by bench/accuracy.py) on the shared photos.
 
 One run per session (about 1-2 minutes on 2 cores): copy the photos, ``facesidecar scan``, type each
 person's name for the largest face of their photo 1 into faces.csv, scan again, count. The floors
@@ -8,31 +8,19 @@ output), so a change that costs accuracy fails here.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "accuracy.py"
+from tests.support import accuracy
+
+from .conftest import default_workers
 
 pytestmark = pytest.mark.slow
 
 
-def load_bench():
-    spec = importlib.util.spec_from_file_location("bench_accuracy", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-accuracy = load_bench()
-
-
 @pytest.fixture(scope="module")
 def protocol_run(tmp_path_factory, shared_faces):
-    library = accuracy.scan_and_name(shared_faces, tmp_path_factory.mktemp("accuracy"))
+    with default_workers():  # a user's scan of ~170 photos: worker processes on both cores are faster here
+        library = accuracy.scan_and_name(shared_faces, tmp_path_factory.mktemp("accuracy"))
     result = accuracy.count(shared_faces, library)
     print("\n" + accuracy.report(None, result))
     return library, result

@@ -1,4 +1,4 @@
-"""Strangers and look-alikes get no name: the open-set protocol of bench/open_set.py and its floors (issue 14).
+"""Strangers and look-alikes get no name: the open-set protocol (tests/support/open_set.py, printed by bench/open_set.py) and its floors (issue 14).
 
 One run per session (about 2 minutes on 2 cores): the photos of tests/data/faces are scanned once
 with the real dlib engine, then five folds name about half of the identities (1 and 3 confirmed
@@ -8,29 +8,15 @@ floors are the issue's goal; the figures reached are in the comments (and in the
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "open_set.py"
+from tests.support import open_set
+
 DEFAULT_THRESHOLD = 0.6
 OLD_RULE = "margin 0.05 (old default)"
 NEW_RULE = "open set (new default)"
 
 pytestmark = pytest.mark.slow
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("bench_open_set", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-open_set = load_bench()
 
 
 @pytest.fixture(scope="module")

@@ -12,34 +12,31 @@ from .hostile import Corpus, register, write_bytes
 # -- rule 1: symlinks are never followed -----------------------------------------------------------
 
 
-@register("folder linked out of the root", reported=r"linked: is a symbolic link")
-def folder_link_out(folder: Path, corpus: Corpus) -> None:
-    (folder / "linked").symlink_to(corpus.sentinel / "album")
+def _link_case(title: str, reported: str, name: str, target: str) -> None:
+    """A case whose hostile item is one symlink ``name`` in the folder; ``target`` may name the
+    sentinel tree outside the root (``{sentinel}``) or the root itself (``{root}``)."""
+
+    @register(title, reported=reported)
+    def build(folder: Path, corpus: Corpus) -> None:
+        (folder / name).symlink_to(target.format(sentinel=corpus.sentinel, root=corpus.root))
 
 
-@register("folder linked inside the root", reported=r"loop: is a symbolic link")
-def folder_link_inside(folder: Path, corpus: Corpus) -> None:
-    (folder / "loop").symlink_to(corpus.root)
-
-
-@register("photo linked out of the root", reported=r"outside\.jpg: is a symbolic link")
-def photo_link_out(folder: Path, corpus: Corpus) -> None:
-    (folder / "outside.jpg").symlink_to(corpus.sentinel / "photo.jpg")
-
-
-@register("photo linked inside the folder", reported=r"alias\.jpg: is a symbolic link")
-def photo_link_inside(folder: Path, corpus: Corpus) -> None:
-    (folder / "alias.jpg").symlink_to("good.jpg")
-
-
-@register("faces.csv linked out of the root", reported=r"faces\.csv: is a symbolic link")
-def csv_link_out(folder: Path, corpus: Corpus) -> None:
-    (folder / "faces.csv").symlink_to(corpus.sentinel / "faces.csv")
-
-
-@register("faces.pkl linked out of the root", reported=r"faces\.pkl: is a symbolic link")
-def pkl_link_out(folder: Path, corpus: Corpus) -> None:
-    (folder / "faces.pkl").symlink_to(corpus.sentinel / "script.sh")
+for _title, _reported, _name, _target in [
+    ("folder linked out of the root", r"linked: is a symbolic link", "linked", "{sentinel}/album"),
+    ("folder linked inside the root", r"loop: is a symbolic link", "loop", "{root}"),
+    ("photo linked out of the root", r"outside\.jpg: is a symbolic link", "outside.jpg", "{sentinel}/photo.jpg"),
+    ("photo linked inside the folder", r"alias\.jpg: is a symbolic link", "alias.jpg", "good.jpg"),
+    ("faces.csv linked out of the root", r"faces\.csv: is a symbolic link", "faces.csv", "{sentinel}/faces.csv"),
+    ("faces.pkl linked out of the root", r"faces\.pkl: is a symbolic link", "faces.pkl", "{sentinel}/script.sh"),
+    # rule 3 too: a device behind a link is never opened
+    ("faces.csv linked to /dev/zero", r"faces\.csv: is a symbolic link", "faces.csv", "/dev/zero"),
+    ("faces.pkl linked to /dev/urandom", r"faces\.pkl: is a symbolic link", "faces.pkl", "/dev/urandom"),
+    ("photo linked to /dev/zero", r"zero\.jpg: is a symbolic link", "zero.jpg", "/dev/zero"),
+    # rule 2: a recovery file behind a link is not ours
+    ("commit file linked out of the root", r"good\.jpg.*not written by facesidecar", ".good.jpg.facesidecar-commit",
+     "{sentinel}/script.sh"),
+]:
+    _link_case(_title, _reported, _name, _target)
 
 
 @register("temporary files linked out of the root", reported=r"\.faces\.csv\.tmp-.*symbolic link")
@@ -62,11 +59,6 @@ def broken_pkl(folder: Path, corpus: Corpus) -> None:
 @register("planted commit file over a photo", reported=r"good\.jpg.*not written by facesidecar")
 def planted_commit(folder: Path, corpus: Corpus) -> None:
     write_bytes(folder / ".good.jpg.facesidecar-commit", b"#!/bin/sh\necho attacker\n" * 10)
-
-
-@register("commit file linked out of the root", reported=r"good\.jpg.*not written by facesidecar")
-def commit_link_out(folder: Path, corpus: Corpus) -> None:
-    (folder / ".good.jpg.facesidecar-commit").symlink_to(corpus.sentinel / "script.sh")
 
 
 @register("commit file for a photo linked out of the root", reported=r"victim\.jpg.*not written by facesidecar")
@@ -99,21 +91,6 @@ def socket_photo(folder: Path, corpus: Corpus) -> None:
     server = socket.socket(socket.AF_UNIX)
     server.bind(str(folder / "sock.jpg"))
     server.close()
-
-
-@register("faces.csv linked to /dev/zero", reported=r"faces\.csv: is a symbolic link")
-def csv_dev_zero(folder: Path, corpus: Corpus) -> None:
-    (folder / "faces.csv").symlink_to("/dev/zero")
-
-
-@register("faces.pkl linked to /dev/urandom", reported=r"faces\.pkl: is a symbolic link")
-def pkl_dev_urandom(folder: Path, corpus: Corpus) -> None:
-    (folder / "faces.pkl").symlink_to("/dev/urandom")
-
-
-@register("photo linked to /dev/zero", reported=r"zero\.jpg: is a symbolic link")
-def photo_dev_zero(folder: Path, corpus: Corpus) -> None:
-    (folder / "zero.jpg").symlink_to("/dev/zero")
 
 
 @register("dotfiles")

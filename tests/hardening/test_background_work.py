@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.daemon_soak import build_library, engine_model, write_config
-from bench.edit_survival import DaemonRunner
 from facesidecar.store.folder import FolderStore
+from tests.support.daemon_soak import build_library, engine_model, write_config
+from tests.support.edit_survival import DaemonRunner
 
 from ..csvedit import type_name
 

@@ -15,7 +15,7 @@ import random
 
 import pytest
 
-from bench import edit_survival
+from tests.support import edit_survival
 
 from .helpers import cli, put_photo, wait_for_catch_up, write_config
 from .test_leftovers import pkl_names, temp_files, wait_for_name, with_name

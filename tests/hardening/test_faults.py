@@ -460,7 +460,7 @@ def test_exiftool_killed_again_and_again_during_a_scan_damages_no_photo(tmp_path
 
 @pytest.mark.slow
 def test_daemon_killed_again_and_again_during_its_catch_up_loses_nothing(tmp_path, shared_faces):
-    from bench.edit_survival import DaemonRunner
+    from tests.support.edit_survival import DaemonRunner
 
     root = tmp_path / "photos"
     for folder in ("a", "b"):
@@ -507,9 +507,9 @@ def test_daemon_killed_again_and_again_during_its_catch_up_loses_nothing(tmp_pat
 def test_mariadb_stopped_while_the_daemon_works_and_the_mirror_catches_up(tmp_path, shared_faces, monkeypatch):
     """A private MariaDB (tests/dbhelpers.py) is shut down while the real daemon takes new photos and
     a typed name, and started again: the sidecars never wait for it, the database catches up."""
-    from bench.edit_survival import DaemonRunner
     from tests.adapters.mysql.test_mirror import query_port
     from tests.dbhelpers import PrivateMariaDB
+    from tests.support.edit_survival import DaemonRunner
 
     if not PrivateMariaDB.available():
         pytest.skip("NO MARIADB BINARIES: mariadbd/mariadb-install-db missing; the MariaDB fault did NOT run")

@@ -16,6 +16,7 @@ import pytest
 
 from facesidecar.store.csvfile import parse_csv
 
+from ..csvedit import type_name
 from .helpers import PYTHON, cli, wait_for_catch_up, write_config
 from .hostile import GOOD_PHOTO, Corpus, HostileCase, all_cases
 
@@ -53,17 +54,6 @@ def scan(outcome: Outcome, config: Path) -> str:
     return output
 
 
-def name_good_photo(folder: Path) -> None:
-    """A person types a name into the good photo's row of faces.csv and saves it."""
-    lines = (folder / "faces.csv").read_text(encoding="utf-8").split("\n")
-    for i, line in enumerate(lines):
-        cells = line.split(",")
-        if cells[0] == GOOD_PHOTO and cells[1] == "1":
-            cells[6] = GOOD_NAME
-            lines[i] = ",".join(cells)
-    (folder / "faces.csv").write_text("\n".join(lines), encoding="utf-8")
-
-
 def photo_keywords(photo: Path) -> str:
     result = subprocess.run(["exiftool", "-j", "-XMP-dc:Subject", str(photo)], capture_output=True, text=True)
     data = json.loads(result.stdout or "[{}]")[0]
@@ -72,7 +62,7 @@ def photo_keywords(photo: Path) -> str:
 
 def run_daemon(outcome: Outcome, config: Path) -> None:
     """The real daemon over the corpus: its catch-up, then the cases' hostile changes while it runs."""
-    from bench.edit_survival import DaemonRunner
+    from tests.support.edit_survival import DaemonRunner
 
     corpus = outcome.corpus
     runner = DaemonRunner(corpus.state, config)
@@ -115,7 +105,7 @@ def outcome(tmp_path_factory, shared_faces) -> Outcome:
     scan(result, config)
     for case in corpus.cases:
         if case.named and (corpus.folder(case) / "faces.csv").is_file():
-            name_good_photo(corpus.folder(case))
+            type_name(corpus.folder(case), GOOD_PHOTO, 1, GOOD_NAME)  # a person names the good photo's face
     scan(result, config)
     for case in corpus.cases:
         folder = corpus.folder(case)

@@ -97,7 +97,7 @@ def test_a_leftover_that_is_a_link_or_a_fifo_is_never_read(scanned, tmp_path):
 
 
 def test_the_daemons_catch_up_merges_a_save_left_behind(scanned, tmp_path):
-    from bench.edit_survival import DaemonRunner
+    from tests.support.edit_survival import DaemonRunner
 
     folder, config = scanned
     leave_save_behind(folder, "Caught Up")
@@ -113,7 +113,7 @@ def test_the_daemons_catch_up_merges_a_save_left_behind(scanned, tmp_path):
 
 def test_the_running_daemon_merges_a_save_landing_in_a_dead_writers_temp_file(scanned, tmp_path):
     """The daemon is idle after its catch-up; then the in-place save lands in the moved-aside file."""
-    from bench.edit_survival import DaemonRunner
+    from tests.support.edit_survival import DaemonRunner
 
     folder, config = scanned
     runner = DaemonRunner(tmp_path, config)

@@ -116,7 +116,7 @@ def photo_error(folder: Path, name: str) -> str:
 def test_a_photo_that_kills_the_daemon_is_recorded_as_an_error_not_retried_forever(tmp_path, shared_faces):
     """The kernel's OOM killer under the unit's MemoryMax sends SIGKILL: so does this test, twice,
     while the daemon decodes the same photo (a cgroup needs systemd, which this machine has not)."""
-    from bench.edit_survival import DaemonRunner
+    from tests.support.edit_survival import DaemonRunner
 
     folder = tmp_path / "photos" / "a"
     folder.mkdir(parents=True)

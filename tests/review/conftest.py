@@ -17,6 +17,7 @@ from facesidecar.config import Settings, with_roots
 from facesidecar.review.app import create_app
 from facesidecar.store.csvfile import parse_csv
 
+from ..csvedit import type_name
 from ..fake_engine import FakeEngine
 from ..photos import BLUE, BLUE2, GREEN, GREEN2, GREEN3, RED, RED2, SLOTS, draw_faces
 
@@ -102,14 +103,7 @@ class Lib:
 
     def type_in_csv(self, album: str, file: str, face_nr: int, name: str) -> None:
         """Edit faces.csv as a person in a text editor would."""
-        path = self.root / album / "faces.csv"
-        lines = path.read_text().split("\n")
-        for i, line in enumerate(lines):
-            cells = line.split(",")
-            if cells[:2] == [file, str(face_nr)]:
-                cells[6] = name
-                lines[i] = ",".join(cells)
-        path.write_text("\n".join(lines))
+        type_name(self.root / album, file, face_nr, name)
 
 
 @pytest.fixture

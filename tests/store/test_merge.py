@@ -5,21 +5,12 @@ from __future__ import annotations
 from facesidecar.store.csvfile import format_csv, parse_csv
 from facesidecar.store.merge import merge_rows, render_rows
 
+from ..csvedit import with_name
 from .helpers import face, state_with
 
 
 def written(state) -> bytes:
     return format_csv(render_rows(state))
-
-
-def edit(data: bytes, file: str, face_nr: int, name: str) -> bytes:
-    lines = data.decode().split("\n")
-    for i, line in enumerate(lines):
-        cells = line.split(",")
-        if cells[:2] == [file, str(face_nr)]:
-            cells[6] = name
-            lines[i] = ",".join(cells)
-    return "\n".join(lines).encode()
 
 
 def delete_row(data: bytes, file: str, face_nr: int) -> bytes:
@@ -33,7 +24,7 @@ def faces_by_nr(state, file):
 def test_edit_is_taken():
     state = state_with(a_jpg=[face(0.1), face(0.5)])
     data = written(state)
-    result = merge_rows(state, parse_csv(edit(data, "a.jpg", 2, "Anna")), now=1.0)
+    result = merge_rows(state, parse_csv(with_name(data, "a.jpg", 2, "Anna")), now=1.0)
     assert [c.new for c in result.changes] == ["Anna"]
     assert faces_by_nr(state, "a.jpg")[1].name == "Anna"
 
@@ -43,7 +34,7 @@ def test_stale_copy_keeps_later_change_and_brings_its_own_edit():
     opened = written(state)                      # the editor opens this version
     faces_by_nr(state, "a.jpg")[1].name = "Bob"  # meanwhile the CLI names face 2
     written(state)
-    stale_save = edit(opened, "a.jpg", 1, "Anna")
+    stale_save = with_name(opened, "a.jpg", 1, "Anna")
     merge_rows(state, parse_csv(stale_save), now=2.0)
     assert [f.name for f in faces_by_nr(state, "a.jpg")] == ["Anna", "Bob"]
 
@@ -51,9 +42,9 @@ def test_stale_copy_keeps_later_change_and_brings_its_own_edit():
 def test_clearing_a_name_withdraws_it_even_if_it_was_empty_before():
     state = state_with(a_jpg=[face(0.1)])
     first = written(state)
-    merge_rows(state, parse_csv(edit(first, "a.jpg", 1, "Anna")), now=1.0)
+    merge_rows(state, parse_csv(with_name(first, "a.jpg", 1, "Anna")), now=1.0)
     second = written(state)
-    merge_rows(state, parse_csv(edit(second, "a.jpg", 1, "")), now=2.0)
+    merge_rows(state, parse_csv(with_name(second, "a.jpg", 1, "")), now=2.0)
     assert faces_by_nr(state, "a.jpg")[0].name == ""
 
 
@@ -106,7 +97,7 @@ def test_rows_match_faces_by_box_even_if_renumbered():
     data = written(state)
     state.photos["a.jpg"].faces.insert(0, face(0.1))  # a new face appears left of it: numbers shift
     written(state)
-    merge_rows(state, parse_csv(edit(data, "a.jpg", 1, "Anna")), now=1.0)
+    merge_rows(state, parse_csv(with_name(data, "a.jpg", 1, "Anna")), now=1.0)
     assert [f.name for f in faces_by_nr(state, "a.jpg")] == ["", "Anna"]
 
 

@@ -1,0 +1,1 @@
+"""Harnesses shared by the tests and the benchmarks of bench/ (which import them from here)."""
