@@ -40,13 +40,9 @@ def default_state_dir(tmp_path_factory):
     """Settings without a state_dir use a temporary folder, never the machine's /var/lib/facesidecar
     (inherited by the commands and daemons the tests start)."""
     path = tmp_path_factory.mktemp("default-state")
-    previous = os.environ.get(STATE_ENV)
-    os.environ[STATE_ENV] = str(path)
-    yield path
-    if previous is None:
-        os.environ.pop(STATE_ENV, None)
-    else:
-        os.environ[STATE_ENV] = previous
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(STATE_ENV, str(path))
+        yield path
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -55,13 +51,9 @@ def detection_in_process():
     analyses photos itself (``engine.workers = 1`` by default): a pool per ``facesidecar scan`` would
     load the model once per core and per command, minutes over the suite. The tests of the pool and
     the cluster ask for real workers (``worker_pool``); a config that sets ``engine.workers`` wins."""
-    previous = os.environ.get(WORKERS_ENV)
-    os.environ[WORKERS_ENV] = "1"
-    yield
-    if previous is None:
-        os.environ.pop(WORKERS_ENV, None)
-    else:
-        os.environ[WORKERS_ENV] = previous
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(WORKERS_ENV, "1")
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)
