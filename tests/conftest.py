@@ -3,8 +3,10 @@ stray-process checks, sidecar reads without waiting."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,13 +40,9 @@ def default_state_dir(tmp_path_factory):
     """Settings without a state_dir use a temporary folder, never the machine's /var/lib/facesidecar
     (inherited by the commands and daemons the tests start)."""
     path = tmp_path_factory.mktemp("default-state")
-    previous = os.environ.get(STATE_ENV)
-    os.environ[STATE_ENV] = str(path)
-    yield path
-    if previous is None:
-        os.environ.pop(STATE_ENV, None)
-    else:
-        os.environ[STATE_ENV] = previous
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(STATE_ENV, str(path))
+        yield path
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -53,13 +51,9 @@ def detection_in_process():
     analyses photos itself (``engine.workers = 1`` by default): a pool per ``facesidecar scan`` would
     load the model once per core and per command, minutes over the suite. The tests of the pool and
     the cluster ask for real workers (``worker_pool``); a config that sets ``engine.workers`` wins."""
-    previous = os.environ.get(WORKERS_ENV)
-    os.environ[WORKERS_ENV] = "1"
-    yield
-    if previous is None:
-        os.environ.pop(WORKERS_ENV, None)
-    else:
-        os.environ[WORKERS_ENV] = previous
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(WORKERS_ENV, "1")
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -73,10 +67,19 @@ def no_stray_processes():
     assert not left, "processes the tests started were still running at the end (now killed):\n" + "\n".join(left)
 
 
+@contextlib.contextmanager
+def default_workers() -> Iterator[None]:
+    """The product's default again: worker processes, one per core (``engine.workers = 0``)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv(WORKERS_ENV)
+        yield
+
+
 @pytest.fixture
-def worker_pool(monkeypatch):
-    """The product's default again for this test: worker processes, one per core (``engine.workers = 0``)."""
-    monkeypatch.delenv(WORKERS_ENV)
+def worker_pool() -> Iterator[None]:
+    """This test's scans and daemons analyse photos in worker processes, as by default."""
+    with default_workers():
+        yield
 
 
 @pytest.fixture

@@ -12,12 +12,15 @@ import pytest
 
 from tests.support import accuracy
 
+from .conftest import default_workers
+
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def protocol_run(tmp_path_factory, shared_faces):
-    library = accuracy.scan_and_name(shared_faces, tmp_path_factory.mktemp("accuracy"))
+    with default_workers():  # a user's scan of ~170 photos: worker processes on both cores are faster here
+        library = accuracy.scan_and_name(shared_faces, tmp_path_factory.mktemp("accuracy"))
     result = accuracy.count(shared_faces, library)
     print("\n" + accuracy.report(None, result))
     return library, result

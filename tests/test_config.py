@@ -13,7 +13,8 @@ from facesidecar.errors import ConfigError
 PROJECT = Path(__file__).resolve().parents[1]
 
 
-def test_example_config_documents_exactly_the_defaults(worker_pool):
+def test_example_config_documents_exactly_the_defaults(monkeypatch):
+    monkeypatch.delenv(WORKERS_ENV)  # the built-in defaults, not the suite's in-process setting
     example = parse_settings((PROJECT / "config.example.toml").read_text(), "config.example.toml")
     defaults = load_settings.__globals__["Settings"]()
     assert example.engine == defaults.engine

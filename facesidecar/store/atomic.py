@@ -109,11 +109,16 @@ def _read_swapped_out(folder: Folder, tmp: str, known: Collection[str], settle: 
         return None
 
 
-EMPTY_SETTLE_SECONDS = 10.0
-"""How long an empty faces.csv must stay empty before it counts as the file's content. Every save in
-place passes through the empty file (the editor truncates, then writes) and the first bytes may take
-longer than ``settle`` to come (an HTTP PUT over a slow link, an editor on a loaded machine: issue 20,
-seed 3); an empty file carries no edit, so waiting for it costs nothing but the wait."""
+UNFINISHED_SETTLE_FACTOR = 10
+"""How many times ``settle`` a faces.csv that cannot be a whole save (empty, or not ending with a line
+break) must stay unchanged before it counts as the file's content (10 s for the daemon's 1 s). Every
+save in place passes through the empty and the cut-off file (the editor truncates, then writes in
+pieces) and the next piece may take longer than ``settle`` to come (an HTTP PUT over a slow link, an
+editor on a loaded machine: issue 20, seed 3); such bytes carry no whole edit, so waiting for them
+costs nothing but the wait (a save without a final line break is taken after this long)."""
+
+LINE_ENDS = (b"\n", b"\r", b"\n\x00", b"\r\x00", b"\x00\n", b"\x00\r")
+"""How a whole CSV save ends, in UTF-8 and the encodings spreadsheets save in (UTF-16 LE and BE)."""
 
 
 def read_when_settled(folder: Folder, name: str, known: Collection[str] = (), settle: float = 0.0,
@@ -123,8 +128,8 @@ def read_when_settled(folder: Folder, name: str, known: Collection[str] = (), se
     An editor that truncates and then writes leaves a short or empty file for a moment; reading it
     then would look like deleted rows, and a writer that took it for the save would throw away the
     file the editor is still writing into. Bytes whose hash is in ``known`` (what facesidecar wrote
-    itself) need no waiting; empty bytes are never known and wait ``EMPTY_SETTLE_SECONDS``. After
-    ``max_wait`` the bytes are taken as they are. RefusedFile when ``name`` is not a regular file
+    itself) need no waiting; empty bytes are never known, and they and any bytes not ending with a
+    line break wait ``UNFINISHED_SETTLE_FACTOR`` times as long. After ``max_wait`` the bytes are taken as they are. RefusedFile when ``name`` is not a regular file
     (or too large).
     """
     deadline = time.monotonic() + max_wait
@@ -135,7 +140,7 @@ def read_when_settled(folder: Folder, name: str, known: Collection[str] = (), se
             return None
         if data and hashlib.sha256(data).hexdigest() in known:
             return data
-        quiet = settle if data else max(settle, EMPTY_SETTLE_SECONDS)
+        quiet = settle if data.endswith(LINE_ENDS) else settle * UNFINISHED_SETTLE_FACTOR
         age = time.time() - before.st_mtime
         timed_out = time.monotonic() >= deadline
         if age >= quiet or timed_out:

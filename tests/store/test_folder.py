@@ -115,21 +115,26 @@ def test_save_that_lands_during_our_write_is_merged(tmp_path, monkeypatch):
     assert names == ["Zoë", "Bob"]
 
 
-def test_in_place_save_that_stalls_after_truncating_is_not_lost(tmp_path):
-    """Issue 20, seed 3 round 351: an editor saving in place truncates faces.csv, then nothing
-    arrives for longer than the settle time (an HTTP PUT over a slow link, a loaded machine). A
-    transaction running meanwhile must neither take the empty file for the person's save nor
-    discard the file the editor is writing into: the edit that follows reaches faces.csv and
-    faces.pkl. (Before the fix the empty bytes counted as the save merged, the swap found the
-    same empty bytes in the inode it moved aside, took them as known and deleted that inode; the
-    editor's save went into a file no longer in the folder.)"""
-    store = make_folder(tmp_path, a_jpg=[face(0.1, "Anna"), face(0.5, "Bob")])
+@pytest.mark.parametrize("first_bytes", [0, 60], ids=["stalled-empty", "stalled-mid-row"])
+def test_in_place_save_that_stalls_while_it_is_written_is_not_lost(tmp_path, monkeypatch, first_bytes):
+    """Issue 20, seed 3 round 351: an editor saving in place truncates faces.csv (and writes a first
+    piece), then nothing arrives for longer than the settle time (an HTTP PUT over a slow link, a
+    loaded machine). A transaction running meanwhile must neither take the unfinished file for the
+    person's save nor discard the file the editor is writing into: the edit that follows reaches
+    faces.csv and faces.pkl. (Before the fix the empty bytes counted as the save merged, the swap
+    found the same bytes in the inode it moved aside, took them as known and deleted that inode;
+    the editor's save went into a file no longer in the folder.)"""
+    store = make_folder(tmp_path, a_jpg=[face(0.1, "Anna")], b_jpg=[face(0.5, "Bob")])
+    monkeypatch.setattr(folder_module, "SETTLE_SECONDS", 0.3)  # the stall below is longer
     saved = store.csv_path.read_bytes().replace(b",Anna,", b",Zo\xc3\xab,", 1)
+    assert not saved[:first_bytes].endswith(b"\n")
     with store.csv_path.open("wb") as editor:  # truncated: the editor's bytes are still on their way
+        editor.write(saved[:first_bytes])
+        editor.flush()
         transaction = threading.Thread(target=_one_transaction, args=(store,))
         transaction.start()
-        transaction.join(timeout=1.0)  # the stall: longer than the settle time (0 here)
-        editor.write(saved)
+        transaction.join(timeout=1.0)  # the stall: longer than the settle time
+        editor.write(saved[first_bytes:])
     transaction.join()
     _one_transaction(store)  # the next event's transaction
     assert [r.name for r in parse_csv(store.csv_path.read_bytes())] == ["Zoë", "Bob"]
