@@ -169,10 +169,12 @@ def test_a_machine_whose_certificate_another_ca_signed_is_refused_and_told_why(l
     assert "do not trust each other's certificates" in said and "stranger.pem" in said and "ca.pem" in said
 
 
-def test_dask_workers_keep_glibc_s_allocator_defaults(cluster):
-    """Not the nanny's MALLOC_TRIM_THRESHOLD_, which made each photo cost some 20 % more CPU."""
+def test_dask_workers_keep_glibc_s_allocator_defaults_and_do_not_profile(cluster):
+    """Not the nanny's MALLOC_TRIM_THRESHOLD_, which made each photo cost some 20 % more CPU, and no
+    statistical profiler sampling every 10 ms."""
     workers = cluster.worker_processes()
     assert workers and all("MALLOC_TRIM_THRESHOLD_" not in w.environ() for w in workers)
+    assert all(w.environ().get("DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED") == "False" for w in workers)
 
 
 def test_the_worker_command_refuses_a_tls_scheduler_without_certificates(tmp_path):

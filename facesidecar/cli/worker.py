@@ -17,11 +17,21 @@ from ..extras import require
 from ..workers import worker_count
 from .common import settings_from
 
-GLIBC_ALLOCATOR = ("DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON", "{'MALLOC_TRIM_THRESHOLD_': None}")
-"""Dask's nanny starts its workers with MALLOC_TRIM_THRESHOLD_=65536, which also switches off glibc's
-growing mmap threshold: every photo's decode buffers were mapped and zeroed afresh, and the same 40
-camera photos took 21-22 CPU seconds instead of 17-18. Workers keep glibc's defaults (and their
-memory between photos, as the local worker processes do); a value set by the user wins."""
+WORKER_ENVIRONMENT = {
+    # Dask's nanny starts its workers with MALLOC_TRIM_THRESHOLD_=65536, which also switches off glibc's
+    # growing mmap threshold: every photo's decode buffers were mapped and zeroed afresh, and the same
+    # 40 camera photos took 21-22 CPU seconds instead of 17-18. Workers keep glibc's defaults (and
+    # their memory between photos, as the local worker processes do).
+    "DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON": "{'MALLOC_TRIM_THRESHOLD_': None}",
+    # Idle, a nanny and two workers used 90 ms of CPU a second (the statistical profiler sampling every
+    # 10 ms, event-loop ticks every 20 ms, monitors): 5 % of a 2-core desktop, during the photos too.
+    # With these, 10 ms a second.
+    "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
+    "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": "1s",
+    "DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__INTERVAL": "2s",
+    "DASK_DISTRIBUTED__WORKER__MEMORY__MONITOR_INTERVAL": "1s",
+}
+"""Dask settings of the workers ``facesidecar worker`` starts; a value set by the user wins."""
 
 
 def dask_worker_command(args: argparse.Namespace, settings) -> list[str]:
@@ -45,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
         os.environ["FACESIDECAR_CONFIG"] = os.path.abspath(args.config)
     if settings.cluster.require_encryption:  # dask worker has no option for it
         os.environ["DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION"] = "True"
-    os.environ.setdefault(*GLIBC_ALLOCATOR)
+    for name, value in WORKER_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
     command = dask_worker_command(args, settings)
     sys.stdout.flush()
     sys.stderr.flush()
