@@ -5,8 +5,8 @@ All figures come from one run on the same photos:
 - camera-size photos: the shared set's photos of 1 MP and more, plus re-encoded large copies (24 MP)
   stored under EXIF orientations 3, 6 and 8, made here in code;
 - small portraits: the shared set's identity photos under 1 MP;
-- facesidecar with 1 and 2 local worker processes, and through a Dask cluster of one scheduler and
-  two workers on this machine (real ``dask scheduler`` / ``facesidecar worker`` processes);
+- facesidecar with engine.workers 1 (in the scanning process) and 2 (a local pool), and through a
+  Dask cluster of one scheduler and two workers on this machine (real ``dask scheduler`` / ``facesidecar worker`` processes);
 - images/s, ms/face, faces found, peak RSS of the whole process tree, verification accuracy on
   pairs.csv where the set has pairs, and the projected first scan of 100 000 camera photos;
 - then the time of a rescan of an unchanged tree of generated photos, extrapolated to 100 000.
@@ -450,7 +450,7 @@ def main() -> None:
         default.name = f"facesidecar, default ({cores} local workers)"
         results[label] += [r for r in (seeds[label], plain, default) if r is not None]
     one = run_path("facesidecar", fresh(camera), work, "1", "")
-    one.name = "facesidecar, 1 local worker"
+    one.name = "facesidecar, 1 worker (in this process)"
     two = run_path("facesidecar", fresh(camera), work, "2", "")
     two.name = "facesidecar, 2 local workers"
     results["camera"] += [one, two]
@@ -471,7 +471,7 @@ def main() -> None:
     print_table("camera-size photos (timed after each path loaded its model)", results["camera"], seeds["camera"])
     print_table("small portraits", results["portraits"], seeds["portraits"])
     default = results["camera"][2 if seeds["camera"] else 1]
-    print(f"\nscaling on camera photos: 1 -> 2 local workers {two.rate / one.rate:.2f}x")
+    print(f"\nscaling on camera photos: engine.workers 1 (in process) -> 2 (local pool) {two.rate / one.rate:.2f}x")
     if not args.skip_dask:
         print(f"Dask cluster (2 workers) vs local pool (2 workers): {dask_row.rate / two.rate:.2f}x the local rate")
     print("CPU seconds per photo in the timed part (user + system; load-independent, unlike the rates):")

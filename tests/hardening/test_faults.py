@@ -91,16 +91,8 @@ def test_writer_killed_between_its_two_sidecars_never_publishes_an_unrecorded_re
     assert [f.name for _, f in store.load().faces()] == ["Nora", ""]
 
 
-def test_a_name_taken_back_in_the_same_unanswered_file_is_taken_back(tmp_path, monkeypatch):
-    """Found by bench/edit_survival.py: a person saved a name, the writer merged it and was killed
-    before its faces.csv replaced theirs; the person cleared the name again in that same file (the
-    row still carries the old rev, whose written name is empty) and the clear was taken for an
-    untouched row. A follow-up of the person's own unanswered save is now compared with that save."""
-    store = FolderStore(tmp_path)
-    with store.transaction() as txn:
-        txn.state.photos.update(state_with(a_jpg=[face(0.1)], b_jpg=[face(0.5)]).photos)
-    ours = store.csv_path.read_bytes()
-    store.csv_path.write_bytes(set_name_in(ours, 1, "Second Thoughts"))
+def merge_then_die_before_the_swap(store: FolderStore, monkeypatch) -> None:
+    """A writer that merged what is on disk and was killed before its faces.csv replaced the person's."""
     real_exchange = folder_module.exchange_atomic
 
     def killed(path, data, **options):
@@ -111,6 +103,19 @@ def test_a_name_taken_back_in_the_same_unanswered_file_is_taken_back(tmp_path, m
         with store.transaction():
             pass
     monkeypatch.setattr(folder_module, "exchange_atomic", real_exchange)
+
+
+def test_a_name_taken_back_in_the_same_unanswered_file_is_taken_back(tmp_path, monkeypatch):
+    """Found by bench/edit_survival.py: a person saved a name, the writer merged it and was killed
+    before its faces.csv replaced theirs; the person cleared the name again in that same file (the
+    row still carries the old rev, whose written name is empty) and the clear was taken for an
+    untouched row. A follow-up of the person's own unanswered save is now compared with that save."""
+    store = FolderStore(tmp_path)
+    with store.transaction() as txn:
+        txn.state.photos.update(state_with(a_jpg=[face(0.1)], b_jpg=[face(0.5)]).photos)
+    ours = store.csv_path.read_bytes()
+    store.csv_path.write_bytes(set_name_in(ours, 1, "Second Thoughts"))
+    merge_then_die_before_the_swap(store, monkeypatch)
     assert [f.name for _, f in store.load().faces()] == ["Second Thoughts", ""], "merged and recorded"
     store.csv_path.write_bytes(set_name_in(store.csv_path.read_bytes(), 1, ""))  # the person takes it back
     with store.transaction():
@@ -138,16 +143,7 @@ def test_a_save_left_aside_is_not_taken_back_by_the_next_save_of_faces_csv(tmp_p
         txn.state.photos.update(state_with(a_jpg=[face(0.1)], b_jpg=[face(0.5)]).photos)
     ours = store.csv_path.read_bytes()
     (tmp_path / ".faces.csv.tmp-999999-0000aaaa").write_bytes(set_name_in(ours, 1, "Saved Aside"))
-    real_exchange = folder_module.exchange_atomic
-
-    def killed(path, data, **options):
-        raise Killed
-
-    monkeypatch.setattr(folder_module, "exchange_atomic", killed)
-    with pytest.raises(Killed):
-        with store.transaction():
-            pass
-    monkeypatch.setattr(folder_module, "exchange_atomic", real_exchange)
+    merge_then_die_before_the_swap(store, monkeypatch)
     assert names(store) == ["", ""], "faces.csv is still our older file"
     store.csv_path.write_bytes(set_name_in(store.csv_path.read_bytes(), 2, "Named Next"))
     with store.transaction():
