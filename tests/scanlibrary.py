@@ -26,10 +26,14 @@ def copy_library(root: Path, shared_faces: Path) -> Path:
     return root
 
 
-def settings_for(root: Path, workers: int) -> Settings:
+def settings_for(root: Path, workers: int, state: Path | None = None) -> Settings:
+    """``root`` as the only root, metadata writing off; ``state``: a state folder of the test's own
+    (otherwise the session's, see conftest.default_state_dir)."""
     settings = with_roots(Settings(), [str(root)])
     settings.metadata.enabled = False
     settings.engine.workers = workers
+    if state is not None:
+        settings.state_dir = str(state)
     return settings
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from facesidecar.compose import assemble_scanner
-from facesidecar.config import Settings
 from facesidecar.engines.source import EngineSource
 from facesidecar.errors import SidecarError
 from facesidecar.guessing import Guesser
@@ -42,19 +41,12 @@ def folder(tmp_path, fake_engine) -> Path:
     folder = tmp_path / "photos" / "a"
     make_photo(folder / "1.png", (ALICE, 40))
     make_photo(folder / "2.png", (ALICE2, 40))
-    assemble_scanner(settings_of(folder.parent), engine=fake_engine).scan_paths([folder.parent])
+    assemble_scanner(settings_for(folder.parent, 1, folder.parent.parent / "state"), engine=fake_engine).scan_paths([folder.parent])
     return folder
 
 
-def settings_of(root: Path) -> Settings:
-    """The library's settings (metadata writing off), with its own state folder beside the root."""
-    settings = settings_for(root, workers=1)
-    settings.state_dir = str(root.parent / "state")
-    return settings
-
-
 def updater_for(folder: Path, engine, mirror: MirrorQueue, metadata=None) -> FolderUpdater:
-    settings = settings_of(folder.parent)
+    settings = settings_for(folder.parent, 1, folder.parent.parent / "state")
     engines = EngineSource(settings, engine)
     clusters = LiveClusters(settings, engines)
     return FolderUpdater(settings, clusters, Guesser(settings, engines, clusters), metadata=metadata, mirror=mirror)
