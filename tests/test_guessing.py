@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from facesidecar.compose import assemble_scanner
-from facesidecar.config import Settings, with_roots
 from facesidecar.engines.source import EngineSource
 from facesidecar.guessing import Guesser
 from facesidecar.liveclusters import LiveClusters
@@ -18,15 +17,9 @@ from facesidecar.scan import Scanner
 
 from .csvedit import type_name
 from .photos import ALICE, ALICE2, BOB, make_photo
+from .scanlibrary import settings_for
 
 pytestmark = pytest.mark.usefixtures("no_settle")
-
-
-def settings_for(root: Path) -> Settings:
-    settings = with_roots(Settings(), [str(root)])
-    settings.metadata.enabled = False
-    settings.state_dir = str(root.parent / "state")
-    return settings
 
 
 @pytest.fixture
@@ -35,7 +28,7 @@ def scanned(tmp_path, fake_engine) -> tuple[Path, Scanner]:
     make_photo(root / "a" / "1.png", (ALICE, 40))
     make_photo(root / "b" / "1.png", (ALICE2, 40))
     make_photo(root / "b" / "2.png", (BOB, 40))
-    scanner = assemble_scanner(settings_for(root), engine=fake_engine)
+    scanner = assemble_scanner(settings_for(root, 1, root.parent / "state"), engine=fake_engine)
     scanner.scan_paths([root])
     return root, scanner
 
@@ -63,7 +56,7 @@ class SharedGallery:
 
 def test_a_name_confirmed_on_another_server_makes_the_faces_near_it_stale(scanned, fake_engine):
     root, scanner = scanned
-    settings = settings_for(root)
+    settings = settings_for(root, 1, root.parent / "state")
     settings.mysql.shared_gallery = True
     engines = EngineSource(settings, fake_engine)
     clusters, shared = LiveClusters(settings, engines), SharedGallery()
